@@ -1,0 +1,1 @@
+"""Frame transforms: a registry of small pure functions applied between dreamed frames."""
