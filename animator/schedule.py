@@ -1,0 +1,323 @@
+"""Schedules: a numeric parameter as a constant, keyframes, or a safe math expression of `t`.
+
+`t` is the frame index (0-based); a transform may supply more names, e.g. `n`, the column index of
+a column roll, as a numpy array: the expression is then evaluated for all columns at once.
+
+Accepted forms (parsed and checked once, at load time):
+
+- a number: ``1.05``
+- keyframes: ``{0: 1.0, 120: 1.05}`` (linear), or
+  ``{"keyframes": {0: 1.0, 120: 1.05}, "interpolation": "linear" | "smooth" | "step"}``
+- a Deforum keyframe string: ``"0:(1.0), 120:(1.05 + 0.01*sin(t/8))"``; each value is an expression
+- an expression: ``"1.02 + 0.01*sin(t/8)"``
+
+Before the first and after the last keyframe the value holds. Expressions are read with `ast` and
+walked by a small evaluator that knows numbers, arithmetic, comparisons, the allowed names and the
+math functions below; anything else (attributes, strings, imports, lambdas...) is refused.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from animator.errors import ConfigError
+
+__all__ = ["FUNCTIONS", "INTERPOLATIONS", "Schedule", "parse"]
+
+INTERPOLATIONS = ("linear", "smooth", "step")
+
+
+def _reduce(ufunc):
+    return lambda first, *rest: functools.reduce(ufunc, rest, first)
+
+
+# Elementwise so that `n` may be an array; min/max take any number of arguments.
+FUNCTIONS: dict[str, Callable] = {
+    "sin": np.sin, "cos": np.cos, "tan": np.tan,
+    "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "atan2": np.arctan2,
+    "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh,
+    "abs": np.abs, "sqrt": np.sqrt, "exp": np.exp, "log": np.log, "log10": np.log10,
+    "floor": np.floor, "ceil": np.ceil, "round": np.round, "sign": np.sign,
+    "min": _reduce(np.minimum), "max": _reduce(np.maximum),
+    "clip": np.clip, "where": np.where, "hypot": np.hypot, "pow": np.power,
+}  # fmt: skip
+CONSTANTS = {"pi": math.pi, "e": math.e, "tau": math.tau}
+
+_BINARY = {
+    ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide,
+    ast.FloorDiv: np.floor_divide, ast.Mod: np.mod, ast.Pow: np.power,
+}  # fmt: skip
+_UNARY = {ast.USub: np.negative, ast.UAdd: np.positive}
+_COMPARE = {
+    ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater,
+    ast.GtE: np.greater_equal, ast.Eq: np.equal, ast.NotEq: np.not_equal,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A parsed numeric parameter: call it with the frame index `t` (and any extra names).
+
+    `source` is the value as written in the config; two schedules from the same source are equal.
+    """
+
+    source: object
+    path: str = field(default="value", compare=False)
+    names: tuple[str, ...] = field(default=("t",), compare=False)
+    _evaluate: Callable = field(default=None, repr=False, compare=False)
+    _constant: float | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def constant(self) -> float | None:
+        """The value when it never changes (a plain number), else None."""
+        return self._constant
+
+    def __call__(self, t: float, **names) -> float | np.ndarray:
+        """Value at frame `t`: a float, or an array shaped like an array-valued name (`n`)."""
+        unknown = set(names) - set(self.names)
+        if unknown:
+            raise TypeError(f"{self.path}: unexpected names {sorted(unknown)}")
+        if self._constant is not None:
+            value = self._constant
+        else:
+            with np.errstate(all="ignore"):
+                value = self._evaluate(np.float64(t), names)
+        value = np.asarray(value, dtype=np.float64)
+        if not np.all(np.isfinite(value)):
+            raise ConfigError(f"{self.path}: {self.source!r} is not finite at t={t}")
+        return float(value) if value.ndim == 0 else value
+
+
+def parse(value: object, path: str = "value", names: tuple[str, ...] = ("t",)) -> Schedule:
+    """Parse a config value into a Schedule; `names` are the variables expressions may use.
+
+    Raises ConfigError naming `path` and the bad value.
+    """
+    if isinstance(value, Schedule):
+        return value
+    names = tuple(names)
+    if isinstance(value, bool) or value is None:
+        raise ConfigError(f"{path}: expected a number, keyframes or an expression, got {value!r}")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ConfigError(f"{path}: expected a finite number, got {value!r}")
+        return Schedule(value, path, names, None, float(value))
+    if isinstance(value, Mapping):
+        evaluate = _keyframes_from_mapping(value, path, names)
+    elif isinstance(value, str):
+        if _DEFORUM_START.match(value):
+            evaluate = _keyframes(_deforum_keyframes(value, path, names), "linear")
+        else:
+            evaluate = compile_expression(value, path, names)
+    else:
+        raise ConfigError(
+            f"{path}: expected a number, keyframes or an expression, got {type(value).__name__} "
+            f"{value!r}"
+        )
+    schedule = Schedule(value, path, names, evaluate, None)
+    _try(schedule, path)
+    return schedule
+
+
+def _try(schedule: Schedule, path: str) -> None:
+    """Evaluate once at load time so that wrong arities fail now, not at frame 500."""
+    trial = {name: np.arange(3.0) for name in schedule.names if name != "t"}
+    try:
+        with np.errstate(all="ignore"):
+            schedule._evaluate(np.float64(0.0), trial)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{path}: cannot evaluate {schedule.source!r}: {error}") from error
+
+
+# --- keyframes ----------------------------------------------------------------------------------
+
+
+def _keyframes_from_mapping(value: Mapping, path: str, names: tuple[str, ...]) -> Callable:
+    if "keyframes" in value:
+        extra = set(value) - {"keyframes", "interpolation"}
+        if extra:
+            raise ConfigError(
+                f"{path}.{sorted(map(str, extra))[0]}: unknown key; expected keyframes, "
+                "interpolation"
+            )
+        interpolation = value.get("interpolation", "linear")
+        if interpolation not in INTERPOLATIONS:
+            raise ConfigError(
+                f"{path}.interpolation: expected one of {list(INTERPOLATIONS)}, "
+                f"got {interpolation!r}"
+            )
+        frames = value["keyframes"]
+        if not isinstance(frames, Mapping):
+            raise ConfigError(f"{path}.keyframes: expected a mapping frame: value, got {frames!r}")
+        return _keyframes(_keyframe_values(frames, f"{path}.keyframes", names), interpolation)
+    return _keyframes(_keyframe_values(value, path, names), "linear")
+
+
+def _keyframe_values(frames: Mapping, path: str, names: tuple[str, ...]) -> list:
+    """[(frame, evaluate)] sorted by frame; each value is a number or an expression."""
+    if not frames:
+        raise ConfigError(f"{path}: needs at least one keyframe")
+    points = []
+    for key, item in frames.items():
+        frame = _frame_number(key, path)
+        item_path = f"{path}[{frame}]"
+        if isinstance(item, bool) or not isinstance(item, (int, float, str)):
+            raise ConfigError(f"{item_path}: expected a number or an expression, got {item!r}")
+        if isinstance(item, str):
+            points.append((frame, compile_expression(item, item_path, names)))
+        else:
+            points.append((frame, _constant_function(float(item))))
+    return sorted(points, key=lambda point: point[0])
+
+
+def _frame_number(key: object, path: str) -> int:
+    try:
+        frame = int(str(key).strip())
+    except ValueError:
+        raise ConfigError(f"{path}: keyframe {key!r} is not a frame number") from None
+    if frame < 0:
+        raise ConfigError(f"{path}: keyframe {frame} must be >= 0")
+    return frame
+
+
+def _constant_function(value: float) -> Callable:
+    return lambda t, names: value
+
+
+def _keyframes(points: list, interpolation: str) -> Callable:
+    """Interpolate between keyframes; hold before the first and after the last."""
+    frames = [frame for frame, _ in points]
+
+    def evaluate(t, names):
+        after = int(np.searchsorted(frames, float(t), side="right"))
+        if after == 0:
+            return points[0][1](t, names)
+        if after == len(points):
+            return points[-1][1](t, names)
+        (start, value_a), (end, value_b) = points[after - 1], points[after]
+        fraction = _ease(interpolation, (float(t) - start) / (end - start))
+        a = value_a(t, names)
+        return a if fraction == 0.0 else a + (value_b(t, names) - a) * fraction
+
+    return evaluate
+
+
+def _ease(interpolation: str, u: float) -> float:
+    """Fraction of the way from one keyframe to the next; `smooth` is smoothstep 3u² - 2u³."""
+    if interpolation == "step":
+        return 0.0
+    if interpolation == "smooth":
+        return u * u * (3.0 - 2.0 * u)
+    return u
+
+
+_DEFORUM_START = re.compile(r"\s*\d+\s*:\s*\(")
+_DEFORUM_KEY = re.compile(r"\s*(\d+)\s*:\s*\(")
+
+
+def _deforum_keyframes(text: str, path: str, names: tuple[str, ...]) -> list:
+    """Read `"0:(1.0), 120:(1.05)"`: frame:(expression) pairs separated by commas."""
+    frames, position = {}, 0
+    while position < len(text):
+        match = _DEFORUM_KEY.match(text, position)
+        if not match:
+            raise ConfigError(f"{path}: expected 'frame:(value)' at {text[position:]!r} in {text!r}")
+        close = _closing_parenthesis(text, match.end(), path)
+        frames[match.group(1)] = text[match.end() : close]
+        position = close + 1
+        separator = re.match(r"\s*(,|$)", text[position:])
+        if not separator:
+            raise ConfigError(f"{path}: expected ',' after keyframe in {text!r}")
+        position += separator.end()
+    return _keyframe_values(frames, path, names)
+
+
+def _closing_parenthesis(text: str, start: int, path: str) -> int:
+    depth = 1
+    for index in range(start, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[index], 0)
+        if depth == 0:
+            return index
+    raise ConfigError(f"{path}: unbalanced parentheses in {text!r}")
+
+
+# --- expressions --------------------------------------------------------------------------------
+
+
+def compile_expression(text: str, path: str, names: tuple[str, ...] = ("t",)) -> Callable:
+    """Check `text` and return `evaluate(t, names) -> value`; raises ConfigError if not allowed."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as error:
+        raise ConfigError(f"{path}: invalid expression {text!r}: {error.msg}") from None
+    allowed = ", ".join([*names, *CONSTANTS, *FUNCTIONS])
+    for node in ast.walk(tree):
+        problem = _refuse(node, names)
+        if problem:
+            raise ConfigError(f"{path}: {problem} in expression {text!r}; allowed: {allowed}")
+    body = tree.body
+    return lambda t, values: _evaluate(body, {"t": t, **values})
+
+
+def _refuse(node: ast.AST, names: tuple[str, ...]) -> str | None:
+    """Why `node` is not allowed in an expression, or None."""
+    if isinstance(node, ast.Name):
+        if node.id in names or node.id in CONSTANTS or node.id in FUNCTIONS:
+            return None
+        return f"unknown name {node.id!r}"
+    if isinstance(node, ast.Constant):
+        ok = isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+        return None if ok else f"{type(node.value).__name__} constant {node.value!r} not allowed"
+    if isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+            return f"call of {ast.unparse(node.func)!r} not allowed"
+        if node.keywords or any(isinstance(arg, ast.Starred) for arg in node.args):
+            return f"keyword or starred arguments in {ast.unparse(node)!r} not allowed"
+        return None
+    if type(node) in _ALLOWED_NODES:
+        return None
+    return f"{type(node).__name__.lower()} {ast.unparse(node)!r} not allowed"
+
+
+_ALLOWED_NODES = {
+    ast.Expression, ast.BinOp, ast.UnaryOp, ast.Compare, ast.Load,
+    *_BINARY, *_UNARY, *_COMPARE,
+}  # fmt: skip
+
+
+def _evaluate(node: ast.AST, values: dict):
+    """Walk a checked expression tree; numbers are float64 so `**` cannot build huge integers."""
+    if isinstance(node, ast.Constant):
+        return np.float64(node.value)
+    if isinstance(node, ast.Name):
+        if node.id in values:
+            return values[node.id]
+        if node.id in CONSTANTS:
+            return CONSTANTS[node.id]
+        raise TypeError(f"name {node.id!r} is not supplied here")
+    if isinstance(node, ast.BinOp):
+        return _BINARY[type(node.op)](_evaluate(node.left, values), _evaluate(node.right, values))
+    if isinstance(node, ast.UnaryOp):
+        return _UNARY[type(node.op)](_evaluate(node.operand, values))
+    if isinstance(node, ast.Compare):
+        return _compare(node, values)
+    if isinstance(node, ast.Call):
+        return FUNCTIONS[node.func.id](*(_evaluate(arg, values) for arg in node.args))
+    raise TypeError(f"unsupported {type(node).__name__}")
+
+
+def _compare(node: ast.Compare, values: dict):
+    """`a < b < c` as (a < b) & (b < c), as 1.0/0.0 so results can enter arithmetic."""
+    left, result = _evaluate(node.left, values), True
+    for op, right_node in zip(node.ops, node.comparators):
+        right = _evaluate(right_node, values)
+        result = np.logical_and(result, _COMPARE[type(op)](left, right))
+        left = right
+    return np.asarray(result, dtype=np.float64)
