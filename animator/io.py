@@ -1,0 +1,305 @@
+"""Image files in and out: read a start image, make a noise start, write frames atomically.
+
+Frames are float32 H×W×3 RGB arrays in 0..255 (see ARCHITECTURE.md). This module needs only
+numpy and Pillow, so reading or listing images never loads a deep-learning backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import tempfile
+import warnings
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from animator.errors import InputError, OutputError
+
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+FIT_MODES = ("resize", "fit", "crop")
+TEMP_SUFFIX = ".tmp"
+
+# Transparent areas are composited on white: most viewers show transparency on a light page.
+BACKGROUND = (255, 255, 255)
+
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
+_HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+class LoadedImage(NamedTuple):
+    """A decoded image: `pixels` float32 H×W×3 RGB in 0..255, and `notes` for the user."""
+
+    pixels: np.ndarray
+    notes: list[str]
+
+
+def read_image(path: str | os.PathLike, max_pixels: int = 40_000_000) -> LoadedImage:
+    """Read an image file as a float32 H×W×3 RGB frame in 0..255, plus notes for the user.
+
+    Greyscale, palette, CMYK and 16-bit images become RGB (16-bit values are scaled to 0..255);
+    transparent areas are composited on white; the EXIF orientation is applied; an animated
+    image gives its first frame and a note. An image over `max_pixels` (width × height) is
+    refused from its header, before it is decoded. Raises `InputError` with a one-line fix.
+    """
+    path = Path(path)
+    _check_is_file(path)
+    try:
+        with _open_image(path) as image:
+            _check_pixel_count(path, image.size, max_pixels)
+            notes = _animation_notes(image)
+            image = ImageOps.exif_transpose(image)
+            pixels, more_notes = _to_rgb_array(image)
+    except Image.DecompressionBombError as err:
+        raise InputError(
+            f"input image '{path}' is too large to decode safely ({err}): "
+            "set `size:` in the config to render smaller"
+        ) from err
+    except (OSError, SyntaxError, EOFError) as err:
+        raise _unreadable(path, err) from err
+    return LoadedImage(pixels, notes + more_notes)
+
+
+def _check_is_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"input image '{path}' not found: check the path")
+    if path.is_dir():
+        raise InputError(f"input image '{path}' is a folder: give the path of one image file")
+
+
+def _open_image(path: Path) -> Image.Image:
+    # Our own max_pixels check replaces Pillow's warning; its hard limit still raises.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
+def _unreadable(path: Path, err: Exception) -> InputError:
+    if isinstance(err, PermissionError):
+        return InputError(f"input image '{path}' cannot be read (permission denied): fix its "
+                          "permissions or copy it somewhere readable")
+    reason = "unknown format" if isinstance(err, UnidentifiedImageError) else str(err)
+    return InputError(f"input image '{path}' is not a readable image ({reason}): "
+                      "check the file, or re-save it as PNG or JPEG")
+
+
+def _check_pixel_count(path: Path, size: tuple[int, int], max_pixels: int) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise InputError(
+            f"input image '{path}' is {width}×{height} ({width * height / 1e6:.1f} megapixels), "
+            f"over the limit of {max_pixels:,} pixels: set `size:` in the config to render "
+            "smaller, or raise max_pixels"
+        )
+
+
+def _animation_notes(image: Image.Image) -> list[str]:
+    frame_count = getattr(image, "n_frames", 1)
+    if frame_count > 1:
+        return [f"animated image: using its first frame of {frame_count}"]
+    return []
+
+
+def _to_rgb_array(image: Image.Image) -> tuple[np.ndarray, list[str]]:
+    """Convert any Pillow mode to float32 RGB in 0..255; return notes on what changed."""
+    if image.mode in _HIGH_DEPTH_MODES:
+        grey = np.asarray(image, dtype=np.float32) * (255.0 / 65535.0)
+        grey = np.clip(grey, 0.0, 255.0)
+        return np.repeat(grey[:, :, None], 3, axis=2), ["16-bit image: scaled to 8 bits"]
+    if image.mode == "F":
+        grey = np.clip(np.asarray(image, dtype=np.float32), 0.0, 255.0)
+        return np.repeat(grey[:, :, None], 3, axis=2), []
+    if image.has_transparency_data:
+        return _composite_on_background(image), ["transparent areas composited on white"]
+    try:
+        rgb = image.convert("RGB")
+    except ValueError as err:
+        raise InputError(f"colour mode '{image.mode}' cannot be converted to RGB ({err}): "
+                         "re-save the image as RGB PNG or JPEG") from err
+    return np.asarray(rgb, dtype=np.float32), []
+
+
+def _composite_on_background(image: Image.Image) -> np.ndarray:
+    rgba = image.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
+    return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"), dtype=np.float32)
+
+
+def fit_size(image: np.ndarray, size: tuple[int, int], mode: str = "resize") -> np.ndarray:
+    """Resize a float32 H×W×3 frame to `size` = (width, height) in pixels with Lanczos.
+
+    `mode`: "resize" stretches to exactly `size`; "fit" keeps the aspect ratio and fits inside
+    `size` (one side may come out shorter); "crop" keeps the aspect ratio, covers `size` and
+    cuts the overflow evenly from both sides, giving exactly `size`. Resampling works on float
+    data (no 8-bit rounding); Lanczos overshoot is clipped back to 0..255.
+    """
+    if mode not in FIT_MODES:
+        raise ValueError(f"fit mode must be one of {list(FIT_MODES)}, got {mode!r}")
+    width, height = int(size[0]), int(size[1])
+    if width < 1 or height < 1:
+        raise ValueError(f"size must be positive (width, height) in pixels, got {size!r}")
+    image = np.asarray(image, dtype=np.float32)
+    source_height, source_width = image.shape[:2]
+    box = (0.0, 0.0, float(source_width), float(source_height))
+    if mode == "fit":
+        scale = min(width / source_width, height / source_height)
+        width = max(1, round(source_width * scale))
+        height = max(1, round(source_height * scale))
+    elif mode == "crop":
+        box = _centre_box(source_width, source_height, width / height)
+    if (width, height) == (source_width, source_height) and box[2:] == (width, height):
+        return image
+    return _resample(image, (width, height), box)
+
+
+def _centre_box(width: int, height: int, aspect: float) -> tuple[float, float, float, float]:
+    """The largest centred box of aspect ratio `aspect` (width/height) inside width × height."""
+    box_width, box_height = min(width, height * aspect), min(height, width / aspect)
+    left, top = (width - box_width) / 2, (height - box_height) / 2
+    return (left, top, left + box_width, top + box_height)
+
+
+def _resample(image: np.ndarray, size: tuple[int, int], box) -> np.ndarray:
+    channels = [
+        np.asarray(Image.fromarray(np.ascontiguousarray(image[:, :, c])).resize(
+            size, Image.Resampling.LANCZOS, box=box))
+        for c in range(image.shape[2])
+    ]
+    return np.clip(np.stack(channels, axis=2), 0.0, 255.0).astype(np.float32)
+
+
+def noise_image(size: tuple[int, int], seed: int = 0, amplitude: float = 24.0) -> np.ndarray:
+    """A smooth random start frame: grey 127.5 plus blurred uniform noise, float32 H×W×3.
+
+    `size` is (width, height) in pixels; `amplitude` is the noise range before blurring, in
+    0..255 units. The same seed always gives the same frame.
+    """
+    width, height = size
+    rng = np.random.default_rng(seed)
+    noise = rng.uniform(-amplitude, amplitude, size=(height, width, 3)).astype(np.float32)
+    for axis in (0, 1, 0, 1):
+        noise = _binomial_blur(noise, axis)
+    return np.clip(127.5 + noise, 0.0, 255.0).astype(np.float32)
+
+
+def _binomial_blur(image: np.ndarray, axis: int) -> np.ndarray:
+    """Blur with the 1-2-1 kernel along one axis, repeating the edge pixels."""
+    pad = [(0, 0)] * image.ndim
+    pad[axis] = (1, 1)
+    padded = np.pad(image, pad, mode="edge")
+    length = image.shape[axis]
+    before, centre, after = (np.take(padded, range(i, i + length), axis=axis) for i in range(3))
+    return (before + 2 * centre + after) / 4
+
+
+def to_uint8(frame) -> np.ndarray:
+    """Round and clip a 0..255 frame (numpy or a backend tensor) to uint8; NaN becomes 0."""
+    pixels = np.asarray(frame)
+    if pixels.dtype == np.uint8:
+        return pixels
+    pixels = np.nan_to_num(pixels.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
+    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+
+
+def output_error(err: OSError, path, retry: str = "run again") -> OutputError:
+    """Turn an OSError met while writing `path` into a one-line OutputError; `retry` ends it."""
+    if err.errno in _DISK_FULL:
+        return OutputError(f"disk full while writing '{path}': free some space and {retry}")
+    if err.errno in _NOT_WRITABLE:
+        return OutputError(f"cannot write '{path}': the folder is not writable "
+                           f"({err.strerror}): choose another output folder or fix its permissions")
+    return OutputError(f"cannot write '{path}' ({err.strerror or err}): check the path and {retry}")
+
+
+def write_png_atomic(path: str | os.PathLike, frame, compress_level: int = 6) -> None:
+    """Write a frame as PNG so that `path` is either the old file or the complete new one.
+
+    The PNG goes to a hidden temporary file in the same folder (created if missing), is
+    flushed and fsynced, then renamed over `path`. On failure the temporary file is removed
+    and an `OutputError` says what to do (disk full: free space and resume).
+    `compress_level` is zlib's 0..9 (1 is fast, 9 is small).
+    """
+    path = Path(path)
+    image = Image.fromarray(_rgb_uint8(frame))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(path) as temp:
+            with open(temp, "wb") as stream:
+                image.save(stream, format="PNG", compress_level=compress_level)
+                stream.flush()
+                os.fsync(stream.fileno())
+    except OSError as err:
+        raise output_error(err, path, "run again with --resume") from err
+
+
+def _rgb_uint8(frame) -> np.ndarray:
+    pixels = to_uint8(frame)
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ValueError(f"a frame must be H×W×3 RGB, got shape {pixels.shape}")
+    return np.ascontiguousarray(pixels)
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, suffix: str = TEMP_SUFFIX):
+    """Yield a hidden temporary path beside `path`; rename it to `path` if the block succeeds.
+
+    If the block raises, the temporary file is removed and `path` is left untouched.
+    `suffix` ends the temporary name (an encoder may choose its format from it).
+    """
+    descriptor, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(descriptor)
+    try:
+        yield Path(temp)
+        os.replace(temp, path)
+        _sync_folder(path.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename durable: fsync the folder that holds it (POSIX only)."""
+    if os.name != "posix":
+        return
+    # Best effort: some filesystems refuse to open or fsync a folder; the rename still holds.
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def list_frames(folder: str | os.PathLike) -> list[Path]:
+    """The image files in `folder` in natural order (`frame2` before `frame10`).
+
+    Hidden and temporary files are skipped. Raises `InputError` if the folder is missing or
+    holds no frames.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "not found"
+        raise InputError(f"frames folder '{folder}' {what}: check the path")
+    frames = [path for path in folder.iterdir() if _is_frame(path)]
+    if not frames:
+        raise InputError(f"frames folder '{folder}' has no frames "
+                         f"({', '.join(FRAME_SUFFIXES)}): render first or check the path")
+    return sorted(frames, key=natural_key)
+
+
+def _is_frame(path: Path) -> bool:
+    return (not path.name.startswith(".") and path.suffix.lower() in FRAME_SUFFIXES
+            and path.is_file())
+
+
+def natural_key(path: str | os.PathLike) -> tuple:
+    """Sort key that compares digit runs as numbers: `frame2` < `frame10`."""
+    name = Path(path).name
+    parts = re.split(r"(\d+)", name.casefold())
+    return (tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), name)
