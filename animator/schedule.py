@@ -228,7 +228,8 @@ def _deforum_keyframes(text: str, path: str, names: tuple[str, ...]) -> list:
     while position < len(text):
         match = _DEFORUM_KEY.match(text, position)
         if not match:
-            raise ConfigError(f"{path}: expected 'frame:(value)' at {text[position:]!r} in {text!r}")
+            rest = text[position:]
+            raise ConfigError(f"{path}: expected 'frame:(value)' at {rest!r} in {text!r}")
         close = _closing_parenthesis(text, match.end(), path)
         frames[match.group(1)] = text[match.end() : close]
         position = close + 1
@@ -316,7 +317,7 @@ def _evaluate(node: ast.AST, values: dict):
 def _compare(node: ast.Compare, values: dict):
     """`a < b < c` as (a < b) & (b < c), as 1.0/0.0 so results can enter arithmetic."""
     left, result = _evaluate(node.left, values), True
-    for op, right_node in zip(node.ops, node.comparators):
+    for op, right_node in zip(node.ops, node.comparators, strict=True):
         right = _evaluate(right_node, values)
         result = np.logical_and(result, _COMPARE[type(op)](left, right))
         left = right

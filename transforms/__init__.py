@@ -1,1 +1,42 @@
-"""Frame transforms: a registry of small pure functions applied between dreamed frames."""
+"""Frame transforms: a registry of small pure functions applied between dreamed frames.
+
+Importing this package registers the built-ins (geometric, shifts, filters) without loading Keras;
+Keras is imported inside the transforms, when a frame is first transformed.
+"""
+
+from transforms import filters, geometric, shifts  # noqa: F401  (register the built-ins)
+from transforms.chain import Chain, Step, apply, build_chain
+from transforms.context import Context
+from transforms.filters import match_color
+from transforms.plugins import load_plugin, load_plugins
+from transforms.registry import (
+    Profile,
+    Registry,
+    Transform,
+    active,
+    available,
+    describe,
+    get,
+    isolated,
+    register,
+)
+
+__all__ = [
+    "Chain",
+    "Context",
+    "Profile",
+    "Registry",
+    "Step",
+    "Transform",
+    "active",
+    "apply",
+    "available",
+    "build_chain",
+    "describe",
+    "get",
+    "isolated",
+    "load_plugin",
+    "load_plugins",
+    "match_color",
+    "register",
+]

@@ -1,0 +1,287 @@
+"""The transform chain: built and checked once from the config's list, applied to every frame.
+
+The YAML form is a list; each item is a name, or a one-key mapping name -> parameters::
+
+    - zoom: {factor: 1.04}
+    - roll: {shift: "n / 15", axis: columns}
+    - sobel
+
+A name may also say where it comes from, `my_effects.py:vignette` or `package.module:vignette`:
+the plugin is loaded first. Numeric parameters are schedules (`animator.schedule`), evaluated at
+the frame index. Each transform's output is checked (same shape, float, finite), so a broken plugin
+fails at once with its name, its source and the frame.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from animator import schedule
+from animator.errors import ConfigError, PluginError, close_names
+from transforms.context import Context
+from transforms.registry import Param, Profile, Registry, Transform, active, type_name
+
+__all__ = ["Chain", "Step", "apply", "build_chain"]
+
+
+@dataclass(frozen=True)
+class Integer:
+    """A schedule whose value is rounded to a whole number (an `int` parameter)."""
+
+    schedule: schedule.Schedule
+
+
+@dataclass(frozen=True)
+class Along:
+    """A schedule of `n` and `t` handed to the transform as a function of `n` (a Profile)."""
+
+    schedule: schedule.Schedule
+
+
+def evaluate(value: object, t: int) -> object:
+    """The value of a compiled parameter at frame `t`."""
+    if isinstance(value, schedule.Schedule):
+        return value(t)
+    if isinstance(value, Integer):
+        return int(round(value.schedule(t)))
+    if isinstance(value, Along):
+        return functools.partial(_along, value.schedule, t)
+    if isinstance(value, (list, tuple)):
+        return type(value)(evaluate(item, t) for item in value)
+    return value
+
+
+def _along(profile: schedule.Schedule, t: int, n: np.ndarray) -> np.ndarray:
+    n = np.asarray(n, dtype=np.float64)
+    return np.broadcast_to(np.asarray(profile(t, n=n), dtype=np.float64), n.shape)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One transform of the chain with its compiled parameters; `path` locates it in the config."""
+
+    transform: Transform
+    params: Mapping[str, object]
+    path: str
+
+    @property
+    def name(self) -> str:
+        return self.transform.name
+
+    def arguments(self, t: int) -> dict:
+        """The parameters' values at frame `t`."""
+        return {name: evaluate(value, t) for name, value in self.params.items()}
+
+    def run(self, frame, ctx: Context):
+        """Apply the transform to `frame` (a backend tensor) and check what it returns."""
+        from keras import ops
+
+        arguments = self.arguments(ctx.index)
+        given = ops.convert_to_numpy(frame) if self.transform.numpy else frame
+        try:
+            result = self.transform.function(given, ctx, **arguments)
+        except Exception as error:
+            raise self._error(ctx, f"failed: {type(error).__name__}: {error}") from error
+        return self._checked(result, tuple(frame.shape), ctx)
+
+    def _checked(self, result, expected: tuple, ctx: Context):
+        from keras import backend, ops
+
+        shape = getattr(result, "shape", None)
+        if shape is None:
+            raise self._error(ctx, f"returned {type(result).__name__}; expected an array")
+        if tuple(shape) != expected:
+            raise self._error(ctx, f"returned shape {tuple(shape)}; expected {expected}")
+        dtype = backend.standardize_dtype(result.dtype)
+        if not dtype.startswith(("float", "bfloat")):
+            raise self._error(ctx, f"returned dtype {dtype}; expected a float array")
+        result = ops.convert_to_tensor(result, dtype="float32")
+        if not bool(ops.all(ops.isfinite(result))):
+            raise self._error(ctx, "returned non-finite values (NaN or inf)")
+        return result
+
+    def _error(self, ctx: Context, what: str) -> PluginError:
+        origin = self.transform.origin
+        return PluginError(f"transform {self.name!r} ({origin}) at frame {ctx.index} {what}")
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Transforms applied in order between dreamed frames."""
+
+    steps: tuple[Step, ...] = ()
+
+    @property
+    def names(self) -> list[str]:
+        return [step.name for step in self.steps]
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def apply(self, frame, ctx: Context):
+        """Run every transform on `frame` (H×W×3, 0..255, tensor or numpy) at frame `ctx.index`.
+
+        Returns a float32 backend tensor of the same shape. Raises PluginError naming the
+        transform, its source and the frame when one fails or returns a bad frame.
+        """
+        from keras import ops
+
+        frame = ops.convert_to_tensor(frame, dtype="float32")
+        for step in self.steps:
+            frame = step.run(frame, ctx)
+        return frame
+
+
+def apply(chain: Chain, frame, ctx: Context):
+    """`chain.apply(frame, ctx)`, as a function."""
+    return chain.apply(frame, ctx)
+
+
+# --- building -----------------------------------------------------------------------------------
+
+
+def build_chain(
+    spec: list | None,
+    base_dir: str | Path | None = None,
+    path: str = "transforms",
+    registry: Registry | None = None,
+) -> Chain:
+    """Check the config's list of transforms and compile its parameters into a Chain.
+
+    `base_dir` (the config's folder) resolves plugin files named as `file.py:name`. Every problem
+    (unknown transform or parameter, bad value, bad schedule) is reported together in one
+    ConfigError, one line per problem, each starting with its key path.
+    """
+    registry = registry or active()
+    if spec is None:
+        return Chain()
+    if not isinstance(spec, (list, tuple)):
+        raise ConfigError(f"{path}: expected a list of transforms, got {spec!r}")
+    steps, problems = [], []
+    for index, item in enumerate(spec):
+        try:
+            steps.append(_build_step(item, f"{path}[{index}]", base_dir, registry, problems))
+        except ConfigError as error:
+            problems.append(str(error))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return Chain(tuple(steps))
+
+
+def _build_step(item, path: str, base_dir, registry: Registry, problems: list) -> Step | None:
+    name, given = _name_and_params(item, path)
+    transform = _lookup(name, path, base_dir, registry)
+    path = f"{path}.{name}"
+    params = {}
+    for key, value in given.items():
+        param = transform.param(key)
+        if param is None and not transform.accepts_any:
+            expected = [p.name for p in transform.params]
+            problems.append(
+                f"{path}.{key}: unknown parameter; expected one of {expected}."
+                f"{close_names(str(key), expected)}".rstrip(".")
+            )
+            continue
+        try:
+            params[key] = compile_value(param or Param(str(key)), value, f"{path}.{key}")
+        except ConfigError as error:
+            problems.append(str(error))
+    for param in transform.params:
+        if param.required and param.name not in given:
+            problems.append(f"{path}.{param.name}: missing required parameter ({param})")
+    return Step(transform, types.MappingProxyType(params), path)
+
+
+def _name_and_params(item, path: str) -> tuple[str, dict]:
+    if isinstance(item, str):
+        return item, {}
+    if isinstance(item, Mapping) and len(item) == 1:
+        ((name, params),) = item.items()
+        if params is None:
+            return str(name), {}
+        if isinstance(params, Mapping):
+            return str(name), dict(params)
+        raise ConfigError(f"{path}.{name}: expected a mapping of parameters, got {params!r}")
+    raise ConfigError(
+        f"{path}: expected a transform name or a one-key mapping name: {{params}}, got {item!r}"
+    )
+
+
+def _lookup(name: str, path: str, base_dir, registry: Registry) -> Transform:
+    if ":" in name:
+        from transforms.plugins import load_plugin
+
+        plugin, _, name = name.rpartition(":")
+        try:
+            load_plugin(plugin, base_dir, registry)
+        except PluginError as error:
+            raise ConfigError(f"{path}: {error}") from error
+    try:
+        return registry.get(name)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    except PluginError as error:  # an entry point that fails to import
+        raise ConfigError(f"{path}: {error}") from error
+
+
+def compile_value(param: Param, value: object, path: str) -> object:
+    """Check `value` against the parameter's annotation; numbers become schedules.
+
+    float -> Schedule of t; int -> rounded Schedule; Profile -> schedule of n and t; bool, str and
+    Literal choices are checked as they are; tuples and lists are compiled item by item.
+    """
+    annotation = param.annotation
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is Profile:
+        return Along(schedule.parse(value, path, names=("t", "n")))
+    if annotation is float:
+        return schedule.parse(value, path)
+    if annotation is int:
+        return Integer(schedule.parse(value, path))
+    if annotation is bool:
+        return _expect(value, isinstance(value, bool), "true or false", path)
+    if annotation is str:
+        return _expect(value, isinstance(value, str), "a string", path)
+    if origin is typing.Literal:
+        return _expect(value, value in args, f"one of {list(args)}", path)
+    if origin in (tuple, list):
+        return _compile_sequence(param, origin, args, value, path)
+    if annotation is None and _is_number(param.default):
+        return schedule.parse(value, path)
+    return value  # an annotation the chain does not know: the transform checks it
+
+
+def _compile_sequence(param: Param, origin, args: tuple, value: object, path: str):
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{path}: expected a list ({type_name(param.annotation)}), got {value!r}")
+    if origin is tuple and args and args[-1] is not Ellipsis and len(args) != len(value):
+        raise ConfigError(f"{path}: expected {len(args)} items, got {len(value)}: {value!r}")
+    items = []
+    for index, item in enumerate(value):
+        item_type = _item_type(origin, args, index)
+        items.append(compile_value(Param(param.name, item_type), item, f"{path}[{index}]"))
+    return origin(items)
+
+
+def _item_type(origin, args: tuple, index: int):
+    """The annotation of item `index` of a list[X], tuple[X, ...] or tuple[X, Y]."""
+    if not args:
+        return None
+    return args[0] if origin is list or args[-1] is Ellipsis else args[index]
+
+
+def _expect(value: object, ok: bool, what: str, path: str) -> object:
+    if not ok:
+        raise ConfigError(f"{path}: expected {what}, got {value!r}")
+    return value
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

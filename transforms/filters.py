@@ -1,0 +1,133 @@
+"""Filters: edge detection (Sobel, Prewitt), Gaussian blur, and colour (matching, hue shift).
+
+All work with `keras.ops` on the frame's device; borders are padded by mirroring the edge pixels
+(symmetric), so a flat region stays flat up to the border.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from transforms.context import Context
+from transforms.registry import register
+
+__all__ = ["blur", "color_match", "edges", "hue_shift", "match_color", "prewitt", "sobel"]
+
+# ITU-R BT.601 luma weights, the usual grey of an RGB image.
+LUMA = (0.299, 0.587, 0.114)
+
+
+def _tensor(frame):
+    from keras import ops
+
+    return ops.convert_to_tensor(frame, dtype="float32")
+
+
+def edges(frame, smoothing: tuple[float, float, float], keep_color: bool, strength: float):
+    """Gradient magnitude of the frame's grey, by a 3×3 derivative ⊗ `smoothing` kernel pair.
+
+    The magnitude is divided by the kernel's gain, so a full black-to-white step gives 255 and a
+    flat region 0. `keep_color` multiplies the frame by the edge map instead of returning grey.
+    `strength` in 0..1 mixes the result with the original frame.
+    """
+    from keras import ops
+
+    frame = _tensor(frame)
+    grey = ops.tensordot(frame, ops.convert_to_tensor(LUMA, dtype="float32"), axes=1)
+    padded = ops.pad(grey, ((1, 1), (1, 1)), mode="symmetric")
+    a, b, c = smoothing
+    dx = padded[:, 2:] - padded[:, :-2]  # derivative along x, then smoothing along y
+    gx = a * dx[:-2] + b * dx[1:-1] + c * dx[2:]
+    dy = padded[2:] - padded[:-2]
+    gy = a * dy[:, :-2] + b * dy[:, 1:-1] + c * dy[:, 2:]
+    magnitude = ops.clip(ops.sqrt(gx * gx + gy * gy) / (a + b + c), 0.0, 255.0)[:, :, None]
+    result = frame * (magnitude / 255.0) if keep_color else ops.repeat(magnitude, 3, axis=2)
+    return (1.0 - strength) * frame + strength * result
+
+
+@register("sobel")
+def sobel(frame, ctx: Context, keep_color: bool = False, strength: float = 1.0):
+    """Sobel edge magnitude as a 0..255 image (0 where flat); keep_color keeps edge colours.
+
+    strength in 0..1 mixes the edges with the frame (0: unchanged).
+    """
+    return edges(frame, (1.0, 2.0, 1.0), keep_color, strength)
+
+
+@register("prewitt")
+def prewitt(frame, ctx: Context, keep_color: bool = False, strength: float = 1.0):
+    """Prewitt edge magnitude as a 0..255 image (0 where flat); like sobel, less smoothing."""
+    return edges(frame, (1.0, 1.0, 1.0), keep_color, strength)
+
+
+def gaussian_kernel(sigma: float) -> np.ndarray:
+    """Normalised 1-D Gaussian of standard deviation `sigma` pixels, radius ceil(3 sigma)."""
+    radius = max(1, math.ceil(3 * sigma))
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    kernel = np.exp(-0.5 * (x / sigma) ** 2)
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+@register("blur")
+def blur(frame, ctx: Context, sigma: float = 1.0):
+    """Gaussian blur of standard deviation `sigma` pixels (0: unchanged), edges mirrored."""
+    from keras import ops
+
+    frame = _tensor(frame)
+    if sigma < 0:
+        raise ValueError(f"sigma must be >= 0, got {sigma}")
+    if sigma == 0:
+        return frame
+    kernel = gaussian_kernel(sigma)
+    radius = len(kernel) // 2
+    images = ops.pad(frame, ((radius, radius), (radius, radius), (0, 0)), mode="symmetric")[None]
+    for shape in ((len(kernel), 1), (1, len(kernel))):  # separable: rows, then columns
+        taps = np.broadcast_to(kernel.reshape(*shape, 1, 1), (*shape, 3, 1))
+        images = ops.depthwise_conv(images, taps, padding="valid", data_format="channels_last")
+    return images[0]
+
+
+def match_color(frame, reference, strength: float = 1.0):
+    """Shift each channel of `frame` to the mean and standard deviation of `reference`'s.
+
+    `strength` in 0..1 mixes the matched frame with the original. Both are H×W×3 in 0..255 (the
+    sizes may differ); the result is clipped to 0..255. Used for colour coherence across frames.
+    """
+    from keras import ops
+
+    frame, reference = _tensor(frame), _tensor(reference)
+    mean, std = ops.mean(frame, axis=(0, 1)), ops.std(frame, axis=(0, 1))
+    target_mean, target_std = ops.mean(reference, axis=(0, 1)), ops.std(reference, axis=(0, 1))
+    matched = (frame - mean) * (target_std / ops.maximum(std, 1e-6)) + target_mean
+    return ops.clip((1.0 - strength) * frame + strength * matched, 0.0, 255.0)
+
+
+@register("color_match")
+def color_match(frame, ctx: Context, strength: float = 1.0):
+    """Match each channel's mean and spread to the first frame's, against colour drift."""
+    if ctx.first_frame is None:
+        return _tensor(frame)
+    return match_color(frame, ctx.first_frame, strength)
+
+
+def hue_rotation(degrees: float) -> np.ndarray:
+    """3×3 matrix turning RGB colours about the grey axis by `degrees` (greys stay put).
+
+    At 120 degrees it sends red to green, green to blue, blue to red, exactly.
+    """
+    angle = math.radians(degrees)
+    cos, sin = math.cos(angle), math.sin(angle)
+    axis = np.full(3, 1 / math.sqrt(3))
+    cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return cos * np.eye(3) + sin * cross + (1 - cos) * np.outer(axis, axis)  # Rodrigues
+
+
+@register("hue_shift")
+def hue_shift(frame, ctx: Context, degrees: float = 10.0):
+    """Turn every colour's hue by `degrees` (red → green at 120), keeping greys; clipped."""
+    from keras import ops
+
+    matrix = ops.convert_to_tensor(hue_rotation(degrees).T, dtype="float32")
+    return ops.clip(ops.matmul(_tensor(frame), matrix), 0.0, 255.0)

@@ -1,0 +1,310 @@
+"""The transform registry: name -> function, with its parameters read from the signature.
+
+A transform is `fn(frame, ctx, **params) -> frame`. Register it with a decorator or a call::
+
+    @register("zoom")
+    def zoom(frame, ctx, factor: float = 1.05): ...
+
+    register("my_zoom")(zoom)
+
+Lookups that miss scan the `animator.transforms` entry point group once (lazily), so installed
+plugin packages are found without importing them up front.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import typing
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from animator.errors import ConfigError, PluginError, close_names
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Param",
+    "Profile",
+    "Registry",
+    "Transform",
+    "active",
+    "available",
+    "describe",
+    "get",
+    "isolated",
+    "register",
+]
+
+ENTRY_POINT_GROUP = "animator.transforms"
+BUILT_IN = "built-in"
+REQUIRED = inspect.Parameter.empty
+
+
+class Profile:
+    """Annotation of a parameter that varies along an axis: a schedule of `n` and `t`.
+
+    `n` is the column (or row, or group) index. The transform receives a function of `n`
+    (a numpy array of indices) that returns one float per index, `t` already applied.
+    """
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a transform: its name, annotation (a type or None) and default."""
+
+    name: str
+    annotation: object = None
+    default: object = REQUIRED
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def __str__(self) -> str:
+        text = self.name
+        if self.annotation is not None:
+            text += f": {type_name(self.annotation)}"
+        return text if self.required else f"{text} = {self.default!r}"
+
+
+@dataclass(frozen=True)
+class Transform:
+    """A registered transform. `numpy=True` means it takes and returns numpy arrays."""
+
+    name: str
+    function: Callable
+    description: str
+    params: tuple[Param, ...]
+    accepts_any: bool = False
+    numpy: bool = False
+    source: str = BUILT_IN
+
+    def param(self, name: str) -> Param | None:
+        return next((param for param in self.params if param.name == name), None)
+
+    @property
+    def origin(self) -> str:
+        """Where it comes from, for messages: 'built-in' or 'plugin my_effects.py'."""
+        return self.source if self.source == BUILT_IN else f"plugin {self.source}"
+
+
+def type_name(annotation: object) -> str:
+    """Readable name of an annotation: float, tuple[float, float], reflect|wrap, f(n, t)."""
+    if annotation is Profile:
+        return "f(n, t)"
+    if typing.get_origin(annotation) is typing.Literal:
+        return "|".join(str(choice) for choice in typing.get_args(annotation))
+    if isinstance(annotation, type) and not typing.get_args(annotation):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def signature_params(function: Callable) -> tuple[tuple[Param, ...], bool]:
+    """The parameters after (frame, ctx), and whether it takes **params of any name."""
+    signature = inspect.signature(function)
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:  # unresolvable annotations: keep them as written
+        hints = {}
+    positional = list(signature.parameters.values())
+    if len(positional) < 2 or any(
+        p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD, p.VAR_POSITIONAL) for p in positional[:2]
+    ):
+        raise TypeError("a transform must take (frame, ctx, **params)")
+    params, accepts_any = [], False
+    for parameter in positional[2:]:
+        if parameter.kind is parameter.VAR_KEYWORD:
+            accepts_any = True
+        elif parameter.kind is not parameter.VAR_POSITIONAL:
+            annotation = hints.get(parameter.name, parameter.annotation)
+            annotation = None if annotation is REQUIRED else annotation
+            params.append(Param(parameter.name, annotation, parameter.default))
+    return tuple(params), accepts_any
+
+
+def first_line(function: Callable) -> str:
+    doc = inspect.getdoc(function) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+class Registry:
+    """Transforms by name. `entry_point_group=None` turns off the entry point scan."""
+
+    def __init__(self, entry_point_group: str | None = ENTRY_POINT_GROUP):
+        self.entry_point_group = entry_point_group
+        self._transforms: dict[str, Transform] = {}
+        self._loading: str | None = None  # the plugin being imported, recorded as the source
+        self._scanned = False
+        self.loaded_plugins: set[str] = set()
+
+    def register(self, name: str | Callable | None = None, *, numpy: bool = False):
+        """Register `fn(frame, ctx, **params)` under `name` (default: the function's name).
+
+        Usable as `@register`, `@register("zoom")`, `@register("x", numpy=True)` or
+        `register("x")(fn)`. Returns the function unchanged.
+        """
+        if callable(name):
+            return self.register(None, numpy=numpy)(name)
+
+        def decorator(function: Callable) -> Callable:
+            self.add(function, name or function.__name__, numpy=numpy)
+            return function
+
+        return decorator
+
+    def add(self, function: Callable, name: str, numpy: bool = False) -> Transform:
+        source = self._loading or _module_source(function)
+        try:
+            params, accepts_any = signature_params(function)
+        except (TypeError, ValueError) as error:
+            raise PluginError(f"transform {name!r} ({source}): {error}") from None
+        existing = self._transforms.get(name)
+        if existing and existing.function is not function and existing.source != source:
+            raise PluginError(
+                f"transform {name!r} from {source} clashes with the one from {existing.origin}"
+            )
+        transform = Transform(
+            name, function, first_line(function), params, accepts_any, numpy, source
+        )
+        self._transforms[name] = transform
+        return transform
+
+    def get(self, name: str) -> Transform:
+        """The transform called `name`; raises ConfigError with the close names if none."""
+        if name not in self._transforms:
+            self.load_entry_points(name)
+        if name not in self._transforms:
+            names = self.available()
+            raise ConfigError(
+                f"unknown transform {name!r}.{close_names(name, names)} Available: "
+                f"{', '.join(names)}"
+            )
+        return self._transforms[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._transforms
+
+    def available(self) -> list[str]:
+        """All names, sorted: registered ones and those entry points offer (not yet loaded)."""
+        return sorted(set(self._transforms) | {ep.name for ep in self._entry_points()})
+
+    def describe(self) -> list[str]:
+        """Lines for `animator transforms`: each name with its parameters, then its description.
+
+        Entry point plugins are loaded first; one that fails is listed with its error.
+        """
+        failures = {}
+        for entry_point in self._entry_points():
+            try:
+                self._load_entry_point(entry_point)
+            except PluginError as error:
+                failures[entry_point.name] = str(error)
+        lines = []
+        for name in self.available():
+            transform = self._transforms.get(name)
+            if transform is None:
+                lines += [f"{name}", f"    failed to load: {failures.get(name, 'not registered')}"]
+                continue
+            params = ", ".join(
+                [*map(str, transform.params), *(["**params"] * transform.accepts_any)]
+            )
+            origin = "" if transform.source == BUILT_IN else f"  [{transform.origin}]"
+            lines += [f"{name}({params}){origin}", f"    {transform.description}"]
+        return lines
+
+    @contextlib.contextmanager
+    def loading(self, source: str) -> Iterator[None]:
+        """Record `source` as the origin of everything registered inside the block."""
+        previous, self._loading = self._loading, source
+        try:
+            yield
+        finally:
+            self._loading = previous
+
+    def copy(self) -> Registry:
+        """A new registry holding the same transforms (the plugins it loaded are forgotten)."""
+        fresh = Registry(self.entry_point_group)
+        fresh._transforms = dict(self._transforms)
+        return fresh
+
+    # --- entry points -------------------------------------------------------------------------
+
+    def _entry_points(self) -> list:
+        if self.entry_point_group is None:
+            return []
+        from importlib.metadata import entry_points
+
+        return list(entry_points(group=self.entry_point_group))
+
+    def load_entry_points(self, name: str | None = None) -> None:
+        """Load the entry points called `name` (all when None)."""
+        for entry_point in self._entry_points():
+            if name is None or entry_point.name == name:
+                self._load_entry_point(entry_point)
+
+    def _load_entry_point(self, entry_point) -> None:
+        """An entry point names a module that registers transforms, or one function to register."""
+        source = f"entry point {entry_point.name} = {entry_point.value}"
+        if source in self.loaded_plugins:
+            return
+        with self.loading(source):
+            try:
+                loaded = entry_point.load()
+            except Exception as error:
+                raise PluginError(
+                    f"plugin {entry_point.value!r} (entry point {entry_point.name!r}): "
+                    f"import failed: {type(error).__name__}: {error}"
+                ) from error
+            if callable(loaded) and entry_point.name not in self._transforms:
+                self.add(loaded, entry_point.name)
+        self.loaded_plugins.add(source)
+
+
+def _module_source(function: Callable) -> str:
+    module = getattr(function, "__module__", None) or "?"
+    return BUILT_IN if module.split(".")[0] == "transforms" else f"module {module}"
+
+
+_active = Registry()
+
+
+def active() -> Registry:
+    """The registry that `register`, `get` and the chain use."""
+    return _active
+
+
+@contextlib.contextmanager
+def isolated(builtins: bool = True, entry_points: bool = False) -> Iterator[Registry]:
+    """Swap in a fresh registry for the block (for tests): built-ins kept unless told otherwise."""
+    global _active
+    previous = _active
+    fresh = previous.copy() if builtins else Registry()
+    fresh._transforms = {
+        name: t for name, t in fresh._transforms.items() if builtins and t.source == BUILT_IN
+    }
+    fresh.entry_point_group = ENTRY_POINT_GROUP if entry_points else None
+    _active = fresh
+    try:
+        yield fresh
+    finally:
+        _active = previous
+
+
+def register(name: str | Callable | None = None, *, numpy: bool = False):
+    """Register a transform in the active registry (see `Registry.register`)."""
+    return _active.register(name, numpy=numpy)
+
+
+def get(name: str) -> Transform:
+    """Look up a transform in the active registry; ConfigError with close names if unknown."""
+    return _active.get(name)
+
+
+def available() -> list[str]:
+    """Sorted names of every transform (built-ins, plugins, entry points)."""
+    return _active.available()
+
+
+def describe() -> list[str]:
+    """Lines of text describing every transform, for `animator transforms`."""
+    return _active.describe()

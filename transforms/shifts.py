@@ -1,0 +1,110 @@
+"""Shifts: roll each column (or row) by its own whole number of pixels, with wrap-around.
+
+With `axis="columns"` column n moves down by shift(n) pixels (what leaves the bottom comes back at
+the top); with `axis="rows"` row n moves right by shift(n). Shifts are rounded to whole pixels and
+applied exactly, by gathering index (i - shift) mod size: no interpolation, nothing lost.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+
+from transforms.context import Context
+from transforms.registry import Profile, register
+
+__all__ = ["roll", "roll_lines", "sine_shift", "stochastic_shift"]
+
+Axis = Literal["columns", "rows"]
+
+
+def roll_lines(frame, shifts, axis: Axis = "columns"):
+    """Roll line n of `frame` (a column, or a row) by `shifts[n]` whole pixels, wrapping around."""
+    from keras import ops
+
+    frame = ops.convert_to_tensor(frame, dtype="float32")
+    height, width = frame.shape[:2]
+    shifts = np.rint(np.asarray(shifts, dtype=np.float64)).astype(np.int64)
+    if axis == "columns":  # output[r, c] = input[(r - shift[c]) mod H, c]
+        index = (np.arange(height)[:, None] - shifts[None, :]) % height
+        gather_axis = 0
+    else:  # output[r, c] = input[r, (c - shift[r]) mod W]
+        index = (np.arange(width)[None, :] - shifts[:, None]) % width
+        gather_axis = 1
+    index = ops.convert_to_tensor(index[:, :, None].astype(np.int32))
+    index = ops.broadcast_to(index, frame.shape)
+    return ops.take_along_axis(frame, index, axis=gather_axis)
+
+
+def line_count(frame, axis: Axis) -> int:
+    """How many lines roll independently: columns (width) or rows (height)."""
+    return int(frame.shape[1] if axis == "columns" else frame.shape[0])
+
+
+def grouped(values: np.ndarray, count: int, group: int) -> np.ndarray:
+    """Repeat one value per group of `group` neighbouring lines, cut to `count` lines."""
+    return np.repeat(values, group)[:count]
+
+
+def _check_group(group: int) -> int:
+    if int(group) < 1:
+        raise ValueError(f"group must be >= 1, got {group}")
+    return int(group)
+
+
+@register("roll")
+def roll(frame, ctx: Context, shift: Profile = 0.0, axis: Axis = "columns", group: int = 1):
+    """Roll column (or row) n by shift(n) pixels; shift may use n (index) and t (frame).
+
+    With group > 1, n counts groups of `group` neighbouring lines that move together.
+    Example: `roll: {shift: "n / 15", axis: columns}` shears the picture into a wrapped slant.
+    """
+    group = _check_group(group)
+    count = line_count(frame, axis)
+    n = np.arange(math.ceil(count / group), dtype=np.float64)
+    return roll_lines(frame, grouped(_profile(shift, n), count, group), axis)
+
+
+def _profile(shift: Callable | float, n: np.ndarray) -> np.ndarray:
+    values = shift(n) if callable(shift) else shift
+    return np.broadcast_to(np.asarray(values, dtype=np.float64), n.shape)
+
+
+@register("sine_shift")
+def sine_shift(
+    frame,
+    ctx: Context,
+    amplitude: float = 4.0,
+    period: float = 64.0,
+    speed: float = 0.1,
+    axis: Axis = "columns",
+):
+    """Roll line n by amplitude·sin(2π n / period + speed·t) pixels: a travelling wave.
+
+    amplitude in pixels, period in lines (pixels), speed in radians per frame.
+    """
+    if period == 0:
+        raise ValueError("period must not be 0")
+    n = np.arange(line_count(frame, axis), dtype=np.float64)
+    shifts = amplitude * np.sin(2 * np.pi * n / period + speed * ctx.index)
+    return roll_lines(frame, shifts, axis)
+
+
+@register("stochastic_shift")
+def stochastic_shift(
+    frame, ctx: Context, low: int = -2, high: int = 2, axis: Axis = "columns", group: int = 1
+):
+    """Roll each line (or group of lines) by a random whole shift in [low, high] pixels.
+
+    The shifts are drawn from `ctx.rng` first, then applied, so a seeded run replays exactly.
+    """
+    group = _check_group(group)
+    low, high = int(round(low)), int(round(high))
+    if low > high:
+        raise ValueError(f"low must be <= high, got low={low}, high={high}")
+    count = line_count(frame, axis)
+    shifts = ctx.rng.integers(low, high, size=math.ceil(count / group), endpoint=True)
+    return roll_lines(frame, grouped(shifts, count, group), axis)
