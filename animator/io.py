@@ -10,7 +10,7 @@ import contextlib
 import errno
 import os
 import re
-import tempfile
+import secrets
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -251,16 +251,41 @@ def atomic_output(path: Path, suffix: str = TEMP_SUFFIX):
     If the block raises, the temporary file is removed and `path` is left untouched.
     `suffix` ends the temporary name (an encoder may choose its format from it).
     """
-    descriptor, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(descriptor)
+    temp = temp_beside(path, suffix)
     try:
-        yield Path(temp)
-        os.replace(temp, path)
-        _sync_folder(path.parent)
+        yield temp
+        commit(temp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
+        discard(temp)
         raise
+
+
+def temp_beside(path: Path, suffix: str = TEMP_SUFFIX) -> Path:
+    """Create an empty hidden file beside `path` (`.NAME.<random><suffix>`) and return it.
+
+    Unlike `tempfile.mkstemp` (mode 0600), the file gets the permissions the umask allows,
+    so the renamed output is as readable as any other file the user writes.
+    """
+    for _ in range(100):
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{suffix}")
+        try:
+            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return temp
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path.parent))
+
+
+def commit(temp: Path, path: Path) -> None:
+    """Rename a finished temporary file over `path`, atomically and durably."""
+    os.replace(temp, path)
+    _sync_folder(path.parent)
+
+
+def discard(temp: Path) -> None:
+    """Remove a temporary file if it is still there."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temp)
 
 
 def _sync_folder(folder: Path) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import animator.io
 from animator.errors import InputError, OutputError
 from animator.io import (
     fit_size,
@@ -224,6 +224,13 @@ def test_write_png_atomic_round_trips_and_leaves_no_temp_file(tmp_path):
     assert os.listdir(path.parent) == ["frame0001.png"]
 
 
+def test_written_frame_has_ordinary_permissions(tmp_path):
+    write_png_atomic(tmp_path / "frame.png", gradient())
+    (tmp_path / "plain.txt").write_text("")
+    mode = (tmp_path / "frame.png").stat().st_mode & 0o777
+    assert mode == (tmp_path / "plain.txt").stat().st_mode & 0o777
+
+
 def test_disk_full_raises_output_error_and_leaves_no_partial_file(tmp_path, monkeypatch):
     def disk_full(descriptor):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -254,7 +261,7 @@ def test_permission_denied_says_not_writable(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(tempfile, "mkstemp", denied)
+    monkeypatch.setattr(animator.io, "temp_beside", denied)
     with pytest.raises(OutputError, match=r"'.*frame\.png': the folder is not writable"):
         write_png_atomic(tmp_path / "frame.png", gradient())
 
