@@ -1,0 +1,477 @@
+"""Video output: stream frames into an MP4 (ffmpeg) or a GIF (Pillow), and assemble a folder.
+
+Every writer keeps memory constant in the number of frames: MP4 frames go straight to
+ffmpeg's stdin; GIF frames are encoded one at a time from files on disk (Pillow's own
+`save_all` keeps every frame until the end, so it is not used). Outputs appear atomically:
+a hidden temporary file beside the output is renamed over it only once it is complete.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import shutil
+import struct
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import GifImagePlugin, Image
+
+from animator.errors import ConfigError, InputError, OutputError
+from animator.io import (
+    atomic_output,
+    commit,
+    discard,
+    list_frames,
+    output_error,
+    temp_beside,
+    to_uint8,
+)
+
+FORMATS = {".gif": "gif", ".mp4": "mp4"}
+PALETTES = ("shared", "per_frame")
+PALETTE_SAMPLE_FRAMES = 8  # frames sampled, evenly spaced, to build a shared GIF palette
+PALETTE_SAMPLE_SIDE = 256  # pixels: longest side of each sampled frame in the palette mosaic
+GIF_MIN_DELAY_CS = 2  # browsers play delays under 2 centiseconds at 10 cs: never write less
+ASSEMBLE_RETRY = "run `animator assemble` again"
+
+
+def frame_order(n: int, reverse: bool = False, pingpong: bool = False) -> list[int]:
+    """Indices in which to play `n` frames.
+
+    `reverse` plays last to first. `pingpong` plays forward then back without repeating
+    the turning frames, so it loops seamlessly: n frames give 2n - 2 (one frame gives 1).
+    """
+    order = list(range(n))
+    if reverse:
+        order.reverse()
+    if pingpong:
+        order += order[-2:0:-1]
+    return order
+
+
+def video_format(path: str | os.PathLike, format: str | None = None) -> str:
+    """The container to write: `format` if given, else from the suffix (.gif, .mp4)."""
+    if format is not None:
+        if format not in FORMATS.values():
+            raise ConfigError(f"video format must be one of {sorted(FORMATS.values())}, "
+                              f"got {format!r}")
+        return format
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise OutputError(f"cannot write '{path}': unknown video suffix '{suffix}': "
+                          f"use one of {', '.join(FORMATS)}")
+    return FORMATS[suffix]
+
+
+def gif_frame_duration(fps: float) -> int:
+    """Milliseconds per GIF frame at `fps`: GIF stores whole centiseconds, at least 2.
+
+    10 fps gives 100 ms; 30 fps gives 30 ms (33.3 rounded); over 50 fps plays at 50.
+    """
+    _check_fps(fps)
+    return 10 * max(GIF_MIN_DELAY_CS, round(100 / fps))
+
+
+def crf_for_quality(quality: float) -> int:
+    """libx264's constant rate factor for `quality` in 0..10 (higher is better, bigger).
+
+    Linear from crf 38 (0, rough) through 26 (5) and 18 (8, near transparent) to 13 (10):
+    the top stays lossy, unlike imageio's mapping where 10 means lossless and huge files.
+    """
+    if not 0 <= quality <= 10:
+        raise ConfigError(f"video quality must be between 0 and 10, got {quality!r}")
+    return round(38 - 2.5 * quality)
+
+
+def open_writer(
+    path: str | os.PathLike,
+    fps: float,
+    *,
+    format: str | None = None,
+    quality: float = 8,
+    loop: int | None = 0,
+    palette: str = "shared",
+    dither: bool = False,
+    frames_dir: str | os.PathLike | None = None,
+) -> Mp4Writer | GifWriter:
+    """Open a video writer; use it in a `with` block and `.write(frame)` one frame at a time.
+
+    Frames are H×W×3 RGB, float 0..255 or uint8, all the same size. The format comes from
+    the suffix unless `format` ("gif" or "mp4") is given. MP4 uses `quality` (0..10, see
+    `crf_for_quality`); GIF uses `loop`, `palette` and `dither` (see `write_gif`).
+    `frames_dir` names the folder that keeps the frames, for error messages. The output's
+    folder is created, and checked writable, before the first frame.
+    """
+    kind = video_format(path, format)
+    if kind == "mp4":
+        return Mp4Writer(path, fps, quality=quality, frames_dir=frames_dir)
+    return GifWriter(path, fps, loop=loop, palette=palette, dither=dither)
+
+
+class _Writer:
+    """Context-manager behaviour shared by the writers: close on success, discard on error."""
+
+    frames_written: int
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+
+class Mp4Writer(_Writer):
+    """H.264 MP4 (yuv420p) streamed to ffmpeg one frame at a time, in constant memory.
+
+    yuv420p needs even sizes: an odd width or height is padded by one pixel that repeats
+    the last column or row (63×65 is written as 64×66); nothing is scaled or cropped.
+    """
+
+    def __init__(self, path, fps: float, quality: float = 8, frames_dir=None) -> None:
+        self.path = Path(path)
+        self.fps = _check_fps(fps)
+        self.crf = crf_for_quality(quality)
+        self.frames_dir = frames_dir or "FRAMES_DIR"
+        self.frames_written = 0
+        self.frame_shape: tuple[int, ...] | None = None
+        self._encoder = None
+        self._temp: Path | None = _create_temp(self.path, ".mp4")
+
+    def write(self, frame) -> None:
+        """Encode one frame (H×W×3 RGB, float 0..255 or uint8)."""
+        pixels = _rgb_frame(frame)
+        if self._encoder is None:
+            self._start(pixels.shape)
+        self._check_shape(pixels.shape)
+        self._send(_even_size(pixels))
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Finish the file and move it into place; raises `OutputError` if ffmpeg failed."""
+        if self._temp is None:
+            return
+        if self._encoder is None:
+            self.abort()
+            raise OutputError(f"no frames were written to '{self.path}': render at least one")
+        encoder, self._encoder = self._encoder, None
+        try:
+            encoder.close()
+        except (OSError, RuntimeError) as err:
+            self.abort()
+            raise self._failure(str(err)) from err
+        if not _has_movie_index(self._temp):
+            self.abort()
+            raise self._failure("ffmpeg stopped before finishing the file")
+        self._commit()
+
+    def abort(self) -> None:
+        """Stop ffmpeg and remove the unfinished file; the output path is left untouched."""
+        encoder, self._encoder = self._encoder, None
+        if encoder is not None:
+            encoder.close()
+        if self._temp is not None:
+            discard(self._temp)
+            self._temp = None
+
+    def _start(self, shape: tuple[int, ...]) -> None:
+        import imageio_ffmpeg
+
+        height, width = shape[0] + shape[0] % 2, shape[1] + shape[1] % 2
+        self.frame_shape = shape
+        self._encoder = imageio_ffmpeg.write_frames(
+            str(self._temp), (width, height), fps=self.fps, codec="libx264",
+            pix_fmt_out="yuv420p", quality=None, macro_block_size=1,
+            ffmpeg_log_level="error", output_params=["-crf", str(self.crf)],
+        )
+        self._send(None)
+
+    def _check_shape(self, shape: tuple[int, ...]) -> None:
+        if shape != self.frame_shape:
+            expected = f"{self.frame_shape[1]}×{self.frame_shape[0]}"
+            raise OutputError(
+                f"frame {self.frames_written} is {shape[1]}×{shape[0]} but '{self.path}' is "
+                f"{expected}: every frame of a video must have the same size"
+            )
+
+    def _send(self, pixels) -> None:
+        try:
+            self._encoder.send(pixels)
+        except (OSError, RuntimeError, StopIteration) as err:
+            self.abort()
+            raise self._failure(str(err).splitlines()[0] if str(err) else repr(err)) from err
+
+    def _commit(self) -> None:
+        temp, self._temp = self._temp, None
+        try:
+            commit(temp, self.path)
+        except OSError as err:
+            discard(temp)
+            raise output_error(err, self.path, ASSEMBLE_RETRY) from err
+
+    def _failure(self, reason: str) -> OutputError:
+        if _disk_nearly_full(self.path.parent):
+            reason = "the disk is full; free some space"
+        return OutputError(
+            f"ffmpeg failed while writing '{self.path}' ({reason}): the frames are kept; "
+            f"assemble them later with `animator assemble {self.frames_dir} -o {self.path}`"
+        )
+
+
+class GifWriter(_Writer):
+    """A GIF written from frames spooled to a hidden folder beside it, then `write_gif`.
+
+    Spooling keeps memory constant and lets the shared palette sample the whole animation.
+    """
+
+    def __init__(self, path, fps: float, loop: int | None = 0, palette: str = "shared",
+                 dither: bool = False) -> None:
+        self.path = Path(path)
+        self.fps, self.loop, self.palette, self.dither = _check_fps(fps), loop, palette, dither
+        _check_gif_options(loop, palette)
+        self.frames_written = 0
+        _prepare_output(self.path)
+        try:
+            self._spool = tempfile.TemporaryDirectory(
+                dir=self.path.parent, prefix=f".{self.path.name}.frames-")
+        except OSError as err:
+            raise output_error(err, self.path, ASSEMBLE_RETRY) from err
+        self._paths: list[Path] = []
+
+    def write(self, frame) -> None:
+        """Store one frame (H×W×3 RGB, float 0..255 or uint8) until `close`."""
+        path = Path(self._spool.name) / f"{self.frames_written:08d}.png"
+        try:
+            Image.fromarray(_rgb_frame(frame)).save(path, format="PNG", compress_level=1)
+        except OSError as err:
+            self.abort()
+            raise output_error(err, self.path, "run again") from err
+        self._paths.append(path)
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Encode the spooled frames into the GIF, then remove them."""
+        if self._spool is None:
+            return
+        try:
+            if not self._paths:
+                raise OutputError(f"no frames were written to '{self.path}': render at least one")
+            write_gif(self._paths, self.path, self.fps, loop=self.loop,
+                      palette=self.palette, dither=self.dither)
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        """Remove the spooled frames; the output path is left untouched."""
+        if self._spool is not None:
+            self._spool.cleanup()
+            self._spool = None
+
+
+def write_gif(
+    frame_paths: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    fps: float,
+    loop: int | None = 0,
+    palette: str = "shared",
+    dither: bool = False,
+) -> int:
+    """Encode image files into an animated GIF, one frame in memory at a time.
+
+    `fps` sets each frame's delay (see `gif_frame_duration`). `loop`: 0 repeats forever,
+    N > 0 is stored as the GIF loop count N (most browsers then play N + 1 times), None
+    plays once. `palette`: "shared" quantizes every frame to one 256-colour palette built
+    from up to 8 evenly spaced frames (no colour flicker); "per_frame" gives each frame its
+    own. `dither` applies Floyd–Steinberg when quantizing. Returns the number of frames.
+    """
+    paths = [Path(path) for path in frame_paths]
+    out = Path(out)
+    duration = gif_frame_duration(fps)
+    _check_gif_options(loop, palette)
+    if not paths:
+        raise InputError(f"no frames to write to '{out}': give a folder that holds frames")
+    shared = _shared_palette(paths) if palette == "shared" else None
+    _prepare_output(out)
+    try:
+        with atomic_output(out, ".gif") as temp, open(temp, "wb") as stream:
+            _write_gif_stream(stream, paths, shared, duration, loop, dither)
+            stream.flush()
+            os.fsync(stream.fileno())
+    except OSError as err:
+        raise output_error(err, out, ASSEMBLE_RETRY) from err
+    return len(paths)
+
+
+def _write_gif_stream(stream, paths: list[Path], shared, duration: int, loop, dither) -> None:
+    """Write header, frames and trailer with Pillow's frame-level GIF encoder."""
+    size = None
+    for index, path in enumerate(paths):
+        frame = _open_frame(path, size)
+        size = frame.size
+        indexed = _quantize(frame, shared, dither)
+        if index == 0:
+            info = {"loop": loop, "duration": duration}
+            stream.writelines(GifImagePlugin.getheader(indexed, None, info)[0])
+        stream.writelines(GifImagePlugin.getdata(
+            indexed, duration=duration, include_color_table=shared is None))
+    stream.write(b";")
+
+
+def _quantize(frame: Image.Image, shared: Image.Image | None, dither: bool) -> Image.Image:
+    method = Image.Dither.FLOYDSTEINBERG if dither else Image.Dither.NONE
+    if shared is None:
+        return frame.quantize(256, method=Image.Quantize.MEDIANCUT, dither=method)
+    return frame.quantize(palette=shared, dither=method)
+
+
+def _shared_palette(paths: list[Path]) -> Image.Image:
+    """A 256-colour palette image from a mosaic of evenly spaced frames."""
+    count = min(len(paths), PALETTE_SAMPLE_FRAMES)
+    picks = sorted({round(i) for i in np.linspace(0, len(paths) - 1, count)})
+    tiles = [_palette_tile(_open_frame(paths[i])) for i in picks]
+    mosaic = Image.new("RGB", (sum(t.width for t in tiles), max(t.height for t in tiles)))
+    left = 0
+    for tile in tiles:
+        mosaic.paste(tile, (left, 0))
+        left += tile.width
+    return mosaic.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+
+
+def _palette_tile(frame: Image.Image) -> Image.Image:
+    # Nearest-neighbour keeps real frame colours; smoothing would invent in-between ones.
+    scale = min(1.0, PALETTE_SAMPLE_SIDE / max(frame.size))
+    size = (max(1, round(frame.width * scale)), max(1, round(frame.height * scale)))
+    return frame.resize(size, Image.Resampling.NEAREST)
+
+
+def assemble(
+    frames: str | os.PathLike | Iterable[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    fps: float,
+    reverse: bool = False,
+    pingpong: bool = False,
+    loop: int | None = 0,
+    quality: float = 8,
+    palette: str = "shared",
+    dither: bool = False,
+) -> int:
+    """Make a GIF or MP4 (from `out`'s suffix) from a folder of frames or a list of files.
+
+    A folder is read in natural order (`frame2` before `frame10`); `reverse` and `pingpong`
+    reorder as `frame_order` says. MP4 uses `quality`; GIF uses `loop`, `palette`, `dither`
+    (see `write_gif`). The output's folder is created if missing; an existing output is
+    replaced. Returns the number of frames written.
+    """
+    kind = video_format(out)
+    is_folder = isinstance(frames, (str, os.PathLike))
+    paths = list_frames(frames) if is_folder else [Path(path) for path in frames]
+    ordered = [paths[i] for i in frame_order(len(paths), reverse, pingpong)]
+    if kind == "gif":
+        return write_gif(ordered, out, fps, loop=loop, palette=palette, dither=dither)
+    if not ordered:
+        raise InputError(f"no frames to write to '{out}': give a folder that holds frames")
+    frames_dir = frames if is_folder else ordered[0].parent
+    with Mp4Writer(out, fps, quality=quality, frames_dir=frames_dir) as writer:
+        size = None
+        for path in ordered:
+            frame = _open_frame(path, size)
+            size = frame.size
+            writer.write(np.asarray(frame))
+    return writer.frames_written
+
+
+def _open_frame(path: Path, size: tuple[int, int] | None = None) -> Image.Image:
+    """Load a frame file as RGB; `size` (width, height), if given, must match."""
+    try:
+        with Image.open(path) as image:
+            frame = image.convert("RGB")
+    except (OSError, SyntaxError, EOFError) as err:
+        raise InputError(f"frame '{path}' is not a readable image ({err}): "
+                         "remove it or render it again") from err
+    if size is not None and frame.size != size:
+        raise InputError(f"frame '{path}' is {frame.width}×{frame.height} but the first frame "
+                         f"is {size[0]}×{size[1]}: all frames must share one size")
+    return frame
+
+
+def _rgb_frame(frame) -> np.ndarray:
+    pixels = to_uint8(frame)
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ValueError(f"a frame must be H×W×3 RGB, got shape {pixels.shape}")
+    return pixels
+
+
+def _even_size(pixels: np.ndarray) -> np.ndarray:
+    """Pad an odd height or width by repeating the last row or column (yuv420p needs even)."""
+    height, width = pixels.shape[:2]
+    if height % 2 or width % 2:
+        pixels = np.pad(pixels, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+    return np.ascontiguousarray(pixels)
+
+
+def _has_movie_index(path: Path) -> bool:
+    """Whether an MP4 holds its top-level `moov` box, which ffmpeg writes last."""
+    with open(path, "rb") as stream:
+        while len(header := stream.read(8)) == 8:
+            size, kind = struct.unpack(">I4s", header)
+            if kind == b"moov":
+                return True
+            if size == 1:
+                size = struct.unpack(">Q", stream.read(8))[0] - 8
+            if size < 8:
+                return False
+            stream.seek(size - 8, os.SEEK_CUR)
+    return False
+
+
+def _disk_nearly_full(folder: Path, margin: int = 1 << 20) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
+
+
+def _prepare_output(out: Path) -> None:
+    if out.is_dir():
+        raise OutputError(f"output '{out}' is a folder: give a file name ending in "
+                          f"{' or '.join(FORMATS)}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise output_error(err, out, ASSEMBLE_RETRY) from err
+
+
+def _create_temp(out: Path, suffix: str) -> Path:
+    _prepare_output(out)
+    try:
+        return temp_beside(out, suffix)
+    except OSError as err:
+        raise output_error(err, out, ASSEMBLE_RETRY) from err
+
+
+def _check_fps(fps: float) -> float:
+    is_number = isinstance(fps, numbers.Real) and not isinstance(fps, bool)
+    if not (is_number and math.isfinite(fps) and fps > 0):
+        raise ConfigError(f"fps must be a positive number of frames per second, got {fps!r}")
+    return float(fps)
+
+
+def _check_gif_options(loop: int | None, palette: str) -> None:
+    if palette not in PALETTES:
+        raise ConfigError(f"GIF palette must be one of {list(PALETTES)}, got {palette!r}")
+    if loop is not None and not (isinstance(loop, int) and 0 <= loop <= 65535):
+        raise ConfigError(f"GIF loop must be 0 (forever), a count up to 65535 or None (once), "
+                          f"got {loop!r}")
