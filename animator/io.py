@@ -225,7 +225,7 @@ def write_png_atomic(path: str | os.PathLike, frame, compress_level: int = 6) ->
     `compress_level` is zlib's 0..9 (1 is fast, 9 is small).
     """
     path = Path(path)
-    image = Image.fromarray(_rgb_uint8(frame))
+    image = Image.fromarray(rgb_uint8(frame))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(path) as temp:
@@ -237,7 +237,8 @@ def write_png_atomic(path: str | os.PathLike, frame, compress_level: int = 6) ->
         raise output_error(err, path, "run again with --resume") from err
 
 
-def _rgb_uint8(frame) -> np.ndarray:
+def rgb_uint8(frame) -> np.ndarray:
+    """`to_uint8`, then check the frame is H×W×3 RGB; returns a C-contiguous array."""
     pixels = to_uint8(frame)
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"a frame must be H×W×3 RGB, got shape {pixels.shape}")

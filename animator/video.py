@@ -27,8 +27,8 @@ from animator.io import (
     discard,
     list_frames,
     output_error,
+    rgb_uint8,
     temp_beside,
-    to_uint8,
 )
 
 FORMATS = {".gif": "gif", ".mp4": "mp4"}
@@ -152,7 +152,7 @@ class Mp4Writer(_Writer):
 
     def write(self, frame) -> None:
         """Encode one frame (H×W×3 RGB, float 0..255 or uint8)."""
-        pixels = _rgb_frame(frame)
+        pixels = rgb_uint8(frame)
         if self._encoder is None:
             self._start(pixels.shape)
         self._check_shape(pixels.shape)
@@ -254,7 +254,7 @@ class GifWriter(_Writer):
         """Store one frame (H×W×3 RGB, float 0..255 or uint8) until `close`."""
         path = Path(self._spool.name) / f"{self.frames_written:08d}.png"
         try:
-            Image.fromarray(_rgb_frame(frame)).save(path, format="PNG", compress_level=1)
+            Image.fromarray(rgb_uint8(frame)).save(path, format="PNG", compress_level=1)
         except OSError as err:
             self.abort()
             raise output_error(err, self.path, "run again") from err
@@ -405,13 +405,6 @@ def _open_frame(path: Path, size: tuple[int, int] | None = None) -> Image.Image:
         raise InputError(f"frame '{path}' is {frame.width}×{frame.height} but the first frame "
                          f"is {size[0]}×{size[1]}: all frames must share one size")
     return frame
-
-
-def _rgb_frame(frame) -> np.ndarray:
-    pixels = to_uint8(frame)
-    if pixels.ndim != 3 or pixels.shape[2] != 3:
-        raise ValueError(f"a frame must be H×W×3 RGB, got shape {pixels.shape}")
-    return pixels
 
 
 def _even_size(pixels: np.ndarray) -> np.ndarray:

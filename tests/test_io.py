@@ -16,6 +16,7 @@ from animator.io import (
     list_frames,
     noise_image,
     read_image,
+    rgb_uint8,
     to_uint8,
     write_png_atomic,
 )
@@ -299,3 +300,8 @@ def test_list_frames_empty_folder(tmp_path):
     (tmp_path / "readme.txt").write_text("no frames here")
     with pytest.raises(InputError, match="has no frames"):
         list_frames(tmp_path)
+
+
+def test_rgb_uint8_refuses_a_frame_that_is_not_rgb():
+    with pytest.raises(ValueError, match=r"H×W×3 RGB, got shape \(2, 2\)"):
+        rgb_uint8(np.zeros((2, 2), np.float32))
