@@ -62,9 +62,13 @@ def prewitt(frame, ctx: Context, keep_color: bool = False, strength: float = 1.0
     return edges(frame, (1.0, 1.0, 1.0), keep_color, strength)
 
 
-def gaussian_kernel(sigma: float) -> np.ndarray:
-    """Normalised 1-D Gaussian of standard deviation `sigma` pixels, radius ceil(3 sigma)."""
+def gaussian_kernel(sigma: float, max_radius: int | None = None) -> np.ndarray:
+    """Normalised 1-D Gaussian of standard deviation `sigma` pixels, radius ceil(3 sigma).
+
+    The radius is cut to `max_radius` (a mirrored border cannot be wider than the frame).
+    """
     radius = max(1, math.ceil(3 * sigma))
+    radius = radius if max_radius is None else max(0, min(radius, max_radius))
     x = np.arange(-radius, radius + 1, dtype=np.float64)
     kernel = np.exp(-0.5 * (x / sigma) ** 2)
     return (kernel / kernel.sum()).astype(np.float32)
@@ -80,11 +84,15 @@ def blur(frame, ctx: Context, sigma: float = 1.0):
         raise ValueError(f"sigma must be >= 0, got {sigma}")
     if sigma == 0:
         return frame
-    kernel = gaussian_kernel(sigma)
-    radius = len(kernel) // 2
-    images = ops.pad(frame, ((radius, radius), (radius, radius), (0, 0)), mode="symmetric")[None]
-    for shape in ((len(kernel), 1), (1, len(kernel))):  # separable: rows, then columns
-        taps = np.broadcast_to(kernel.reshape(*shape, 1, 1), (*shape, 3, 1))
+    images = frame[None]
+    for axis in (1, 2):  # separable: along rows, then along columns
+        kernel = gaussian_kernel(sigma, max_radius=int(images.shape[axis]))
+        radius = len(kernel) // 2
+        padding = [(0, 0)] * 4
+        padding[axis] = (radius, radius)
+        images = ops.pad(images, padding, mode="symmetric")
+        shape = (len(kernel), 1) if axis == 1 else (1, len(kernel))
+        taps = np.ascontiguousarray(np.broadcast_to(kernel.reshape(*shape, 1, 1), (*shape, 3, 1)))
         images = ops.depthwise_conv(images, taps, padding="valid", data_format="channels_last")
     return images[0]
 
