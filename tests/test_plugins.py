@@ -141,6 +141,10 @@ def test_entry_points_are_found_lazily(tmp_path, monkeypatch):
             '''Swirl (here: identity).'''
             return frame
 
+        @register("twirl")
+        def twirl(frame, ctx):
+            return frame
+
         def invert_colors(frame, ctx):
             '''Invert every channel.'''
             return 255.0 - frame
@@ -156,6 +160,7 @@ def test_entry_points_are_found_lazily(tmp_path, monkeypatch):
         assert {"swirl", "invert"} <= set(transforms.available())
         assert "fx_entry_module" not in sys.modules  # listed, not imported
         assert transforms.get("swirl").description == "Swirl (here: identity)."
+        assert "twirl" in transforms.available()  # registered by the same module
         invert = transforms.get("invert")
         assert invert.description == "Invert every channel."
         assert invert.origin == "plugin entry point invert = fx_entry_module:invert_colors"
@@ -176,6 +181,29 @@ def test_a_broken_entry_point_fails_clearly_and_is_listed(tmp_path, monkeypatch)
             build_chain(["melt"])
         lines = transforms.describe()
         assert "melt" in lines and any("failed to load" in line for line in lines)
+
+
+def test_a_module_entry_point_may_register_more_names(tmp_path, monkeypatch):
+    write(tmp_path, "fx_many_module.py", """
+        from transforms import register
+
+        @register("first_effect")
+        def first_effect(frame, ctx):
+            return frame
+
+        @register("second_effect")
+        def second_effect(frame, ctx):
+            return frame
+    """)  # fmt: skip
+    install_distribution(tmp_path, """
+        [animator.transforms]
+        first_effect = fx_many_module
+    """)  # fmt: skip
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "fx_many_module", raising=False)
+    with transforms.isolated(entry_points=True):
+        assert transforms.get("second_effect").name == "second_effect"
+        assert transforms.get("second_effect").source.startswith("entry point first_effect")
 
 
 def test_entry_points_are_not_scanned_for_known_names(monkeypatch):

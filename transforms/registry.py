@@ -237,10 +237,19 @@ class Registry:
         return list(entry_points(group=self.entry_point_group))
 
     def load_entry_points(self, name: str | None = None) -> None:
-        """Load the entry points called `name` (all when None)."""
-        for entry_point in self._entry_points():
+        """Load the entry points called `name` (all when None).
+
+        If none provides `name`, the module entry points are loaded too: a module may register
+        more transforms than the one its entry point is named after.
+        """
+        entry_points = self._entry_points()
+        for entry_point in entry_points:
             if name is None or entry_point.name == name:
                 self._load_entry_point(entry_point)
+        if name is not None and name not in self._transforms:
+            for entry_point in entry_points:
+                if not entry_point.attr:
+                    self._load_entry_point(entry_point)
 
     def _load_entry_point(self, entry_point) -> None:
         """An entry point names a module that registers transforms, or one function to register."""
