@@ -1,0 +1,161 @@
+"""The compiled octave: every gradient-ascent step of one octave in one call, per Keras backend.
+
+One step (as in the TensorFlow DeepDream tutorial and Google's notebook): roll the image by a
+random jitter, compute the objective's gradient tile by tile, roll the gradient back, normalise
+it (by its std or its mean absolute value), take a step of `step_size` grey levels, clip to 0..255.
+The steps run inside the compiled function (a `tf.function` loop or a `jax.lax.fori_loop`), so
+Python is not involved between steps. `max_loss` freezes the image once the objective exceeds it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import keras
+
+NORMALISATIONS = ("std", "mean_abs")
+PIXEL_MIN, PIXEL_MAX = 0.0, 255.0
+# A floor for the gradient scale, not an offset: gradients of a mean over many pixels are tiny,
+# and `g / (std + 1e-8)` would make the step size depend on the frame and tile area.
+_TINY = 1e-30
+
+
+def tile_bounds(length: int, tile_size: int) -> list[tuple[int, int]]:
+    """Split `length` pixels into ceil(length / tile_size) near-equal, non-overlapping tiles."""
+    count = max(1, math.ceil(length / tile_size))
+    edges = [round(i * length / count) for i in range(count + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def octave_function(model, objective) -> Callable:
+    """`run(image, shifts, step_size, tile_size, normalisation, max_loss) -> (image, losses)`.
+
+    `image` is H×W×3 float32 pixels on the backend's device, `shifts` a (steps, 2) int32 array of
+    jitter rolls (rows, columns), `tile_size` in pixels; `losses` holds the objective per step.
+    """
+    name = keras.backend.backend()
+    if name == "tensorflow":
+        return _tensorflow_octave(model, objective)
+    if name == "jax":
+        return _jax_octave(model, objective)
+    raise RuntimeError(f"the {name} backend is not supported: set KERAS_BACKEND=tensorflow or jax")
+
+
+def _activations(outputs) -> list:
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def _tensorflow_octave(model, objective) -> Callable:
+    import tensorflow as tf
+
+    def tile_gradient(tile):
+        with tf.GradientTape() as tape:
+            tape.watch(tile)
+            loss = objective(_activations(model(tile[None], training=False)))
+        return loss, tape.gradient(loss, tile)
+
+    def edges(length, tile_size):
+        count = tf.maximum(1, (length + tile_size - 1) // tile_size)
+        steps = tf.range(count + 1, dtype=tf.float64) * tf.cast(length, tf.float64)
+        return tf.cast(tf.round(steps / tf.cast(count, tf.float64)), tf.int32)
+
+    def tiled_gradient(image, tile_size):
+        height, width = tf.shape(image)[0], tf.shape(image)[1]
+        ys, xs = edges(height, tile_size), edges(width, tile_size)
+        gradient, total = tf.zeros_like(image), tf.constant(0.0)
+        for i in tf.range(tf.size(ys) - 1):
+            for j in tf.range(tf.size(xs) - 1):
+                y0, y1, x0, x1 = ys[i], ys[i + 1], xs[j], xs[j + 1]
+                loss, tile_grad = tile_gradient(image[y0:y1, x0:x1])
+                pad = [[y0, height - y1], [x0, width - x1], [0, 0]]
+                gradient += tf.pad(tile_grad, pad)
+                total += tf.cast(loss, tf.float32)
+        tiles = tf.cast((tf.size(ys) - 1) * (tf.size(xs) - 1), tf.float32)
+        return total / tiles, gradient
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None, 3], tf.float32),
+            tf.TensorSpec([None, 2], tf.int32),
+            tf.TensorSpec([], tf.float32),
+            tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([], tf.bool),
+            tf.TensorSpec([], tf.float32),
+        ],
+        reduce_retracing=True,
+    )
+    def octave(image, shifts, step_size, tile_size, mean_abs, max_loss):
+        steps = tf.shape(shifts)[0]
+        losses = tf.TensorArray(tf.float32, size=steps)
+        active = tf.constant(True)
+        for i in tf.range(steps):
+            shift = shifts[i]
+            loss, gradient = tiled_gradient(tf.roll(image, shift, axis=[0, 1]), tile_size)
+            gradient = tf.roll(gradient, -shift, axis=[0, 1])
+            scale = tf.cond(mean_abs, lambda g=gradient: tf.reduce_mean(tf.abs(g)),
+                            lambda g=gradient: tf.math.reduce_std(g))
+            active = tf.logical_and(active, loss <= max_loss)
+            stepped = image + gradient * (step_size / tf.maximum(scale, _TINY))
+            image = tf.where(active, tf.clip_by_value(stepped, PIXEL_MIN, PIXEL_MAX), image)
+            losses = losses.write(i, loss)
+        return image, losses.stack()
+
+    def run(image, shifts, step_size, tile_size, normalisation, max_loss):
+        return octave(image, tf.constant(shifts, tf.int32), float(step_size), int(tile_size),
+                      normalisation == "mean_abs", float(max_loss))
+
+    return run
+
+
+def _jax_octave(model, objective) -> Callable:
+    import functools
+
+    import jax
+    import jax.numpy as jnp
+
+    def loss_of(trainable, non_trainable, tile):
+        outputs, _ = model.stateless_call(trainable, non_trainable, tile[None], training=False)
+        return objective(_activations(outputs)).astype(jnp.float32)
+
+    value_and_grad = jax.value_and_grad(loss_of, argnums=2)
+
+    def tiled_gradient(trainable, non_trainable, image, tile_size):
+        # Shapes are static under jit, so the tile layout is plain Python, fixed per frame size.
+        gradient, total = jnp.zeros_like(image), 0.0
+        rows, cols = tile_bounds(image.shape[0], tile_size), tile_bounds(image.shape[1], tile_size)
+        for y0, y1 in rows:
+            for x0, x1 in cols:
+                loss, tile_grad = value_and_grad(trainable, non_trainable, image[y0:y1, x0:x1])
+                gradient = gradient.at[y0:y1, x0:x1].set(tile_grad)
+                total = total + loss
+        return total / (len(rows) * len(cols)), gradient
+
+    @functools.partial(jax.jit, static_argnames=("tile_size", "mean_abs"))
+    def octave(trainable, non_trainable, image, shifts, step_size, max_loss, tile_size, mean_abs):
+        def step(i, carry):
+            image, losses, active = carry
+            shift = (shifts[i, 0], shifts[i, 1])
+            rolled = jnp.roll(image, shift, axis=(0, 1))
+            loss, gradient = tiled_gradient(trainable, non_trainable, rolled, tile_size)
+            gradient = jnp.roll(gradient, (-shift[0], -shift[1]), axis=(0, 1))
+            scale = jnp.mean(jnp.abs(gradient)) if mean_abs else jnp.std(gradient)
+            active = jnp.logical_and(active, loss <= max_loss)
+            step = gradient * (step_size / jnp.maximum(scale, _TINY))
+            stepped = jnp.clip(image + step, PIXEL_MIN, PIXEL_MAX)
+            return jnp.where(active, stepped, image), losses.at[i].set(loss), active
+
+        steps = shifts.shape[0]
+        carry = (image, jnp.zeros(steps, jnp.float32), jnp.asarray(True))
+        image, losses, _ = jax.lax.fori_loop(0, steps, step, carry)
+        return image, losses
+
+    def run(image, shifts, step_size, tile_size, normalisation, max_loss):
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+        return octave(trainable, non_trainable, jnp.asarray(image, jnp.float32),
+                      jnp.asarray(shifts, jnp.int32), jnp.float32(step_size),
+                      jnp.float32(max_loss), tile_size=int(tile_size),
+                      mean_abs=normalisation == "mean_abs")
+
+    return run

@@ -1,0 +1,156 @@
+"""The `animator` command: a thin argparse layer over library calls.
+
+Every failure the project raises on purpose becomes one line on stderr and an exit status:
+2 for a user's mistake, 1 for an internal error, 130 for an interrupted render.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from animator import __version__
+from animator.errors import AnimatorError, OutputError
+
+ERROR_PREFIX = "animator: error: "
+
+
+def _quiet_backends() -> None:
+    # TensorFlow's C++ start-up chatter (oneDNN, CUDA probes) is noise for a user of this command.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+
+
+def _add_dream_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="vgg16-hed", help="zoo name or .keras/.h5 file")
+    parser.add_argument("--weights", default=None,
+                        help="imagenet | none | bundled | PATH (default: the model's own)")
+    parser.add_argument("--layers", default=None,
+                        help="e.g. block4_conv3,block5_conv1:0.5 (LAYER[:CHANNEL][=WEIGHT])")
+    parser.add_argument("--objective", default="mean", choices=["mean", "l2"])
+    parser.add_argument("--octaves", type=int, default=3)
+    parser.add_argument("--octave-scale", type=float, default=1.4)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--step-size", type=float, default=1.5, help="grey levels per step")
+    parser.add_argument("--jitter", type=int, default=32, help="largest random roll, pixels")
+    parser.add_argument("--tile-size", type=int, default=512, help="largest tile side, pixels")
+    parser.add_argument("--normalisation", default="std", choices=["std", "mean_abs"])
+    parser.add_argument("--max-loss", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one sub-command per job."""
+    parser = argparse.ArgumentParser(
+        prog="animator", description="Endless DeepDream animations from a still image.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dream = commands.add_parser("dream", help="dream one image")
+    dream.add_argument("image")
+    dream.add_argument("-o", "--output", required=True, help="output image (.png, .jpg)")
+    dream.add_argument("--max-pixels", type=int, default=40_000_000)
+    dream.add_argument("--force", action="store_true", help="overwrite an existing output")
+    _add_dream_options(dream)
+    dream.set_defaults(handler=cmd_dream)
+
+    layers = commands.add_parser("layers", help="list a model's dreamable layers")
+    layers.add_argument("model")
+    layers.add_argument("--weights", default="none",
+                        help="weights to build with (default none: names and shapes only)")
+    layers.set_defaults(handler=cmd_layers)
+    return parser
+
+
+def cmd_dream(args) -> int:
+    """`animator dream IMAGE -o OUT`."""
+    from animator import io
+    from animator.dream import Dreamer, DreamSettings
+    from animator.progress import ProgressBar
+
+    output = Path(args.output)
+    _check_output(Path(args.image), output, args.force)
+    loaded = io.read_image(args.image, max_pixels=args.max_pixels)
+    for note in loaded.notes:
+        print(f"note: {note}", file=sys.stderr)
+    settings = DreamSettings(
+        octaves=args.octaves, octave_scale=args.octave_scale, steps=args.steps,
+        step_size=args.step_size, jitter=args.jitter, tile_size=args.tile_size,
+        normalisation=args.normalisation, max_loss=args.max_loss)
+    dreamer = Dreamer(model=args.model, weights=args.weights, layers=args.layers,
+                      objective=args.objective)
+    bar = ProgressBar(f"dreaming {Path(args.image).name}", unit="octave")
+    pixels = dreamer.dream(loaded.pixels, settings, seed=args.seed, progress=bar.update)
+    bar.close()
+    if output.suffix.lower() == ".png":
+        io.write_png_atomic(output, pixels)
+    else:
+        _save_other(output, io.to_uint8(pixels))
+    print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
+def _save_other(output: Path, pixels) -> None:
+    from PIL import Image
+
+    try:
+        Image.fromarray(pixels).save(output)
+    except (ValueError, KeyError) as error:
+        raise OutputError(f"cannot write '{output}': {error}; use a .png or .jpg name") from error
+    except OSError as error:
+        from animator.io import output_error
+
+        raise output_error(error, output) from error
+
+
+def _check_output(image: Path, output: Path, force: bool) -> None:
+    if output.exists() and image.exists() and output.resolve() == image.resolve():
+        raise OutputError(f"output '{output}' is the input image: choose another output path")
+    if output.exists() and not force:
+        raise OutputError(f"output '{output}' exists: pass --force to overwrite it")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create folder '{output.parent}': {error.strerror}") from error
+
+
+def cmd_layers(args) -> int:
+    """`animator layers MODEL`: the dreamable layers with their output shapes."""
+    from animator import models
+
+    backbone = models.build_backbone(args.model, args.weights)
+    defaults = models.default_layers(args.model, backbone)
+    for name, shape in models.dreamable_layers(backbone):
+        mark = "  (default)" if name in defaults else ""
+        dims = "x".join("?" if d is None else str(d) for d in shape[1:])
+        print(f"{name:32s} {dims}{mark}")
+    return 0
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status instead of raising."""
+    _quiet_backends()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except AnimatorError as error:
+        print(ERROR_PREFIX + _one_line(error), file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(ERROR_PREFIX + "interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # an internal error: one line unless --debug asks for more
+        if args.debug:
+            raise
+        print(f"{ERROR_PREFIX}internal error: {type(error).__name__}: {_one_line(error)} "
+              "(run with --debug for the traceback, and please report it)", file=sys.stderr)
+        return 1
+

@@ -1,0 +1,185 @@
+"""DeepDream by gradient ascent over octaves: the orchestration around the compiled octave.
+
+A frame is dreamed from its smallest octave up: each octave's base is the frame resized by
+`octave_scale ** -k`; the detail the previous octave dreamed is scaled up and added back onto the
+next base (detail re-injection, as in Google's DeepDream notebook), then `steps` steps of gradient
+ascent run on it (`animator.backend`). Frames are float32 H×W×3 RGB pixels in 0..255.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from animator import models
+from animator.errors import ConfigError, ModelError
+from animator.objective import make_objective
+
+DEFAULT_MODEL = "vgg16-hed"
+
+
+@dataclass(frozen=True)
+class DreamSettings:
+    """How hard and at which scales to dream one frame.
+
+    octaves: number of scales (1 = the frame's size only); octave_scale: size ratio between
+    octaves (> 1); steps: gradient-ascent steps per octave; step_size: grey levels per step of the
+    normalised gradient; jitter: largest random roll in pixels; tile_size: largest tile side in
+    pixels for the gradient (bounded memory on large frames); normalisation: "std" (TensorFlow
+    tutorial) or "mean_abs" (Google's notebook); max_loss: stop an octave once the objective exceeds it.
+    """
+
+    octaves: int = 3
+    octave_scale: float = 1.4
+    steps: int = 10
+    step_size: float = 1.5
+    jitter: int = 32
+    tile_size: int = 512
+    normalisation: str = "std"
+    max_loss: float | None = None
+
+    def __post_init__(self):
+        checks = [
+            (self.octaves >= 1, "octaves", "must be >= 1"),
+            (self.octave_scale > 1, "octave_scale", "must be > 1"),
+            (self.steps >= 0, "steps", "must be >= 0"),
+            (self.step_size >= 0, "step_size", "must be >= 0"),
+            (self.jitter >= 0, "jitter", "must be >= 0"),
+            (self.tile_size >= 32, "tile_size", "must be >= 32"),
+            (self.normalisation in ("std", "mean_abs"), "normalisation", "must be std or mean_abs"),
+        ]
+        for ok, key, rule in checks:
+            if not ok:
+                raise ConfigError(f"dream.{key}: {rule}, got {getattr(self, key)!r}")
+
+
+def octave_sizes(height: int, width: int, octaves: int, octave_scale: float) -> list[tuple[int, int]]:
+    """The (height, width) of each octave in pixels, smallest first, the last one the frame's."""
+    sizes = []
+    for k in range(octaves - 1, -1, -1):
+        factor = octave_scale ** -k
+        sizes.append((max(1, round(height * factor)), max(1, round(width * factor))))
+    return sizes
+
+
+def smallest_side(height: int, width: int, settings: DreamSettings) -> int:
+    """The smallest side of the smallest octave, in pixels."""
+    return min(octave_sizes(height, width, settings.octaves, settings.octave_scale)[0])
+
+
+def max_octaves(height: int, width: int, octave_scale: float, min_size: int) -> int:
+    """How many octaves a frame of this size allows for a model that needs `min_size` pixels."""
+    side = min(height, width)
+    return max(1, int(math.floor(math.log(side / min_size, octave_scale))) + 1) if side >= min_size else 0
+
+
+class Dreamer:
+    """The dream engine: a model, an objective over its layers, and the compiled octave.
+
+    >>> Dreamer(model="vgg16-hed", layers={"block4_conv3": 1.0}).dream(pixels, steps=5)
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        weights: str | None = None,
+        layers=None,
+        objective: str = "mean",
+        preprocess: str | None = None,
+    ):
+        from animator import backend
+
+        self.model_name = model
+        self.spec = models.spec_for(model)
+        backbone = models.build_backbone(model, weights)
+        self.objective = make_objective(layers or models.default_layers(model, backbone), objective)
+        self.model = models.feature_model(model, backbone, self.objective.layers, preprocess)
+        self._check_channels()
+        self._octave = backend.octave_function(self.model, self.objective)
+
+    def _check_channels(self) -> None:
+        shapes = dict(zip(self.objective.layers, (tuple(o.shape) for o in self.model.outputs)))
+        for term in self.objective.terms:
+            channels = shapes[term.layer][-1]
+            if term.channel is not None and channels is not None and term.channel >= channels:
+                raise ModelError(
+                    f"layer {term.layer} has {channels} channels (0..{channels - 1}); "
+                    f"channel {term.channel} does not exist"
+                )
+
+    def check_size(self, height: int, width: int, settings: DreamSettings) -> None:
+        """Refuse a frame whose smallest octave is below what the model accepts."""
+        if smallest_side(height, width, settings) < self.spec.min_size:
+            allowed = max_octaves(height, width, settings.octave_scale, self.spec.min_size)
+            raise ConfigError(
+                f"size {width}x{height} is too small for {settings.octaves} octaves of scale "
+                f"{settings.octave_scale:g} on {self.model_name} (smallest octave must be >= "
+                f"{self.spec.min_size} px): use octaves <= {allowed} or a larger size"
+            )
+
+    def dream(
+        self,
+        image,
+        settings: DreamSettings | None = None,
+        *,
+        seed: int = 0,
+        progress: Callable | None = None,
+        **overrides,
+    ) -> np.ndarray:
+        """Dream a float H×W×3 RGB image (0..255) and return the dreamed pixels as numpy.
+
+        `overrides` replace single settings: `dreamer.dream(pixels, steps=5, octaves=2)`.
+        """
+        from keras import ops
+
+        settings = dataclasses.replace(settings or DreamSettings(), **overrides)
+        frame, _ = self.dream_frame(image, settings, np.random.default_rng(seed), progress)
+        return ops.convert_to_numpy(frame)
+
+    def dream_frame(self, frame, settings: DreamSettings, rng: np.random.Generator,
+                    progress: Callable | None = None):
+        """Dream one frame that stays on the backend's device; returns (frame, losses per step).
+
+        `rng` draws the jitter rolls; `progress(octave, octaves)` is called after each octave.
+        """
+        from keras import ops
+
+        frame = ops.convert_to_tensor(frame, "float32")
+        height, width = int(frame.shape[0]), int(frame.shape[1])
+        self.check_size(height, width, settings)
+        sizes = octave_sizes(height, width, settings.octaves, settings.octave_scale)
+        max_loss = math.inf if settings.max_loss is None else settings.max_loss
+        detail, losses = None, []
+        for k, size in enumerate(sizes):
+            base = frame if size == (height, width) else _resize(frame, size)
+            image = base if detail is None else base + _resize(detail, size)
+            shifts = rng.integers(-settings.jitter, settings.jitter + 1, (settings.steps, 2))
+            if settings.steps:
+                image, step_losses = self._octave(image, shifts, settings.step_size,
+                                                  settings.tile_size, settings.normalisation, max_loss)
+                losses.extend(ops.convert_to_numpy(step_losses).tolist())
+            detail = image - base
+            if progress is not None:
+                progress(k + 1, len(sizes))
+        return image, losses
+
+    def loss(self, image) -> float:
+        """The objective on a whole image (no tiling): for tests and diagnostics."""
+        from keras import ops
+
+        pixels = ops.convert_to_tensor(image, "float32")[None]
+        outputs = self.model(pixels, training=False)
+        outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        return float(ops.convert_to_numpy(self.objective(outputs)))
+
+
+def _resize(image, size: tuple[int, int]):
+    from keras import ops
+
+    if tuple(image.shape[:2]) == tuple(size):
+        return image
+    return ops.image.resize(image, size, interpolation="bilinear", antialias=True)

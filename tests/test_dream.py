@@ -1,0 +1,223 @@
+"""The dream engine: octaves, tiling, objective, determinism, models and their errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from animator import models
+from animator.dream import Dreamer, DreamSettings, octave_sizes
+from animator.errors import ConfigError, ModelError
+
+
+@pytest.fixture(scope="module")
+def hed():
+    return Dreamer(model="vgg16-hed", layers={"block3_conv3": 1.0, "block4_conv1": 0.5})
+
+
+def pixel_model_file(tmp_path_factory) -> str:
+    """A tiny fully convolutional model whose 1x1 convolutions see one pixel at a time."""
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(8, 1, activation="relu", name="mix")(inputs)
+    x = keras.layers.Conv2D(4, 1, name="head")(x)
+    model = keras.Model(inputs, x)
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
+    path = tmp_path_factory.mktemp("models") / "pixels.keras"
+    model.save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def pixel_model(tmp_path_factory) -> str:
+    return pixel_model_file(tmp_path_factory)
+
+
+def test_objective_rises_over_the_steps(hed, photo):
+    settings = DreamSettings(octaves=1, steps=8, jitter=4)
+    dreamed, losses = hed.dream_frame(photo, settings, np.random.default_rng(0))
+    assert len(losses) == 8
+    assert losses[-1] > losses[0] * 1.2
+    assert hed.loss(keras.ops.convert_to_numpy(dreamed)) > hed.loss(photo) * 1.2
+
+
+def test_dream_changes_pixels_within_range(hed, photo):
+    out = hed.dream(photo, octaves=2, steps=3)
+    assert out.shape == photo.shape and out.dtype == np.float32
+    assert 0.0 <= out.min() and out.max() <= 255.0
+    assert np.abs(out - photo).mean() > 1.0
+
+
+def test_octave_sizes_follow_the_scale():
+    assert octave_sizes(100, 200, 3, 2.0) == [(25, 50), (50, 100), (100, 200)]
+    assert octave_sizes(64, 96, 1, 1.4) == [(64, 96)]
+    sizes = octave_sizes(512, 512, 4, 1.4)
+    assert sizes[-1] == (512, 512)
+    for small, big in zip(sizes, sizes[1:]):
+        assert big[0] / small[0] == pytest.approx(1.4, abs=0.02)
+
+
+def test_octaves_dream_at_each_size(hed, photo):
+    seen = []
+    original = hed._octave
+
+    def record(image, *args):
+        seen.append(tuple(image.shape[:2]))
+        return original(image, *args)
+
+    hed._octave = record
+    try:
+        hed.dream(photo, octaves=3, octave_scale=1.25, steps=1)
+    finally:
+        hed._octave = original
+    assert seen == octave_sizes(64, 96, 3, 1.25) == [(41, 61), (51, 77), (64, 96)]
+
+
+def test_tiled_and_untiled_gradients_agree_on_one_tile(hed, photo):
+    whole = hed.dream(photo, octaves=1, steps=3, tile_size=512, seed=5)
+    one_tile = hed.dream(photo, octaves=1, steps=3, tile_size=96, seed=5)
+    np.testing.assert_allclose(whole, one_tile, atol=1e-3)
+
+
+def test_tiles_cover_the_frame_exactly(pixel_model, photo):
+    # A model that sees one pixel at a time has the same gradient direction tiled or whole:
+    # four equal tiles must give the untiled result, so every tile lands where it belongs.
+    dreamer = Dreamer(model=pixel_model, layers={"head": 1.0}, objective="l2")
+    frame = photo[:64, :64]
+    whole = dreamer.dream(frame, octaves=1, steps=1, step_size=8, tile_size=64, jitter=7, seed=1)
+    tiled = dreamer.dream(frame, octaves=1, steps=1, step_size=8, tile_size=32, jitter=7, seed=1)
+    assert np.abs(whole - frame).mean() > 0.5
+    np.testing.assert_allclose(whole, tiled, atol=1e-3)
+
+
+def test_a_large_frame_dreams_in_tiles(pixel_model):
+    dreamer = Dreamer(model=pixel_model, layers={"mix": 1.0})
+    frame = np.random.default_rng(0).uniform(0, 255, (2048, 2048, 3)).astype(np.float32)
+    out = dreamer.dream(frame, octaves=2, steps=2, tile_size=512)
+    assert out.shape == (2048, 2048, 3)
+    assert np.abs(out - frame).mean() > 0.5
+
+
+def test_the_seed_makes_runs_identical(hed, photo):
+    first = hed.dream(photo, octaves=2, steps=2, seed=3)
+    again = hed.dream(photo, octaves=2, steps=2, seed=3)
+    other = hed.dream(photo, octaves=2, steps=2, seed=4)
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first - other).max() > 0
+
+
+def test_max_loss_stops_the_ascent(hed, photo):
+    free = hed.dream_frame(photo, DreamSettings(octaves=1, steps=5), np.random.default_rng(0))[1]
+    cap = (free[0] + free[1]) / 2  # the first step passes, the second exceeds the cap
+    capped = hed.dream(photo, octaves=1, steps=5, max_loss=cap, seed=0)
+    one_step = hed.dream(photo, octaves=1, steps=1, seed=0)
+    np.testing.assert_array_equal(capped, one_step)
+    assert np.abs(one_step - photo).max() > 0
+
+
+@pytest.mark.parametrize("name", models.names())
+def test_each_model_builds_with_its_default_layers(name):
+    weights = "bundled" if name == "vgg16-hed" else "none"
+    dreamer = Dreamer(model=name, weights=weights)
+    assert dreamer.objective.layers == list(models.ZOO[name].default_layers)
+    size = max(96, 2 * models.ZOO[name].min_size)
+    frame = np.full((size, size, 3), 128.0, np.float32)
+    assert np.isfinite(dreamer.loss(frame))
+
+
+def test_mean_and_channel_objectives(hed, photo):
+    whole = Dreamer(model="vgg16-hed", layers="block3_conv3")
+    channel = Dreamer(model="vgg16-hed", layers="block3_conv3:7")
+    acts = keras.ops.convert_to_numpy(
+        models.feature_model("vgg16-hed", models.build_backbone("vgg16-hed"),
+                             ["block3_conv3"])(photo[None]))
+    assert whole.loss(photo) == pytest.approx(acts.mean(), rel=1e-4)
+    assert channel.loss(photo) == pytest.approx(acts[..., 7].mean(), rel=1e-4)
+
+
+def test_unknown_layer_lists_close_names():
+    with pytest.raises(ModelError, match=r"no layer 'block4_conv33'.*block4_conv3"):
+        Dreamer(model="vgg16-hed", layers="block4_conv33")
+
+
+def test_unknown_channel_is_refused():
+    with pytest.raises(ModelError, match="256 channels"):
+        Dreamer(model="vgg16-hed", layers="block3_conv3:300")
+
+
+def test_unknown_model_lists_close_names():
+    with pytest.raises(ModelError, match=r"unknown model 'incepton_v3'.*inception_v3"):
+        Dreamer(model="incepton_v3")
+
+
+def test_imagenet_offline_names_the_alternatives(monkeypatch):
+    from keras.src.utils import file_utils
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure: no network")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    models.build_backbone.cache_clear()
+    with pytest.raises(ModelError, match=r"imagenet weights of vgg19.*vgg16-hed.*weights: PATH"):
+        models.build_backbone("vgg19", "imagenet")
+
+
+def test_a_weights_file_that_does_not_match(tmp_path):
+    small = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(2, 3)])
+    path = tmp_path / "other.weights.h5"
+    small.save_weights(path)
+    with pytest.raises(ModelError, match="does not match model vgg19"):
+        models.build_backbone("vgg19", str(path))
+
+
+def test_too_small_for_the_octaves(hed):
+    with pytest.raises(ConfigError, match=r"too small for 4 octaves.*octaves <= 2"):
+        hed.dream(np.zeros((48, 48, 3), np.float32), octaves=4, octave_scale=1.4)
+
+
+def test_settings_are_checked():
+    with pytest.raises(ConfigError, match="octave_scale: must be > 1"):
+        DreamSettings(octave_scale=0.8)
+
+
+JAX_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import keras
+    from animator.dream import Dreamer, DreamSettings
+    assert keras.backend.backend() == "jax"
+    frame = np.asarray(np.load(sys.argv[1]), np.float32)
+    hed = Dreamer(model="vgg16-hed", layers={"block3_conv3": 1.0})
+    out, losses = hed.dream_frame(frame, DreamSettings(octaves=2, steps=4, jitter=4),
+                                  np.random.default_rng(0))
+    again = hed.dream(frame, octaves=2, steps=4, jitter=4, seed=0)
+    one_tile = hed.dream(frame, octaves=1, steps=2, tile_size=96, seed=2)
+    whole = hed.dream(frame, octaves=1, steps=2, tile_size=512, seed=2)
+    print(json.dumps({"losses": [float(x) for x in losses],
+                      "same_seed": bool(np.array_equal(np.asarray(out), again)),
+                      "tiles_agree": float(np.abs(one_tile - whole).max()),
+                      "changed": float(np.abs(again - frame).mean())}))
+    """
+)
+
+
+def test_the_jax_backend_dreams(tmp_path, photo):
+    np.save(tmp_path / "frame.npy", photo)
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    done = subprocess.run([sys.executable, "-c", JAX_SCRIPT, str(tmp_path / "frame.npy")],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    first_octave = result["losses"][:4]
+    assert first_octave[-1] > first_octave[0]
+    assert result["same_seed"]
+    assert result["tiles_agree"] < 1e-3
+    assert result["changed"] > 1.0
