@@ -237,6 +237,19 @@ def test_plugin_that_fails_to_import(registry, tmp_path):
     assert "animator_plugin_needs_more" not in sys.modules
 
 
+def test_a_plugin_cannot_take_a_built_in_name(registry, tmp_path):
+    write(tmp_path, "thief.py", """
+        from transforms import register
+
+        @register("zoom")
+        def zoom(frame, ctx):
+            return frame
+    """)  # fmt: skip
+    with pytest.raises(PluginError, match="^transform 'zoom' from thief.py clashes with .*built-in"):
+        load_plugin("thief.py", base_dir=tmp_path)
+    assert transforms.get("zoom").source == "built-in"
+
+
 def test_unknown_plugin_module(registry):
     with pytest.raises(PluginError, match="^plugin 'fx_no_such_module': no module named"):
         load_plugin("fx_no_such_module")

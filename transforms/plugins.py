@@ -45,9 +45,7 @@ def load_plugins(
     return registered
 
 
-def load_plugin(
-    spec: str, base_dir: str | Path | None = None, registry: Registry | None = None
-) -> list[str]:
+def load_plugin(spec: str, base_dir: str | Path | None = None, registry: Registry | None = None) -> list[str]:
     """Import one plugin; returns the transform names it registered (none if already loaded)."""
     registry = registry or active()
     if not isinstance(spec, str) or not spec.strip():
@@ -79,21 +77,22 @@ def _exec_file(spec: str, path: Path) -> None:
     sys.modules[name] = module  # dataclasses and pickling look the module up by name
     try:
         module_spec.loader.exec_module(module)
+    except PluginError:  # from register(): already names the plugin
+        del sys.modules[name]
+        raise
     except SyntaxError as error:
         del sys.modules[name]
-        raise PluginError(
-            f"plugin {spec!r}: syntax error at line {error.lineno}: {error.msg}"
-        ) from None
+        raise PluginError(f"plugin {spec!r}: syntax error at line {error.lineno}: {error.msg}") from None
     except Exception as error:
         del sys.modules[name]
-        raise PluginError(
-            f"plugin {spec!r}: import failed: {type(error).__name__}: {error}"
-        ) from error
+        raise PluginError(f"plugin {spec!r}: import failed: {type(error).__name__}: {error}") from error
 
 
 def _import_module(spec: str) -> None:
     try:
         importlib.import_module(spec)
+    except PluginError:
+        raise
     except SyntaxError as error:
         where = Path(error.filename or "?").name
         raise PluginError(
@@ -107,6 +106,4 @@ def _import_module(spec: str) -> None:
             ) from None
         raise PluginError(f"plugin {spec!r}: import failed: {error}") from error
     except Exception as error:
-        raise PluginError(
-            f"plugin {spec!r}: import failed: {type(error).__name__}: {error}"
-        ) from error
+        raise PluginError(f"plugin {spec!r}: import failed: {type(error).__name__}: {error}") from error

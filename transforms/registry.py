@@ -160,12 +160,8 @@ class Registry:
             raise PluginError(f"transform {name!r} ({source}): {error}") from None
         existing = self._transforms.get(name)
         if existing and existing.function is not function and existing.source != source:
-            raise PluginError(
-                f"transform {name!r} from {source} clashes with the one from {existing.origin}"
-            )
-        transform = Transform(
-            name, function, first_line(function), params, accepts_any, numpy, source
-        )
+            raise PluginError(f"transform {name!r} from {source} clashes with the one from {existing.origin}")
+        transform = Transform(name, function, first_line(function), params, accepts_any, numpy, source)
         self._transforms[name] = transform
         return transform
 
@@ -176,8 +172,7 @@ class Registry:
         if name not in self._transforms:
             names = self.available()
             raise ConfigError(
-                f"unknown transform {name!r}.{close_names(name, names)} Available: "
-                f"{', '.join(names)}"
+                f"unknown transform {name!r}.{close_names(name, names)} Available: {', '.join(names)}"
             )
         return self._transforms[name]
 
@@ -205,9 +200,7 @@ class Registry:
             if transform is None:
                 lines += [f"{name}", f"    failed to load: {failures.get(name, 'not registered')}"]
                 continue
-            params = ", ".join(
-                [*map(str, transform.params), *(["**params"] * transform.accepts_any)]
-            )
+            params = ", ".join([*map(str, transform.params), *(["**params"] * transform.accepts_any)])
             origin = "" if transform.source == BUILT_IN else f"  [{transform.origin}]"
             lines += [f"{name}({params}){origin}", f"    {transform.description}"]
         return lines
@@ -220,12 +213,6 @@ class Registry:
             yield
         finally:
             self._loading = previous
-
-    def copy(self) -> Registry:
-        """A new registry holding the same transforms (the plugins it loaded are forgotten)."""
-        fresh = Registry(self.entry_point_group)
-        fresh._transforms = dict(self._transforms)
-        return fresh
 
     # --- entry points -------------------------------------------------------------------------
 
@@ -287,11 +274,9 @@ def isolated(builtins: bool = True, entry_points: bool = False) -> Iterator[Regi
     """Swap in a fresh registry for the block (for tests): built-ins kept unless told otherwise."""
     global _active
     previous = _active
-    fresh = previous.copy() if builtins else Registry()
-    fresh._transforms = {
-        name: t for name, t in fresh._transforms.items() if builtins and t.source == BUILT_IN
-    }
-    fresh.entry_point_group = ENTRY_POINT_GROUP if entry_points else None
+    fresh = Registry(ENTRY_POINT_GROUP if entry_points else None)
+    if builtins:
+        fresh._transforms = {name: t for name, t in previous._transforms.items() if t.source == BUILT_IN}
     _active = fresh
     try:
         yield fresh
