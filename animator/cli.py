@@ -7,8 +7,11 @@ Every failure the project raises on purpose becomes one line on stderr and an ex
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from animator import __version__
@@ -56,6 +59,35 @@ def build_parser() -> argparse.ArgumentParser:
     dream.add_argument("--force", action="store_true", help="overwrite an existing output")
     _add_dream_options(dream)
     dream.set_defaults(handler=cmd_dream)
+
+    render = commands.add_parser("render", help="render an animation described in a YAML file")
+    render.add_argument("config")
+    render.add_argument("-o", "--output", help="output path (.gif, .mp4, or a folder name)")
+    render.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set dream.steps=5 (repeatable)")
+    render.add_argument("--frames", type=int, help="number of frames (overrides the config)")
+    render.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
+                        help="load a transform plugin (repeatable)")
+    render.add_argument("--resume", action="store_true",
+                        help="continue an interrupted render of the same config")
+    render.add_argument("--force", action="store_true", help="start over, replacing the output")
+    render.add_argument("--dry-run", action="store_true",
+                        help="check the config, print the resolved settings and the cost, stop")
+    render.set_defaults(handler=cmd_render)
+
+    assemble = commands.add_parser("assemble", help="make a GIF or MP4 from a folder of frames")
+    assemble.add_argument("frames_dir")
+    assemble.add_argument("-o", "--output", required=True, help="out.gif or out.mp4")
+    assemble.add_argument("--fps", type=float, default=15)
+    assemble.add_argument("--reverse", action="store_true")
+    assemble.add_argument("--pingpong", action="store_true")
+    assemble.add_argument("--loop", type=int, default=0, help="GIF loop count (0 = forever)")
+    assemble.add_argument("--quality", type=float, default=8, help="MP4 quality 0..10")
+    assemble.set_defaults(handler=cmd_assemble)
+
+    listing = commands.add_parser("transforms", help="list the registered transforms")
+    listing.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE")
+    listing.set_defaults(handler=cmd_transforms)
 
     layers = commands.add_parser("layers", help="list a model's dreamable layers")
     layers.add_argument("model")
@@ -117,6 +149,75 @@ def _check_output(image: Path, output: Path, force: bool) -> None:
         raise OutputError(f"cannot create folder '{output.parent}': {error.strerror}") from error
 
 
+def cmd_render(args) -> int:
+    """`animator render CONFIG`: the frame loop, with a progress bar; Ctrl-C stops cleanly."""
+    from animator import config as config_module
+
+    overrides = list(args.set) + ([f"output.path={args.output}"] if args.output else [])
+    if args.plugin:
+        overrides.append(f"plugins={args.plugin!r}")
+    config = config_module.load(args.config, overrides, frames=args.frames)
+    if args.dry_run:
+        from animator.animate import describe
+
+        print(describe(config))
+        return 0
+    return _render(config, args)
+
+
+def _render(config, args) -> int:
+    from animator.animate import render
+    from animator.progress import ProgressBar
+
+    stop = threading.Event()
+    bar = ProgressBar(f"rendering {Path(args.config).name}")
+    with _stop_on_signals(stop):
+        result = render(config, resume=args.resume, force=args.force, progress=bar.update,
+                        stop=stop)
+    bar.close()
+    where = result.output or result.frames_dir
+    print(f"wrote {where} ({result.frames} frames, {result.seconds:.0f} s)", file=sys.stderr)
+    return 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event):
+    """SIGINT/SIGTERM set `stop` (the render ends after the current frame); a second one aborts."""
+
+    def handle(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nstopping after the current frame (press Ctrl-C again to abort now)",
+              file=sys.stderr)
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def cmd_assemble(args) -> int:
+    """`animator assemble FRAMES_DIR -o out.gif`."""
+    from animator import video
+
+    count = video.assemble(args.frames_dir, args.output, fps=args.fps, reverse=args.reverse,
+                           pingpong=args.pingpong, loop=args.loop, quality=args.quality)
+    print(f"wrote {args.output} ({count} frames)", file=sys.stderr)
+    return 0
+
+
+def cmd_transforms(args) -> int:
+    """`animator transforms`: every registered transform with its parameters."""
+    import transforms
+
+    transforms.load_plugins(args.plugin, Path.cwd())
+    print("\n".join(transforms.describe()))
+    return 0
+
+
 def cmd_layers(args) -> int:
     """`animator layers MODEL`: the dreamable layers with their output shapes."""
     from animator import models
@@ -131,7 +232,8 @@ def cmd_layers(args) -> int:
 
 
 def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
+    lines = [" ".join(line.split()) for line in str(error).splitlines() if line.strip()]
+    return "; ".join(lines) or type(error).__name__
 
 
 def main(argv: list[str] | None = None) -> int:

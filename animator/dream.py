@@ -81,6 +81,10 @@ class Dreamer:
     """The dream engine: a model, an objective over its layers, and the compiled octave.
 
     >>> Dreamer(model="vgg16-hed", layers={"block4_conv3": 1.0}).dream(pixels, steps=5)
+
+    `weights`: the model's default (None), "imagenet", "bundled", "none" or a file path;
+    `layers`: a mapping `{layer[:channel]: weight}` or a string `a,b:0.5`; `objective`: mean or
+    l2; `precision`: float32, bfloat16 or float16 (half-precision compute, float32 frames).
     """
 
     def __init__(
@@ -90,12 +94,13 @@ class Dreamer:
         layers=None,
         objective: str = "mean",
         preprocess: str | None = None,
+        precision: str = "float32",
     ):
         from animator import backend
 
         self.model_name = model
         self.spec = models.spec_for(model)
-        backbone = models.build_backbone(model, weights)
+        backbone = models.build_backbone(model, weights, precision)
         self.objective = make_objective(layers or models.default_layers(model, backbone), objective)
         self.model = models.feature_model(model, backbone, self.objective.layers, preprocess)
         self._check_channels()

@@ -182,13 +182,31 @@ def _first_line(error: BaseException) -> str:
     return text[0][:200] if text else type(error).__name__
 
 
+PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
 @functools.lru_cache(maxsize=4)
-def build_backbone(model: str, weights: str | None = None):
+def build_backbone(model: str, weights: str | None = None, precision: str = "float32"):
     """The whole backbone of `model` with `weights` (None means the model's default).
 
     Weights: "imagenet" (Keras downloads and caches them), "bundled" (vgg16-hed only), "none"
-    (random, for speed tests) or a path to a local weights file. Cached: building is slow.
+    (random, for speed tests) or a path to a local weights file. `precision` float32, or
+    bfloat16/float16 to compute in half precision with float32 weights (Keras mixed policies).
+    Cached: building is slow.
     """
+    import keras
+
+    if precision not in PRECISIONS:
+        raise ModelError(f"precision: expected one of {list(PRECISIONS)}, got {precision!r}")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(PRECISIONS[precision])
+    try:
+        return _build_backbone(model, weights)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _build_backbone(model: str, weights: str | None):
     spec = spec_for(model)
     weights = spec.default_weights if weights is None else weights
     if spec.default_weights == "file":

@@ -46,7 +46,7 @@ class Objective:
         index = {name: i for i, name in enumerate(self.layers)}
         total = 0.0
         for term in self.terms:
-            act = activations[index[term.layer]]
+            act = ops.cast(activations[index[term.layer]], "float32")
             if term.channel is not None:
                 act = act[..., term.channel]
             value = ops.mean(ops.square(act)) if self.reduction == "l2" else ops.mean(act)

@@ -1,0 +1,229 @@
+"""The frame loop: dream, write, transform, repeat; resumable after any interruption.
+
+Each frame is written to `<output>.frames/00000.png` (atomically), then the state needed to go on
+(the transformed frame, the random generator, the config's fingerprint) is saved beside it, so a
+crash, a full disk or Ctrl-C loses at most the frame being dreamed, and `resume=True` continues
+with exactly the frames an uninterrupted render would have made. PNG and state writing run on a
+background thread while the next frame dreams.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from animator import io
+from animator.config import Config
+from animator.errors import ConfigError, Interrupted, OutputError
+from animator.state import FrameStore
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What a render did: frames in the folder, the video written (None for `frames`)."""
+
+    frames: int
+    started_at: int
+    output: Path | None
+    frames_dir: Path
+    seconds: float
+
+
+def render(
+    config: Config,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    progress: Callable[[int, int, int], None] | None = None,
+    stop: threading.Event | None = None,
+) -> RenderResult:
+    """Render `config`'s animation to its frames folder, then assemble its GIF or MP4.
+
+    `resume` continues an interrupted render of the same config; `force` starts over, replacing
+    what is there. `progress(done, total, started_at)` is called after each frame. When `stop` is
+    set the loop ends after the current frame, assembles what is done and raises `Interrupted`.
+    """
+    began = time.monotonic()
+    store = FrameStore(config.frames_dir)
+    _check_outputs(config, store, resume, force)
+    start = _starting_point(config, store, resume)
+    dreamer = _dreamer(config)
+    done = _loop(config, dreamer, store, start, progress, stop)
+    output = assemble(config) if done else None
+    if stop is not None and stop.is_set() and done < config.frames:
+        where = f"; a playable {output.name} holds them" if output else ""
+        raise Interrupted(
+            f"stopped after {done} of {config.frames} frames{where}: continue with "
+            f"animator render {config.source} --resume")
+    return RenderResult(done, start.index, output, config.frames_dir, time.monotonic() - began)
+
+
+@dataclass
+class _Start:
+    index: int
+    frame: np.ndarray
+    rng: np.random.Generator
+    first: np.ndarray | None
+
+
+def _check_outputs(config: Config, store: FrameStore, resume: bool, force: bool) -> None:
+    out, source = config.output_path, config.input_path
+    if source is not None and source.exists() and out.exists() and out.resolve() == source.resolve():
+        raise OutputError(f"output '{out}' is the input image: choose another output.path")
+    if force:
+        store.clear()
+    elif not resume and (out.exists() or store.frame_count()):
+        what = f"output '{out}' exists" if out.exists() else \
+            f"an unfinished render ({store.frame_count()} frames) is in '{store.folder}'"
+        raise OutputError(f"{what}: pass --resume to continue it or --force to start over")
+    store.create()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise io.output_error(error, out.parent) from error
+
+
+def _starting_point(config: Config, store: FrameStore, resume: bool) -> _Start:
+    fingerprint = config.fingerprint()
+    if resume:
+        saved = store.latest_state()
+        if saved is not None:
+            if saved.fingerprint != fingerprint:
+                changed = store.changed_keys(_settings_record(config))
+                raise ConfigError(
+                    f"cannot resume: the config changed since '{store.folder}' was rendered"
+                    f"{' (' + ', '.join(changed) + ')' if changed else ''}: undo the change, "
+                    "or pass --force to start over")
+            store.fingerprint = fingerprint
+            rng = np.random.default_rng()
+            rng.bit_generator.state = saved.rng_state
+            return _Start(saved.index, saved.frame, rng, store.load_first())
+    store.clear()
+    store.create()
+    store.save_record(_settings_record(config), fingerprint)
+    return _Start(0, _first_frame(config), np.random.default_rng(config.seed), None)
+
+
+def _settings_record(config: Config) -> dict:
+    return config.animation.model_dump(mode="json", exclude={"frames", "fps", "output"})
+
+
+def _first_frame(config: Config) -> np.ndarray:
+    animation = config.animation
+    if config.input_path is None:
+        noise = animation.input.noise
+        pixels = io.noise_image(tuple(noise.size), noise.seed)
+    else:
+        pixels = io.read_image(config.input_path, max_pixels=animation.max_pixels).pixels
+    if animation.size is not None:
+        pixels = io.fit_size(pixels, tuple(animation.size), mode=animation.fit)
+    _check_octaves(config, pixels.shape[0], pixels.shape[1])
+    return pixels
+
+
+def _check_octaves(config: Config, height: int, width: int) -> None:
+    """Refuse, before any model is built, a size too small for any frame's octaves."""
+    from animator import models
+    from animator.dream import max_octaves, smallest_side
+
+    min_size = models.spec_for(config.animation.dream.model).min_size
+    for t in range(config.frames):
+        settings = config.dream_settings(t)
+        if smallest_side(height, width, settings) < min_size:
+            allowed = max_octaves(height, width, settings.octave_scale, min_size)
+            raise ConfigError(
+                f"dream.octaves: {settings.octaves} octaves of scale {settings.octave_scale:g} "
+                f"(frame {t}) make the smallest octave of a {width}x{height} frame smaller than "
+                f"{config.animation.dream.model}'s {min_size} px: use octaves <= {allowed} or a "
+                "larger size")
+
+
+def _dreamer(config: Config):
+    from animator.dream import Dreamer
+
+    dream = config.animation.dream
+    return Dreamer(model=dream.model, weights=dream.weights, layers=dream.layers,
+                   objective=dream.objective, precision=dream.precision)
+
+
+def _loop(config, dreamer, store: FrameStore, start: _Start, progress, stop) -> int:
+    """Dream frames start.index.. until done or stopped; returns the number of frames on disk."""
+    from keras import ops
+
+    from transforms import Context, match_color
+
+    animation, frame, rng, first = config.animation, start.frame, start.rng, start.first
+    size = (int(frame.shape[1]), int(frame.shape[0]))
+    pending: list[Future] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="frame-writer") as writer:
+        for index in range(start.index, animation.frames):
+            if stop is not None and stop.is_set():
+                break
+            dreamed, _ = dreamer.dream_frame(frame, config.dream_settings(index), rng)
+            if first is not None and animation.color.coherence == "match_first":
+                dreamed = match_color(dreamed, first, animation.color.strength)
+            pixels = ops.convert_to_numpy(dreamed)
+            if first is None:
+                first = pixels
+                store.save_first(first)
+            pending.append(writer.submit(store.write_frame, index, pixels))
+            ctx = Context(index, animation.frames, size, rng, first)
+            frame = config.chain.apply(dreamed, ctx)
+            state = (index + 1, ops.convert_to_numpy(frame), rng.bit_generator.state)
+            pending.append(writer.submit(store.save_state, *state))
+            pending = _raise_failures(pending)
+            if progress is not None:
+                progress(index + 1, animation.frames, start.index)
+        _raise_failures(pending, wait=True)
+    return store.frame_count()
+
+
+def _raise_failures(pending: list[Future], wait: bool = False) -> list[Future]:
+    """Re-raise the first failed background write; return the writes still running."""
+    still = []
+    for future in pending:
+        if wait or future.done():
+            future.result()
+        else:
+            still.append(future)
+    return still
+
+
+def assemble(config: Config) -> Path | None:
+    """Write the GIF or MP4 from the frames folder (None for format `frames`)."""
+    from animator import video
+
+    if config.output_format == "frames":
+        return None
+    out = config.output_path
+    options = config.animation.output
+    video.assemble(config.frames_dir, out, fps=config.animation.fps, reverse=options.reverse,
+                   pingpong=options.pingpong, loop=options.loop, quality=options.quality,
+                   palette=options.palette, dither=options.dither)
+    return out
+
+
+def describe(config: Config) -> str:
+    """The resolved settings and the expected cost, for `--dry-run`."""
+    animation = config.animation
+    steps = [config.dream_settings(t) for t in range(animation.frames)]
+    total_steps = sum(s.octaves * s.steps for s in steps)
+    lines = [
+        f"config: {config.source}",
+        f"input: {config.input_path or 'noise ' + json.dumps(animation.input.noise.model_dump())}",
+        f"output: {config.output_path} ({config.output_format}), frames in {config.frames_dir}",
+        f"frames: {animation.frames} at {animation.fps:g} fps "
+        f"({animation.frames / animation.fps:.1f} s of video)",
+        f"dream: {json.dumps(animation.dream.model_dump(exclude_none=True))}",
+        f"transforms: {', '.join(config.chain.names) or 'none'}",
+        f"cost: {total_steps} gradient steps ({total_steps // max(1, animation.frames)} per frame)",
+    ]
+    return "\n".join(lines)
+

@@ -1,0 +1,321 @@
+"""An animation's YAML file, checked once into frozen models; every error names its key path.
+
+`load(path)` reads the YAML with `yaml.safe_load` (no tags that build objects), applies
+`--set key.path=value` overrides, and validates everything together: unknown keys (with the near
+name), wrong types, out-of-range values, schedules and the transform chain. Nothing deeper reads
+files or the environment.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from animator import schedule
+from animator.dream import DreamSettings
+from animator.errors import AnimatorError, ConfigError, close_names
+
+DEFAULT_MAX_PIXELS = 40_000_000
+SCHEDULED = ("octaves", "octave_scale", "steps", "step_size", "jitter", "tile_size", "max_loss")
+
+Number = int | float
+ScheduleValue = int | float | str | dict
+Size = tuple[Annotated[int, Field(ge=8, le=16384)], Annotated[int, Field(ge=8, le=16384)]]
+
+
+class Strict(BaseModel):
+    """Frozen, and unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Noise(Strict):
+    size: Size = (512, 512)
+    seed: int = 0
+
+
+class NoiseInput(Strict):
+    noise: Noise
+
+
+class Dream(Strict):
+    """The `dream:` section; numeric values may be schedules of the frame index `t`."""
+
+    model: str = "vgg16-hed"
+    weights: str | None = None
+    layers: dict[str, float] | list[str] | str | None = None
+    objective: Literal["mean", "l2"] = "mean"
+    octaves: ScheduleValue = 3
+    octave_scale: ScheduleValue = 1.4
+    steps: ScheduleValue = 10
+    step_size: ScheduleValue = 1.5
+    jitter: ScheduleValue = 32
+    tile_size: ScheduleValue = 512
+    max_loss: ScheduleValue | None = None
+    normalisation: Literal["std", "mean_abs"] = "std"
+    precision: Literal["float32", "bfloat16", "float16"] = "float32"
+
+    @field_validator(*SCHEDULED, mode="after")
+    @classmethod
+    def _schedule(cls, value, info):
+        if value is not None:
+            _check_schedule(value, f"dream.{info.field_name}", info.field_name)
+        return value
+
+
+def _check_schedule(value, path: str, name: str) -> None:
+    """Parse now (errors at load time) and check the range at frame 0 and at a few later frames."""
+    try:
+        parsed = schedule.parse(value, path)
+        samples = [parsed(t) for t in (0, 1, 10, 100, 1000)]
+    except ConfigError as error:
+        raise ValueError(str(error).removeprefix(f"{path}: ")) from None
+    rule, ok = _RANGES[name]
+    for t, sample in zip((0, 1, 10, 100, 1000), samples):
+        if not ok(sample):
+            where = "" if isinstance(value, (int, float)) else f" (at t={t})"
+            raise ValueError(f"{rule}, got {sample:g}{where}")
+
+
+_RANGES = {
+    "octaves": ("must be >= 1", lambda v: v >= 1),
+    "octave_scale": ("must be > 1", lambda v: v > 1),
+    "steps": ("must be >= 0", lambda v: v >= 0),
+    "step_size": ("must be >= 0", lambda v: v >= 0),
+    "jitter": ("must be >= 0", lambda v: v >= 0),
+    "tile_size": ("must be >= 32", lambda v: v >= 32),
+    "max_loss": ("must be a number", lambda v: True),
+}
+
+
+class Color(Strict):
+    coherence: Literal["none", "match_first"] = "none"
+    strength: Annotated[float, Field(ge=0, le=1)] = 1.0
+
+
+class Output(Strict):
+    path: str | None = None
+    format: Literal["gif", "mp4", "frames"] | None = None
+    reverse: bool = False
+    pingpong: bool = False
+    loop: Annotated[int, Field(ge=0)] = 0
+    quality: Annotated[float, Field(ge=0, le=10)] = 8
+    palette: Literal["shared", "per_frame"] = "shared"
+    dither: bool = False
+
+
+class Animation(Strict):
+    """The whole file."""
+
+    input: str | NoiseInput
+    size: Size | None = None
+    fit: Literal["resize", "fit", "crop"] = "resize"
+    frames: Annotated[int, Field(gt=0)] = 60
+    fps: Annotated[float, Field(gt=0, le=240)] = 15
+    seed: int = 0
+    max_pixels: Annotated[int, Field(gt=0)] = DEFAULT_MAX_PIXELS
+    dream: Dream = Dream()
+    transforms: list[Any] = []  # checked by transforms.build_chain
+    plugins: list[str] = []
+    color: Color = Color()
+    output: Output = Output()
+
+
+class Config:
+    """A validated animation plus where it came from; schedules and the chain are compiled."""
+
+    def __init__(self, animation: Animation, base_dir: Path, source: str, chain):
+        self.animation = animation
+        self.base_dir = base_dir
+        self.source = source
+        self.chain = chain
+
+    def __getattr__(self, name):
+        return getattr(self.animation, name)
+
+    @property
+    def input_path(self) -> Path | None:
+        """The input image's path (relative paths are from the config's folder), or None for noise."""
+        if isinstance(self.animation.input, str):
+            return self.base_dir / self.animation.input
+        return None
+
+    @property
+    def output_path(self) -> Path:
+        """The output file: `output.path`, or `out/<config name>.gif` beside the config."""
+        output = self.animation.output
+        if output.path:
+            return self.base_dir / output.path
+        suffix = {"mp4": ".mp4"}.get(output.format or "gif", ".gif")
+        return self.base_dir / "out" / f"{Path(self.source).stem}{suffix}"
+
+    @property
+    def output_format(self) -> str:
+        """gif, mp4 or frames: `output.format`, else the output path's suffix."""
+        fmt = self.animation.output.format
+        return fmt or {".mp4": "mp4", ".gif": "gif"}.get(self.output_path.suffix.lower(), "frames")
+
+    @property
+    def frames_dir(self) -> Path:
+        """`<output>.frames/`, where each frame's PNG and the resume state live."""
+        out = self.output_path
+        return out.with_name(out.name + ".frames")
+
+    @functools.cached_property
+    def _schedules(self) -> dict:
+        dream = self.animation.dream
+        return {key: schedule.parse(getattr(dream, key), f"dream.{key}")
+                for key in SCHEDULED if getattr(dream, key) is not None}
+
+    def dream_settings(self, t: int) -> DreamSettings:
+        """The dream settings at frame `t` (schedules evaluated; integers rounded)."""
+        values = {key: value(t) for key, value in self._schedules.items()}
+        for key in ("octaves", "steps", "jitter", "tile_size"):
+            values[key] = int(round(values[key]))
+        return DreamSettings(normalisation=self.animation.dream.normalisation, **values)
+
+    def fingerprint(self) -> str:
+        """A hash of everything that decides the frames' pixels (not the output's options).
+
+        Resuming a render is only allowed when this matches, so that the frames before and after
+        the interruption belong to the same animation. The frame count and fps may change.
+        """
+        data = self.animation.model_dump(mode="json", exclude={"frames", "fps", "output"})
+        data["input_file"] = _file_digest(self.input_path) if self.input_path else None
+        data["plugin_files"] = {p: _file_digest(self.base_dir / p) for p in self.animation.plugins
+                                if p.endswith(".py") and (self.base_dir / p).is_file()}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _file_digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+def load(path: str | Path, overrides: list[str] = (), **replace) -> Config:
+    """Read, override and validate a YAML animation file.
+
+    `overrides` are `key.path=value` strings (the value is read as YAML); `replace` sets top-level
+    keys, e.g. `frames=12`. Raises ConfigError naming each bad key path.
+    """
+    path = Path(path)
+    data = _read_yaml(path)
+    for item in overrides:
+        _apply_override(data, item)
+    data.update({key: value for key, value in replace.items() if value is not None})
+    return from_mapping(data, path.parent, source=str(path))
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        kind = "a folder" if path.is_dir() else "not found"
+        raise ConfigError(f"config '{path}': {kind}; give the path of a YAML file")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except UnicodeDecodeError:
+        raise ConfigError(f"config '{path}' is not a text file: give a YAML file") from None
+    except yaml.constructor.ConstructorError as error:
+        raise ConfigError(f"config '{path}': {_yaml_problem(error)}: YAML tags that build objects "
+                          "are not allowed; write plain values") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config '{path}' is not valid YAML: {_yaml_problem(error)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config '{path}': expected a mapping of keys (input:, frames:, ...) at "
+                          f"the top, got {type(data).__name__}")
+    return data
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
+
+
+def _apply_override(data: dict, item: str) -> None:
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. dream.steps=5")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    *parents, last = key.strip().split(".")
+    node = data
+    for part in parents:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {item!r}: '{part}' is not a section")
+        node = child
+    node[last] = value
+
+
+def from_mapping(data: dict, base_dir: str | Path = ".", source: str = "<config>") -> Config:
+    """Validate an already-parsed mapping (the YAML's content) into a Config."""
+    from transforms import build_chain, load_plugins
+
+    problems, animation, chain = [], None, None
+    try:
+        animation = Animation.model_validate(data)
+    except ValidationError as error:
+        problems.extend(_describe(error, data))
+    base_dir = Path(base_dir)
+    plugins = data.get("plugins")
+    try:  # checked even when other keys are wrong, so that every problem is reported at once
+        load_plugins([str(p) for p in plugins] if isinstance(plugins, list) else [], base_dir)
+        chain = build_chain(data.get("transforms"), base_dir)
+    except AnimatorError as error:
+        problems.extend(str(error).splitlines())
+    if problems:
+        raise ConfigError(f"config '{source}': " + "; ".join(problems))
+    return Config(animation, base_dir, source, chain)
+
+
+def _describe(error: ValidationError, data: dict) -> list[str]:
+    """One `key.path: message, got value` per problem, with near names for unknown keys."""
+    lines = []
+    for item in error.errors(include_url=False):
+        loc = [part for part in item["loc"] if not _is_union_branch(part)]
+        path = ".".join(str(p) for p in loc) or "(top)"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{path}: unknown key{_near_key(loc, data)}")
+        elif item["type"] == "value_error":
+            lines.append(f"{path}: {item['msg'].removeprefix('Value error, ')}")
+        else:
+            lines.append(f"{path}: {_message(item)}, got {item.get('input')!r}")
+    return list(dict.fromkeys(lines))
+
+
+def _is_union_branch(part) -> bool:
+    # pydantic names the union member it tried (`str`, `NoiseInput`, `dict[str,any]`) in the loc
+    return isinstance(part, str) and (part[:1].isupper() or "[" in part or part in (
+        "str", "int", "float", "bool", "list", "dict", "tuple", "function-after"))
+
+
+def _message(item: dict) -> str:
+    msg = item["msg"]
+    return msg[0].lower() + msg[1:] if msg else item["type"]
+
+
+def _near_key(loc: list, data: dict) -> str:
+    model = Animation
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return ""
+        model = annotation
+    return close_names(str(loc[-1]), list(model.model_fields)).replace(" Did you", "; did you")

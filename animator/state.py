@@ -1,0 +1,167 @@
+"""The frames folder of a render: one PNG per frame and the state needed to resume.
+
+`<output>.frames/` holds `00000.png`, `00001.png`, …; `state-0.npz` and `state-1.npz` (the two
+most recent resume points, alternating, so a torn last write still leaves the one before);
+`first.npy` (the first dreamed frame, for colour coherence); `render.json` (the settings that
+decide the pixels, to say what changed when a resume is refused). Every file is written to a
+temporary name and renamed, so each is either complete or absent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from animator import io
+
+FRAME_NAME = re.compile(r"^(\d{5,})\.png$")
+STATE_FILES = ("state-0.npz", "state-1.npz")
+FIRST_FILE, RECORD_FILE = "first.npy", "render.json"
+
+
+@dataclass(frozen=True)
+class SavedState:
+    """A resume point: dream frame `index` next, from `frame`, with the generator in `rng_state`."""
+
+    index: int
+    frame: np.ndarray
+    rng_state: dict
+    fingerprint: str
+
+
+class FrameStore:
+    """Reads and writes one render's frames folder."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.fingerprint = ""
+
+    def frame_path(self, index: int) -> Path:
+        return self.folder / f"{index:05d}.png"
+
+    def create(self) -> None:
+        """Make the folder (and its parents); an unwritable place is an OutputError."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise io.output_error(error, self.folder) from error
+        if not os.access(self.folder, os.W_OK):
+            raise io.output_error(PermissionError(13, "Permission denied"), self.folder)
+
+    def frame_count(self) -> int:
+        """How many frames from 00000 on exist without a gap."""
+        if not self.folder.is_dir():
+            return 0
+        present = {int(m.group(1)) for p in self.folder.iterdir() if (m := FRAME_NAME.match(p.name))}
+        count = 0
+        while count in present:
+            count += 1
+        return count
+
+    def clear(self) -> None:
+        """Remove this project's files from the folder (frames, states, temporaries); keep others."""
+        if not self.folder.is_dir():
+            return
+        ours = set(STATE_FILES) | {FIRST_FILE, RECORD_FILE}
+        for path in self.folder.iterdir():
+            if path.is_file() and (FRAME_NAME.match(path.name) or path.name in ours
+                                   or path.name.startswith(".")):
+                path.unlink()
+
+    def write_frame(self, index: int, pixels) -> None:
+        """Write frame `index` as PNG, atomically."""
+        io.write_png_atomic(self.frame_path(index), pixels, compress_level=1)
+
+    def save_state(self, index: int, frame, rng_state: dict) -> None:
+        """Save the resume point before frame `index`, in the older of the two state files."""
+        frame = np.ascontiguousarray(frame, np.float32)
+        payload = {
+            "index": np.int64(index),
+            "frame": frame,
+            "rng": np.frombuffer(json.dumps(rng_state).encode(), np.uint8),
+            "fingerprint": np.frombuffer(self.fingerprint.encode(), np.uint8),
+            "checksum": np.frombuffer(_digest(frame, index).encode(), np.uint8),
+        }
+        self._write(STATE_FILES[index % 2], lambda stream: np.savez(stream, **payload))
+
+    def latest_state(self) -> SavedState | None:
+        """The newest intact resume point whose frames are all on disk and readable, or None."""
+        frames = self.frame_count()
+        states = sorted(filter(None, map(self._read_state, STATE_FILES)),
+                        key=lambda s: s.index, reverse=True)
+        for state in states:
+            if state.index <= frames and self._frame_readable(state.index - 1):
+                return state
+        return None
+
+    def save_first(self, frame) -> None:
+        self._write(FIRST_FILE, lambda stream: np.save(stream, np.asarray(frame, np.float32)))
+
+    def load_first(self) -> np.ndarray | None:
+        try:
+            return np.load(self.folder / FIRST_FILE)
+        except (OSError, ValueError):
+            return None
+
+    def save_record(self, record: dict, fingerprint: str) -> None:
+        """Remember the pixel-deciding settings, and the fingerprint that states will carry."""
+        self.fingerprint = fingerprint
+        text = json.dumps({"fingerprint": fingerprint, "settings": record}, indent=1, sort_keys=True)
+        self._write(RECORD_FILE, lambda stream: stream.write(text.encode()))
+
+    def changed_keys(self, record: dict) -> list[str]:
+        """The key paths whose values differ from the recorded settings."""
+        try:
+            saved = json.loads((self.folder / RECORD_FILE).read_text())["settings"]
+        except (OSError, ValueError, KeyError):
+            return []
+        return _diff(saved, record)
+
+    def _write(self, name: str, write) -> None:
+        path = self.folder / name
+        try:
+            with io.atomic_output(path) as temp, open(temp, "wb") as stream:
+                write(stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+        except OSError as error:
+            raise io.output_error(error, path, "run again with --resume") from error
+
+    def _read_state(self, name: str) -> SavedState | None:
+        try:
+            with np.load(self.folder / name) as data:
+                index, frame = int(data["index"]), data["frame"]
+                state = SavedState(index, frame, json.loads(data["rng"].tobytes()),
+                                   data["fingerprint"].tobytes().decode())
+                intact = data["checksum"].tobytes().decode() == _digest(frame, index)
+        except (OSError, ValueError, KeyError, EOFError):
+            return None
+        return state if intact else None
+
+    def _frame_readable(self, index: int) -> bool:
+        if index < 0:
+            return True
+        try:
+            with Image.open(self.frame_path(index)) as image:
+                image.load()
+            return True
+        except (OSError, SyntaxError, ValueError):
+            return False
+
+
+def _digest(frame: np.ndarray, index: int) -> str:
+    return hashlib.sha256(frame.tobytes() + str(index).encode()).hexdigest()[:32]
+
+
+def _diff(old, new, path: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = list(dict.fromkeys([*old, *new]))
+        return [d for k in keys for d in _diff(old.get(k), new.get(k), f"{path}{k}.")]
+    return [path.rstrip(".")] if old != new else []
