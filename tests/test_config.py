@@ -1,0 +1,135 @@
+"""The YAML config: validation with key paths, schedules, overrides, and the shipped examples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from animator import config as config_module
+from animator.animate import render
+from animator.errors import ConfigError
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "anim.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_documented_shape_loads(tmp_path):
+    path = write(tmp_path, """
+input: photo.jpg
+size: [512, 512]
+frames: 120
+fps: 15
+seed: 1
+dream:
+  model: vgg16-hed
+  weights: bundled
+  layers: {block4_conv3: 1.0, block5_conv1: 0.5}
+  octaves: 3
+  octave_scale: 1.4
+  steps: 10
+  step_size: "0:(2.0), 60:(3.0)"
+  jitter: 32
+transforms:
+  - zoom: {factor: 1.04}
+  - roll: {shift: "n / 15", axis: columns}
+color: {coherence: match_first}
+output: {path: out/zoom.mp4, reverse: false, pingpong: false, loop: 0, quality: 8}
+""")
+    config = config_module.load(path)
+    assert config.input_path == tmp_path / "photo.jpg"
+    assert config.output_path == tmp_path / "out" / "zoom.mp4"
+    assert config.frames_dir == tmp_path / "out" / "zoom.mp4.frames"
+    assert config.output_format == "mp4"
+    assert config.chain.names == ["zoom", "roll"]
+    assert config.dream_settings(0).step_size == 2.0
+    assert config.dream_settings(30).step_size == pytest.approx(2.5)
+    assert config.dream_settings(90).step_size == 3.0
+
+
+def test_every_error_is_reported_with_its_key_path(tmp_path):
+    path = write(tmp_path, """
+input: photo.jpg
+frames: 0
+fps: -1
+dream: {octave_scale: 0.8, step_size: -1, stepz: 3}
+transforms: [{zoom: {factr: 1.1}}]
+""")
+    with pytest.raises(ConfigError) as caught:
+        config_module.load(path)
+    message = str(caught.value)
+    for expected in ["frames: input should be greater than 0, got 0",
+                     "fps: input should be greater than 0, got -1",
+                     "dream.octave_scale: must be > 1, got 0.8",
+                     "dream.step_size: must be >= 0, got -1",
+                     "dream.stepz: unknown key; did you mean: steps",
+                     "transforms[0].zoom.factr: unknown parameter"]:
+        assert expected in message
+    assert "\n" not in message
+
+
+def test_a_schedule_out_of_range_later_names_the_frame(tmp_path):
+    path = write(tmp_path, "input: a.png\ndream: {octave_scale: '1.5 - t/20'}\n")
+    with pytest.raises(ConfigError, match=r"dream.octave_scale: must be > 1, got 1 \(at t=10\)"):
+        config_module.load(path)
+
+
+def test_a_bad_expression_is_refused(tmp_path):
+    path = write(tmp_path, "input: a.png\ndream: {steps: \"__import__('os').getcwd()\"}\n")
+    with pytest.raises(ConfigError, match="dream.steps"):
+        config_module.load(path)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("input: [unclosed\n", "is not valid YAML"),
+    ("- a\n- b\n", "expected a mapping"),
+    ("input: !!python/object/apply:os.system ['true']\n", "YAML tags that build objects"),
+])
+def test_files_that_are_not_configs(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        config_module.load(write(tmp_path, text))
+
+
+def test_overrides_set_any_key(tmp_path):
+    path = write(tmp_path, "input: a.png\nframes: 10\ndream: {steps: 10}\n")
+    config = config_module.load(path, ["dream.steps=5", "output.reverse=true",
+                                       "transforms=[{zoom: {factor: 1.1}}]"], frames=3)
+    assert config.frames == 3
+    assert config.dream_settings(0).steps == 5
+    assert config.output.reverse is True
+    assert config.chain.names == ["zoom"]
+    with pytest.raises(ConfigError, match="expected KEY.PATH=VALUE"):
+        config_module.load(path, ["dream.steps"])
+
+
+def test_the_fingerprint_follows_the_pixels_not_the_output(tmp_path):
+    path = write(tmp_path, "input: {noise: {size: [64, 64]}}\nframes: 10\n")
+    base = config_module.load(path).fingerprint()
+    assert config_module.load(path, ["frames=20", "fps=3", "output.reverse=true"]).fingerprint() == base
+    assert config_module.load(path, ["dream.steps=3"]).fingerprint() != base
+    assert config_module.load(path, ["seed=9"]).fingerprint() != base
+
+
+EXAMPLES = sorted(CONFIGS.glob("*.yaml"))
+
+
+def test_the_examples_are_all_there():
+    names = {p.stem for p in EXAMPLES}
+    assert {"quickstart", "zoom", "vertical_stretch", "rotate_zoom", "column_roll", "sine_shift",
+            "stochastic_shift", "sobel", "prewitt", "blur", "reversed_zoom", "pingpong"} <= names
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_every_example_config_renders(path, tmp_path):
+    config = config_module.load(path)
+    out = tmp_path / f"{path.stem}{config.output_path.suffix}"
+    small = config_module.load(path, [f"output.path={out}", "size=[48, 48]", "dream.octaves=1",
+                                      "dream.steps=1"], frames=2)
+    result = render(small)
+    assert result.frames == 2
+    assert out.is_file() and out.stat().st_size > 0

@@ -1,0 +1,208 @@
+"""Animations end to end: frame counts and order, GIF/MP4 read back, resume, colour coherence."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from animator import config as config_module
+from animator.animate import render
+from animator.errors import ConfigError, OutputError
+
+TINY = {
+    "input": {"noise": {"size": [64, 64], "seed": 3}},
+    "frames": 6,
+    "fps": 10,
+    "seed": 1,
+    "dream": {"octaves": 1, "steps": 2, "jitter": 8, "layers": {"block3_conv3": 1.0}},
+    "transforms": [{"zoom": {"factor": 1.05}}],
+}
+
+
+def tiny_config(tmp_path: Path, name: str = "out.gif", **changes):
+    data = {**TINY, "output": {"path": str(tmp_path / name)}}
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        if field:
+            data[section] = {**data.get(section, {}), field: value}
+        else:
+            data[key] = value
+    return config_module.from_mapping(data, tmp_path, source=str(tmp_path / "tiny.yaml"))
+
+
+def png_frames(folder: Path) -> list[np.ndarray]:
+    return [np.asarray(Image.open(p)) for p in sorted(folder.glob("[0-9]*.png"))]
+
+
+def gif_frames(path: Path) -> tuple[list[np.ndarray], list[int], dict]:
+    frames, durations = [], []
+    with Image.open(path) as gif:
+        info = dict(gif.info)
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            frames.append(np.asarray(gif.convert("RGB"), np.float32))
+            durations.append(gif.info["duration"])
+    return frames, durations, info
+
+
+def closest(frame: np.ndarray, candidates: list[np.ndarray]) -> int:
+    return int(np.argmin([np.abs(frame - c.astype(np.float32)).mean() for c in candidates]))
+
+
+@pytest.fixture(scope="module")
+def forward(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("forward")
+    config = tiny_config(tmp)
+    result = render(config)
+    return config, result
+
+
+def test_six_frames_make_a_six_frame_gif_that_loops(forward):
+    config, result = forward
+    assert result.frames == 6
+    assert sorted(p.name for p in config.frames_dir.glob("*.png")) == [
+        f"{i:05d}.png" for i in range(6)]
+    frames, durations, info = gif_frames(config.output_path)
+    assert len(frames) == 6
+    assert info["loop"] == 0
+    assert durations == [100] * 6
+    pngs = png_frames(config.frames_dir)
+    assert [closest(f, pngs) for f in frames] == list(range(6))
+
+
+def test_frames_move_and_dream(forward):
+    config, _ = forward
+    pngs = [f.astype(np.float32) for f in png_frames(config.frames_dir)]
+    for a, b in zip(pngs, pngs[1:]):
+        assert np.abs(a - b).mean() > 1.0
+
+
+def test_reverse_plays_the_frames_backwards(forward, tmp_path):
+    config, _ = forward
+    from animator.video import assemble
+
+    out = tmp_path / "reversed.gif"
+    assert assemble(config.frames_dir, out, fps=10, reverse=True) == 6
+    pngs = png_frames(config.frames_dir)
+    assert [closest(f, pngs) for f in gif_frames(out)[0]] == [5, 4, 3, 2, 1, 0]
+
+
+def test_a_reversed_render(tmp_path):
+    config = tiny_config(tmp_path, frames=4, output__reverse=True)
+    render(config)
+    pngs = png_frames(config.frames_dir)
+    assert [closest(f, pngs) for f in gif_frames(config.output_path)[0]] == [3, 2, 1, 0]
+
+
+def test_pingpong_gives_2n_minus_2_frames(forward, tmp_path):
+    config, _ = forward
+    from animator.video import assemble
+
+    out = tmp_path / "pingpong.gif"
+    assert assemble(config.frames_dir, out, fps=10, pingpong=True) == 10
+    pngs = png_frames(config.frames_dir)
+    order = [closest(f, pngs) for f in gif_frames(out)[0]]
+    assert order == [0, 1, 2, 3, 4, 5, 4, 3, 2, 1]
+
+
+def test_mp4_reads_back_at_size_and_count(tmp_path):
+    import imageio.v3 as iio
+
+    config = tiny_config(tmp_path, "clip.mp4", frames=4,
+                         input={"noise": {"size": [66, 50], "seed": 2}})
+    render(config)
+    video = iio.imread(config.output_path, plugin="pyav") if _has_pyav() else \
+        np.stack(list(iio.imiter(config.output_path)))
+    assert video.shape == (4, 50, 66, 3)
+
+
+def _has_pyav() -> bool:
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _render_stopping_after(config, frames: int) -> None:
+    stop = threading.Event()
+
+    def progress(done, total, start):
+        if done >= frames:
+            stop.set()
+
+    from animator.errors import Interrupted
+
+    with pytest.raises(Interrupted, match=f"stopped after {frames} of"):
+        render(config, progress=progress, stop=stop)
+
+
+def test_a_render_stopped_after_frame_3_resumes_identically(forward, tmp_path):
+    whole, _ = forward
+    config = tiny_config(tmp_path)
+    _render_stopping_after(config, 3)
+    assert len(png_frames(config.frames_dir)) == 3
+    assert len(gif_frames(config.output_path)[0]) == 3  # a playable partial output
+    result = render(config, resume=True)
+    assert result.started_at == 3 and result.frames == 6
+    for a, b in zip(png_frames(whole.frames_dir), png_frames(config.frames_dir), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_changed_config_refuses_to_resume(tmp_path):
+    config = tiny_config(tmp_path)
+    _render_stopping_after(config, 2)
+    changed = tiny_config(tmp_path, dream={**TINY["dream"], "steps": 3})
+    with pytest.raises(ConfigError, match=r"config changed.*dream\.steps.*--force"):
+        render(changed, resume=True)
+    assert len(png_frames(config.frames_dir)) == 2
+
+
+def test_more_frames_continue_a_finished_render(forward, tmp_path):
+    config = tiny_config(tmp_path, frames=4)
+    render(config)
+    longer = tiny_config(tmp_path, frames=6)
+    assert render(longer, resume=True).started_at == 4
+    for a, b in zip(png_frames(forward[0].frames_dir), png_frames(longer.frames_dir), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_an_existing_output_is_refused_without_force(forward):
+    config, _ = forward
+    with pytest.raises(OutputError, match="exists: pass --resume.*--force"):
+        render(config)
+
+
+def test_frames_only_output(tmp_path):
+    config = tiny_config(tmp_path, "frames_only", frames=2, output__format="frames")
+    result = render(config)
+    assert result.output is None
+    assert len(png_frames(config.frames_dir)) == 2
+
+
+def _colour_drift(tmp_path, coherence: str) -> tuple[float, float]:
+    config = tiny_config(
+        tmp_path / coherence, frames=60,
+        input={"noise": {"size": [48, 48], "seed": 1}},
+        dream={"octaves": 1, "steps": 1, "step_size": 6, "jitter": 4,
+               "layers": {"block2_conv2": 1.0}},
+        transforms=[{"zoom": {"factor": 1.08}}],
+        color={"coherence": coherence})
+    render(config)
+    frames = [f.astype(np.float32) for f in png_frames(config.frames_dir)]
+    mean0, std0 = frames[0].mean(), frames[0].std()
+    mean_drift = max(abs(f.mean() - mean0) / mean0 for f in frames)
+    std_drift = max(abs(f.std() - std0) / std0 for f in frames)
+    return mean_drift, std_drift
+
+
+def test_colour_coherence_holds_the_first_frames_statistics(tmp_path):
+    kept = _colour_drift(tmp_path, "match_first")
+    free = _colour_drift(tmp_path, "none")
+    assert kept[0] < 0.10 and kept[1] < 0.10
+    assert max(free) > max(kept)
+    assert max(free) > 0.10
