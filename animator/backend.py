@@ -28,6 +28,57 @@ def tile_bounds(length: int, tile_size: int) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:]))
 
 
+def memory_budget() -> int:
+    """Bytes the gradient of one tile may use: a quarter of the accelerator's free memory, or on a
+    CPU a quarter of the available RAM, at most 4 GiB (larger tiles gain nothing there)."""
+    free = _accelerator_free_bytes()
+    if free is not None:
+        return free // 4
+    try:
+        with open("/proc/meminfo") as info:
+            fields = dict(line.split(":", 1) for line in info)
+        available = int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        available = 8 << 30
+    return min(available // 4, 4 << 30)
+
+
+def _accelerator_free_bytes() -> int | None:
+    name = keras.backend.backend()
+    try:
+        if name == "jax":
+            import jax
+
+            device = jax.devices()[0]
+            if device.platform == "cpu":
+                return None
+            stats = device.memory_stats() or {}
+            return stats.get("bytes_limit", 0) - stats.get("bytes_in_use", 0) or None
+        if name == "tensorflow":
+            import tensorflow as tf
+
+            if not tf.config.list_logical_devices("GPU"):
+                return None
+            return 16 << 30  # TensorFlow does not report a GPU's size; assume a 16 GiB card
+    except Exception:  # a backend without memory statistics: fall back to the host's RAM
+        return None
+    return None
+
+
+def auto_tile_size(height: int, width: int, bytes_per_pixel: float, budget: int) -> int:
+    """The whole frame when its gradient fits `budget` bytes, else the largest multiple of 32
+    whose square tile does (at least 128 pixels).
+
+    The backward pass keeps the forward activations and adds their gradients: about 3× the
+    forward activations, which `bytes_per_pixel` measures.
+    """
+    per_pixel = 3.0 * bytes_per_pixel
+    if height * width * per_pixel <= budget:
+        return max(height, width)
+    side = int(math.sqrt(budget / per_pixel)) // 32 * 32
+    return max(128, side)
+
+
 def octave_function(model, objective) -> Callable:
     """`run(image, shifts, step_size, tile_size, normalisation, max_loss) -> (image, losses)`.
 

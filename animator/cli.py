@@ -12,10 +12,11 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 from animator import __version__
-from animator.errors import AnimatorError, OutputError
+from animator.errors import AnimatorError, Interrupted, OutputError
 
 ERROR_PREFIX = "animator: error: "
 
@@ -38,7 +39,8 @@ def _add_dream_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--step-size", type=float, default=1.5, help="grey levels per step")
     parser.add_argument("--jitter", type=int, default=32, help="largest random roll, pixels")
-    parser.add_argument("--tile-size", type=int, default=512, help="largest tile side, pixels")
+    parser.add_argument("--tile-size", type=int, default=None,
+                        help="largest tile side, pixels (default: from the memory budget)")
     parser.add_argument("--normalisation", default="std", choices=["std", "mean_abs"])
     parser.add_argument("--max-loss", type=float, default=None)
     parser.add_argument("--seed", type=int, default=0)
@@ -107,7 +109,7 @@ def cmd_dream(args) -> int:
     _check_output(Path(args.image), output, args.force)
     loaded = io.read_image(args.image, max_pixels=args.max_pixels)
     for note in loaded.notes:
-        print(f"note: {note}", file=sys.stderr)
+        _note(note)
     settings = DreamSettings(
         octaves=args.octaves, octave_scale=args.octave_scale, steps=args.steps,
         step_size=args.step_size, jitter=args.jitter, tile_size=args.tile_size,
@@ -171,13 +173,21 @@ def _render(config, args) -> int:
 
     stop = threading.Event()
     bar = ProgressBar(f"rendering {Path(args.config).name}")
-    with _stop_on_signals(stop):
-        result = render(config, resume=args.resume, force=args.force, progress=bar.update,
-                        stop=stop)
+    try:
+        with _stop_on_signals(stop):
+            result = render(config, resume=args.resume, force=args.force, progress=bar.update,
+                            stop=stop, note=_note)
+    except KeyboardInterrupt:  # a second Ctrl-C: the frame being dreamed is dropped, no more
+        raise Interrupted(f"aborted: every complete frame is kept in '{config.frames_dir}': "
+                          f"continue with animator render {args.config} --resume") from None
     bar.close()
     where = result.output or result.frames_dir
     print(f"wrote {where} ({result.frames} frames, {result.seconds:.0f} s)", file=sys.stderr)
     return 0
+
+
+def _note(text: str) -> None:
+    print(f"note: {text}", file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -241,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_backends()
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.debug:  # Keras warns once per layer of a weights file that does not fit: one error says it
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"keras\.")
     try:
         return args.handler(args)
     except AnimatorError as error:

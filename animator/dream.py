@@ -9,6 +9,7 @@ ascent run on it (`animator.backend`). Frames are float32 H×W×3 RGB pixels in 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,8 @@ class DreamSettings:
     octaves: number of scales (1 = the frame's size only); octave_scale: size ratio between
     octaves (> 1); steps: gradient-ascent steps per octave; step_size: grey levels per step of the
     normalised gradient; jitter: largest random roll in pixels; tile_size: largest tile side in
-    pixels for the gradient (bounded memory on large frames); normalisation: "std" (TensorFlow
+    pixels for the gradient (bounded memory on large frames), or None to choose it from a memory
+    budget (the whole frame when it fits: no tiling); normalisation: "std" (TensorFlow
     tutorial) or "mean_abs" (Google's notebook); max_loss: stop an octave once the objective exceeds it.
     """
 
@@ -38,7 +40,7 @@ class DreamSettings:
     steps: int = 10
     step_size: float = 1.5
     jitter: int = 32
-    tile_size: int = 512
+    tile_size: int | None = None
     normalisation: str = "std"
     max_loss: float | None = None
 
@@ -49,7 +51,7 @@ class DreamSettings:
             (self.steps >= 0, "steps", "must be >= 0"),
             (self.step_size >= 0, "step_size", "must be >= 0"),
             (self.jitter >= 0, "jitter", "must be >= 0"),
-            (self.tile_size >= 32, "tile_size", "must be >= 32"),
+            (self.tile_size is None or self.tile_size >= 32, "tile_size", "must be >= 32"),
             (self.normalisation in ("std", "mean_abs"), "normalisation", "must be std or mean_abs"),
         ]
         for ok, key, rule in checks:
@@ -105,6 +107,26 @@ class Dreamer:
         self.model = models.feature_model(model, backbone, self.objective.layers, preprocess)
         self._check_channels()
         self._octave = backend.octave_function(self.model, self.objective)
+        self._backbone = backbone
+        self.memory_budget = backend.memory_budget()
+
+    @functools.cached_property
+    def bytes_per_pixel(self) -> float:
+        """Forward activation bytes per input pixel up to the deepest dreamed layer (0: unknown)."""
+        try:
+            return models.activation_bytes_per_pixel(self._backbone, self.objective.layers)
+        except Exception:  # a model file whose shapes cannot be inferred: tile conservatively
+            return 0.0
+
+    def tile_size(self, height: int, width: int, settings: DreamSettings) -> int:
+        """The tile side for a frame: the settings' own, or chosen from the memory budget."""
+        from animator import backend
+
+        if settings.tile_size is not None:
+            return settings.tile_size
+        if not self.bytes_per_pixel:
+            return 512
+        return backend.auto_tile_size(height, width, self.bytes_per_pixel, self.memory_budget)
 
     def _check_channels(self) -> None:
         shapes = dict(zip(self.objective.layers, (tuple(o.shape) for o in self.model.outputs)))
@@ -164,8 +186,9 @@ class Dreamer:
             image = base if detail is None else base + _resize(detail, size)
             shifts = rng.integers(-settings.jitter, settings.jitter + 1, (settings.steps, 2))
             if settings.steps:
-                image, step_losses = self._octave(image, shifts, settings.step_size,
-                                                  settings.tile_size, settings.normalisation, max_loss)
+                tile = self.tile_size(*size, settings)
+                image, step_losses = self._octave(image, shifts, settings.step_size, tile,
+                                                  settings.normalisation, max_loss)
                 losses.extend(ops.convert_to_numpy(step_losses).tolist())
             detail = image - base
             if progress is not None:

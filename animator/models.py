@@ -245,6 +245,25 @@ def dreamable_layers(backbone) -> list[tuple[str, tuple]]:
     return found
 
 
+def activation_bytes_per_pixel(backbone, layer_names: list[str], probe: int = 256) -> float:
+    """Bytes of forward activations per input pixel, over the layers up to the deepest dreamed one.
+
+    Shapes come from Keras' symbolic shape inference on a `probe`×`probe` input: nothing runs.
+    """
+    import keras
+
+    maps = [layer for layer in backbone.layers[1:] if len(getattr(layer.output, "shape", ())) == 4]
+    deepest = max(i for i, layer in enumerate(maps) if layer.name in layer_names)
+    probe_model = keras.Model(backbone.inputs, [layer.output for layer in maps[: deepest + 1]])
+    specs = probe_model.compute_output_spec(keras.KerasTensor((1, probe, probe, 3)))
+    specs = specs if isinstance(specs, (list, tuple)) else [specs]
+    total = 0
+    for spec in specs:
+        itemsize = 2 if "16" in str(spec.dtype) else 4
+        total += spec.shape[1] * spec.shape[2] * spec.shape[3] * itemsize
+    return total / (probe * probe)
+
+
 def default_layers(model: str, backbone) -> dict[str, float]:
     """The zoo's default layers, or for a model file the feature map at about 60% depth."""
     spec = spec_for(model)

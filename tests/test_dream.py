@@ -221,3 +221,26 @@ def test_the_jax_backend_dreams(tmp_path, photo):
     assert result["same_seed"]
     assert result["tiles_agree"] < 1e-3
     assert result["changed"] > 1.0
+
+
+def test_auto_tiles_only_when_the_frame_does_not_fit():
+    from animator.backend import auto_tile_size
+
+    assert auto_tile_size(1080, 1920, 1000.0, 8 << 30) == 1920  # fits: one tile, no seams
+    side = auto_tile_size(2160, 3840, 1000.0, 1 << 30)
+    assert side % 32 == 0 and side * side * 3000 <= 1 << 30 < (side + 32) ** 2 * 3000
+    assert auto_tile_size(4000, 4000, 1e6, 1 << 20) == 128  # never below 128
+
+
+def test_the_dreamer_picks_tiles_from_its_memory_budget(hed, photo):
+    assert 500 < hed.bytes_per_pixel < 5000  # VGG16 to block4_conv1: about 1.6 KB per pixel
+    settings = DreamSettings()
+    assert hed.tile_size(64, 96, settings) == 96
+    saved = hed.memory_budget
+    hed.memory_budget = int(hed.bytes_per_pixel * 3 * 160 * 160)
+    try:
+        assert hed.tile_size(1024, 1024, settings) == 160
+        assert hed.tile_size(64, 96, settings) == 96
+        assert hed.tile_size(1024, 1024, DreamSettings(tile_size=256)) == 256
+    finally:
+        hed.memory_budget = saved
