@@ -206,3 +206,23 @@ def test_colour_coherence_holds_the_first_frames_statistics(tmp_path):
     assert kept[0] < 0.10 and kept[1] < 0.10
     assert max(free) > max(kept)
     assert max(free) > 0.10
+
+
+def test_a_render_on_the_jax_backend(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    data = {**TINY, "frames": 3, "output": {"path": "jax.gif"}}
+    data["transforms"] = [{"zoom": {"factor": 1.05}}, {"roll": {"shift": "n / 15"}}, "blur"]
+    path = tmp_path / "jax.yaml"
+    path.write_text(yaml.safe_dump(data))
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    done = subprocess.run([sys.executable, "-m", "animator", "render", str(path)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    frames, durations, info = gif_frames(tmp_path / "jax.gif")
+    assert len(frames) == 3 and durations == [100] * 3 and info["loop"] == 0
+    assert np.abs(frames[0] - frames[2]).mean() > 1.0
