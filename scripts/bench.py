@@ -1,0 +1,609 @@
+#!/usr/bin/env python
+"""Time `animator render` against the DeepDream tutorial's loop, on the same machine, in one run.
+
+Two sides render the same animation (model, layers, octaves, steps, step size, size, frames, zoom):
+
+- baseline: the loop of the TensorFlow DeepDream tutorial and Google's zoom notebook, written here.
+  TensorFlow: a per-step `tf.function` with an input signature (the tutorial's `TiledGradients`: a
+  random roll, tiled gradients, the gradient rolled back and divided by its std); the step update,
+  the octaves (detail re-injection, as in the engine and Google's notebook, not the tutorial's plain
+  resize) and the frames in a Python loop; the frame back to numpy every frame, zoomed with
+  `scipy.ndimage.affine_transform` (order 1), written as PNG with Pillow; a GIF at the end.
+  JAX: the same loop around a per-step `jax.jit(value_and_grad)` over `model.stateless_call`.
+- animator: `animator.animate.render` of the same settings through the Python API.
+
+Each side runs in its own subprocess with the same arguments, so its peak RSS is its own, and
+reports JSON; this process prints the table and can save everything (`--json`). The steady-state
+seconds per frame leave out the first frame (model build, tracing, compiling).
+
+    python scripts/bench.py                     # CPU defaults: 256x256, 6 frames, 3 octaves x 10 steps
+    python scripts/bench.py --backend jax --size 320x240 --json bench.json
+    python scripts/bench.py --peak-tflops 989   # on a GPU: achieved TFLOP/s against the peak
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+SIDES = ("baseline", "animator")
+BACKENDS = ("tensorflow", "jax")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One animation, as both sides render it. Sizes in pixels, step_size in grey levels."""
+
+    backend: str = "tensorflow"
+    width: int = 256
+    height: int = 256
+    frames: int = 6
+    octaves: int = 3
+    octave_scale: float = 1.4
+    steps: int = 10
+    step_size: float = 1.5
+    jitter: int = 32
+    tile_size: int = 512
+    zoom: float = 1.04
+    model: str = "inception_v3"
+    layers: dict[str, float] = field(default_factory=lambda: {"mixed3": 1.0, "mixed5": 1.5})
+    weights: str = "none"
+    seed: int = 1
+    fps: float = 10.0
+
+    @property
+    def steps_per_frame(self) -> int:
+        return self.octaves * self.steps
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line and the parent process
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """`256` -> (256, 256); `320x240` -> (320, 240): (width, height) in pixels."""
+    width, _, height = text.lower().partition("x")
+    try:
+        size = (int(width), int(height or width))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or WxH in pixels, got {text!r}") from None
+    if min(size) < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
+    return size
+
+
+def parse_layers(text: str) -> dict[str, float]:
+    """`mixed3,mixed5:1.5` -> {"mixed3": 1.0, "mixed5": 1.5} (the CLI's `--layers` syntax)."""
+    from animator.objective import parse_layers as terms_of
+
+    return {str(term).rpartition("=")[0]: term.weight for term in terms_of(text)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = Settings()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=BACKENDS, default=defaults.backend,
+                        help="Keras backend of both subprocesses (sets KERAS_BACKEND)")
+    parser.add_argument("--size", type=parse_size, default=(defaults.width, defaults.height),
+                        help="N or WxH pixels (default 256)")
+    parser.add_argument("--frames", type=int, default=defaults.frames)
+    parser.add_argument("--octaves", type=int, default=defaults.octaves)
+    parser.add_argument("--octave-scale", type=float, default=defaults.octave_scale)
+    parser.add_argument("--steps", type=int, default=defaults.steps, help="steps per octave")
+    parser.add_argument("--step-size", type=float, default=defaults.step_size, help="grey levels")
+    parser.add_argument("--jitter", type=int, default=defaults.jitter, help="largest roll, pixels")
+    parser.add_argument("--tile-size", type=int, default=defaults.tile_size, help="pixels")
+    parser.add_argument("--zoom", type=float, default=defaults.zoom, help="zoom factor per frame")
+    parser.add_argument("--model", default=defaults.model, help="a name of animator's model zoo")
+    parser.add_argument("--layers", type=parse_layers, default=None,
+                        help="LAYER[=WEIGHT],... (default: the model's own, mixed3,mixed5=1.5)")
+    parser.add_argument("--weights", default=defaults.weights, help="none | imagenet | PATH")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--only", choices=SIDES, default=None, help="run one side only")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the sides alternately this many times; figures are medians")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="the device's peak TFLOP/s (float32), to report the achieved fraction")
+    parser.add_argument("--json", type=Path, default=None, help="save all results here")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where the sides write frames and GIFs (default: a temporary folder)")
+    parser.add_argument("--worker", choices=SIDES, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    layers = args.layers
+    if layers is None:
+        from animator.models import spec_for
+
+        layers = dict(spec_for(args.model).default_layers) or {}
+    width, height = args.size
+    return Settings(
+        backend=args.backend, width=width, height=height, frames=args.frames, octaves=args.octaves,
+        octave_scale=args.octave_scale, steps=args.steps, step_size=args.step_size,
+        jitter=args.jitter, tile_size=args.tile_size, zoom=args.zoom, model=args.model,
+        layers=layers, weights=args.weights, seed=args.seed,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = settings_from(args)
+    if args.worker:
+        result = run_worker(args.worker, settings, args.workdir or Path(tempfile.mkdtemp()))
+        args.result.write_text(json.dumps(result))
+        return 0
+    sides = [args.only] if args.only else list(SIDES)
+    with tempfile.TemporaryDirectory(prefix="animator-bench-") as scratch:
+        workdir = args.workdir or Path(scratch)
+        runs = {side: [] for side in sides}
+        for round_ in range(args.repeat):
+            for side in sides:
+                runs[side].append(spawn(side, argv_for(argv), settings.backend, workdir / f"{side}{round_}"))
+    report = summarise(settings, runs, args.peak_tflops)
+    print(format_table(report))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def argv_for(argv: list[str] | None) -> list[str]:
+    """The parent's own arguments, minus the ones only the parent uses."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    kept, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+            continue
+        name = item.split("=", 1)[0]
+        if name in ("--json", "--only", "--repeat", "--workdir", "--peak-tflops"):
+            skip = "=" not in item
+            continue
+        kept.append(item)
+    return kept
+
+
+def spawn(side: str, argv: list[str], backend: str, workdir: Path) -> dict:
+    """Run one side in a fresh interpreter and return its JSON result."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    result = workdir / "result.json"
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    command = [sys.executable, str(Path(__file__).resolve()), *argv, "--worker", side,
+               "--result", str(result), "--workdir", str(workdir)]
+    print(f"bench: running {side} ({backend}) ...", file=sys.stderr, flush=True)
+    done = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if done.returncode != 0 or not result.is_file():
+        sys.stderr.write(done.stdout[-4000:])
+        raise SystemExit(f"bench: the {side} side failed (exit {done.returncode})")
+    return json.loads(result.read_text())
+
+
+# ---------------------------------------------------------------------------------------------
+# Summary and table
+# ---------------------------------------------------------------------------------------------
+
+
+def steady_seconds(frame_seconds: list[float]) -> float:
+    """Mean seconds per frame without the first (build, trace, compile); the first if alone."""
+    steady = frame_seconds[1:] or frame_seconds
+    return sum(steady) / len(steady)
+
+
+def summarise_side(settings: Settings, runs: list[dict], peak_tflops: float | None) -> dict:
+    per_frame = statistics.median(steady_seconds(run["frame_seconds"]) for run in runs)
+    flops = runs[0].get("flops_per_frame")
+    side = {
+        "steady_seconds_per_frame": per_frame,
+        "first_frame_seconds": statistics.median(run["frame_seconds"][0] for run in runs),
+        "finish_seconds": statistics.median(run["finish_seconds"] for run in runs),
+        "total_seconds": statistics.median(run["total_seconds"] for run in runs),
+        "steps_per_second": settings.steps_per_frame / per_frame,
+        "peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
+        "runs": runs,
+    }
+    if flops:
+        side["achieved_tflops"] = flops / per_frame / 1e12
+        if peak_tflops:
+            side["fraction_of_peak"] = side["achieved_tflops"] / peak_tflops
+    return side
+
+
+def summarise(settings: Settings, runs: dict[str, list[dict]], peak_tflops: float | None) -> dict:
+    report = {
+        "settings": asdict(settings),
+        "machine": machine(),
+        "peak_tflops": peak_tflops,
+        "flops_per_frame": next(iter(runs.values()))[0].get("flops_per_frame"),
+        "first_frame_excluded": True,
+    }
+    report.update({side: summarise_side(settings, side_runs, peak_tflops)
+                   for side, side_runs in runs.items()})
+    if all(side in report for side in SIDES):
+        report["ratio"] = (report["baseline"]["steady_seconds_per_frame"]
+                           / report["animator"]["steady_seconds_per_frame"])
+    return report
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def format_table(report: dict) -> str:
+    s = report["settings"]
+    sides = [side for side in SIDES if side in report]
+    rows = [
+        ("steady s/frame (frames 2..N, mean)", "steady_seconds_per_frame", "{:.3f}"),
+        ("first frame s (build + trace + dream)", "first_frame_seconds", "{:.2f}"),
+        ("finish s (GIF)", "finish_seconds", "{:.2f}"),
+        ("total s", "total_seconds", "{:.2f}"),
+        ("dream steps/s (steady)", "steps_per_second", "{:.2f}"),
+        ("peak RSS MB (own subprocess)", "peak_rss_mb", "{:.0f}"),
+        ("achieved TFLOP/s (steady)", "achieved_tflops", "{:.4f}"),
+        ("fraction of peak", "fraction_of_peak", "{:.1%}"),
+    ]
+    lines = [
+        f"{s['model']} {s['layers']} weights={s['weights']} backend={s['backend']}",
+        f"{s['width']}x{s['height']}, {s['frames']} frames, {s['octaves']} octaves x {s['steps']} steps"
+        f" (scale {s['octave_scale']}), step {s['step_size']}, jitter {s['jitter']},"
+        f" tile {s['tile_size']}, zoom {s['zoom']}",
+        f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores",
+    ]
+    if report.get("flops_per_frame"):
+        lines.append(f"model GFLOP per frame (conv/dense, x3 for forward+backward): "
+                     f"{report['flops_per_frame'] / 1e9:.1f}")
+    lines.append(f"{'':40}" + "".join(f"{side:>12}" for side in sides))
+    for label, key, fmt in rows:
+        if any(key in report[side] for side in sides):
+            cells = [fmt.format(report[side][key]) if key in report[side] else "-" for side in sides]
+            lines.append(f"{label:40}" + "".join(f"{cell:>12}" for cell in cells))
+    if "ratio" in report:
+        lines.append(f"ratio baseline/animator (steady s/frame): {report['ratio']:.2f}x")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker: one side in its own process
+# ---------------------------------------------------------------------------------------------
+
+
+def run_worker(side: str, settings: Settings, workdir: Path) -> dict:
+    """Render the animation with `side` and return its timings, peak RSS and FLOP count."""
+    started = time.perf_counter()
+    import keras  # noqa: F401  (the backend's import is the same for both sides: not timed)
+
+    imported = time.perf_counter()
+    render = render_baseline if side == "baseline" else render_animator
+    frame_seconds, finish_seconds = render(settings, workdir)
+    total = time.perf_counter() - imported
+    return {
+        "side": side,
+        "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+        "import_seconds": imported - started,
+        "frame_seconds": frame_seconds,
+        "finish_seconds": finish_seconds,
+        "total_seconds": total,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "flops_per_frame": frame_flops(settings),
+    }
+
+
+def octave_sizes(settings: Settings) -> list[tuple[int, int]]:
+    """The engine's octave sizes (height, width), smallest first: both sides dream the same."""
+    from animator.dream import octave_sizes as sizes
+
+    return sizes(settings.height, settings.width, settings.octaves, settings.octave_scale)
+
+
+def tile_starts(length: int, tile_size: int) -> list[int]:
+    """Tile starts covering `length` pixels (the tutorial's tiles, the last one kept)."""
+    return list(range(0, length, tile_size))
+
+
+def start_frame(settings: Settings):
+    from animator.io import noise_image
+
+    return noise_image((settings.width, settings.height), seed=settings.seed)
+
+
+def dream_model(settings: Settings):
+    """The tutorial's `dream_model`: the backbone cut at the dreamed layers, raw inputs."""
+    import keras
+
+    from animator.models import build_backbone
+
+    backbone = build_backbone(settings.model, settings.weights)
+    outputs = [backbone.get_layer(name.split(":")[0]).output for name in settings.layers]
+    return keras.Model(backbone.inputs, outputs)
+
+
+def calc_loss(activations, settings: Settings):
+    """The tutorial's `calc_loss`: a weighted sum of each layer's mean activation."""
+    from keras import ops
+
+    if not isinstance(activations, (list, tuple)):  # a model with one output returns it bare
+        activations = [activations]
+    total = 0.0
+    for activation, (name, weight) in zip(activations, settings.layers.items()):
+        layer, _, channel = name.partition(":")
+        chosen = activation[..., int(channel)] if channel else activation
+        total = total + weight * ops.mean(chosen)
+    return total
+
+
+def preprocess(pixels, settings: Settings):
+    from animator.models import preprocess as convert
+    from animator.models import spec_for
+
+    return convert(pixels, spec_for(settings.model).preprocess)
+
+
+def render_baseline(settings: Settings, workdir: Path) -> tuple[list[float], float]:
+    """The tutorial's loop; returns seconds per frame (the first includes the build) and GIF seconds."""
+    import numpy as np
+
+    clock = time.perf_counter()
+    model = dream_model(settings)
+    gradient_step = (tf_gradient_step if settings.backend == "tensorflow" else jax_gradient_step)(
+        model, settings)
+    frames_dir = workdir / "frames"
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(settings.seed)
+    frame, frame_seconds = start_frame(settings), []
+    for index in range(settings.frames):
+        frame = dream_octaves(frame, gradient_step, settings, rng)
+        save_png(frame, frames_dir / f"{index:04d}.png")
+        frame = zoom_scipy(frame, settings.zoom)
+        now = time.perf_counter()
+        frame_seconds.append(now - clock)
+        clock = now
+    write_gif(sorted(frames_dir.glob("*.png")), workdir / "baseline.gif", settings.fps)
+    return frame_seconds, time.perf_counter() - clock
+
+
+def dream_octaves(frame, gradient_step, settings: Settings, rng):
+    """One frame: octaves smallest first with detail re-injection, a Python loop over steps."""
+    from keras import ops
+
+    base_frame = ops.convert_to_tensor(frame, "float32")
+    detail = None
+    for size in octave_sizes(settings):
+        base = resize(base_frame, size)
+        image = base if detail is None else base + resize(detail, size)
+        for _ in range(settings.steps):
+            shift = rng.integers(-settings.jitter, settings.jitter + 1, 2).astype("int32")
+            _, gradient = gradient_step(image, shift)
+            image = ops.clip(image + gradient * settings.step_size, 0.0, 255.0)
+        detail = image - base
+    return ops.convert_to_numpy(image)
+
+
+def resize(image, size: tuple[int, int]):
+    from keras import ops
+
+    if tuple(image.shape[:2]) == tuple(size):
+        return image
+    return ops.image.resize(image, size, interpolation="bilinear", antialias=True)
+
+
+def tf_gradient_step(model, settings: Settings):
+    """The tutorial's `TiledGradients`: one step's (loss, normalised gradient), traced once."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=(
+        tf.TensorSpec([None, None, 3], tf.float32),
+        tf.TensorSpec([2], tf.int32),
+        tf.TensorSpec([], tf.int32),
+    ))
+    def tiled_gradients(image, shift, tile_size):
+        rolled = tf.roll(image, shift, axis=[0, 1])
+        gradients, total = tf.zeros_like(rolled), tf.constant(0.0)
+        for y in tf.range(0, tf.shape(rolled)[0], tile_size):
+            for x in tf.range(0, tf.shape(rolled)[1], tile_size):
+                with tf.GradientTape() as tape:
+                    tape.watch(rolled)
+                    tile = rolled[y:y + tile_size, x:x + tile_size]
+                    loss = calc_loss(model(preprocess(tile[None], settings), training=False), settings)
+                gradients = gradients + tape.gradient(loss, rolled)
+                total = total + tf.cast(loss, tf.float32)
+        gradients = tf.roll(gradients, -shift, axis=[0, 1])
+        # The engine's floor instead of the tutorial's `+ 1e-8`: same work, comparable steps.
+        return total, gradients / tf.maximum(tf.math.reduce_std(gradients), 1e-30)
+
+    tile_size = tf.constant(settings.tile_size, tf.int32)
+    return lambda image, shift: tiled_gradients(image, shift, tile_size)
+
+
+def jax_gradient_step(model, settings: Settings):
+    """The same step as a `jax.jit(value_and_grad)` over `model.stateless_call` (one trace per size)."""
+    import functools
+
+    import jax
+    import jax.numpy as jnp
+
+    def loss_of(trainable, non_trainable, tile):
+        outputs, _ = model.stateless_call(trainable, non_trainable, preprocess(tile[None], settings),
+                                          training=False)
+        return calc_loss(outputs, settings)
+
+    value_and_grad = jax.value_and_grad(loss_of, argnums=2)
+
+    @functools.partial(jax.jit, static_argnames="tile_size")
+    def tiled_gradients(trainable, non_trainable, image, shift, tile_size):
+        rolled = jnp.roll(image, (shift[0], shift[1]), axis=(0, 1))
+        gradients, total = jnp.zeros_like(rolled), 0.0
+        for y in tile_starts(rolled.shape[0], tile_size):
+            for x in tile_starts(rolled.shape[1], tile_size):
+                tile = rolled[y:y + tile_size, x:x + tile_size]
+                loss, gradient = value_and_grad(trainable, non_trainable, tile)
+                gradients = gradients.at[y:y + tile_size, x:x + tile_size].add(gradient)
+                total = total + loss
+        gradients = jnp.roll(gradients, (-shift[0], -shift[1]), axis=(0, 1))
+        return total, gradients / jnp.maximum(jnp.std(gradients), 1e-30)
+
+    trainable = [v.value for v in model.trainable_variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
+    return lambda image, shift: tiled_gradients(trainable, non_trainable, image, jnp.asarray(shift),
+                                                tile_size=settings.tile_size)
+
+
+def zoom_scipy(frame, factor: float):
+    """Google's zoom notebook: `scipy.ndimage.affine_transform`, order 1, about the centre."""
+    import numpy as np
+    from scipy import ndimage
+
+    centre = (np.array(frame.shape, dtype=np.float64) - 1) / 2
+    scale = np.array([1 / factor, 1 / factor, 1.0])
+    offset = centre * (1 - scale)
+    return ndimage.affine_transform(frame, scale, offset, order=1, mode="reflect")
+
+
+def save_png(frame, path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.uint8(np.clip(np.rint(frame), 0, 255))).save(path)
+
+
+def write_gif(paths: list[Path], out: Path, fps: float) -> None:
+    from PIL import Image
+
+    frames = [Image.open(path) for path in paths]
+    frames[0].save(out, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
+
+
+def animator_mapping(settings: Settings, workdir: Path) -> dict:
+    """The YAML mapping of the same animation."""
+    return {
+        "input": {"noise": {"size": [settings.width, settings.height], "seed": settings.seed}},
+        "frames": settings.frames,
+        "fps": settings.fps,
+        "seed": settings.seed,
+        "dream": {
+            "model": settings.model, "weights": settings.weights, "layers": dict(settings.layers),
+            "octaves": settings.octaves, "octave_scale": settings.octave_scale,
+            "steps": settings.steps, "step_size": settings.step_size, "jitter": settings.jitter,
+            "tile_size": settings.tile_size,
+        },
+        "transforms": [{"zoom": {"factor": settings.zoom}}],
+        "output": {"path": str(workdir / "animator.gif")},
+    }
+
+
+def render_animator(settings: Settings, workdir: Path) -> tuple[list[float], float]:
+    """`animator render` through the API; frame times from its progress callback."""
+    from animator.animate import render
+    from animator.config import from_mapping
+
+    config = from_mapping(animator_mapping(settings, workdir), base_dir=workdir, source="bench.yaml")
+    started = time.perf_counter()
+    marks = [started]
+    render(config, force=True, progress=lambda done, total, first: marks.append(time.perf_counter()))
+    finished = time.perf_counter()
+    return [b - a for a, b in zip(marks, marks[1:])], finished - marks[-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# FLOPs of the dreamed part of the model
+# ---------------------------------------------------------------------------------------------
+
+
+def frame_flops(settings: Settings) -> float:
+    """Conv/dense FLOPs of one frame: per tile 3x the forward pass, summed over octaves and steps."""
+    model = dream_model(settings)
+    total = 0.0
+    for height, width in octave_sizes(settings):
+        tiles = [(min(settings.tile_size, height - y), min(settings.tile_size, width - x))
+                 for y in tile_starts(height, settings.tile_size)
+                 for x in tile_starts(width, settings.tile_size)]
+        total += settings.steps * sum(3 * forward_flops(model, h, w) for h, w in tiles)
+    return total
+
+
+def forward_flops(model, height: int, width: int) -> float:
+    """2·k_h·k_w·c_in·c_out·H_out·W_out summed over the convolutions and dense layers of `model`.
+
+    Spatial sizes are walked through the graph from a `height`×`width` input (strides, padding,
+    pooling, zero padding, cropping); layers that keep the size pass it on.
+    """
+    sizes = {id(tensor): (height, width) for tensor in model.inputs}
+    total = 0.0
+    for layer in model.layers:
+        inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
+        size = sizes.get(id(inputs[0])) if inputs else None
+        if size is None:
+            continue
+        out = output_size(layer, size)
+        total += layer_flops(layer, out)
+        sizes[id(layer.output)] = out
+    return total
+
+
+def _window_out(length: int, kernel: int, stride: int, padding: str, dilation: int = 1) -> int:
+    if padding == "same":
+        return math.ceil(length / stride)
+    return max(0, (length - (kernel - 1) * dilation - 1) // stride + 1)
+
+
+def output_size(layer, size: tuple[int, int]) -> tuple[int, int]:
+    """The spatial (height, width) a layer gives for an input of `size`."""
+    kind = type(layer).__name__
+    if hasattr(layer, "kernel_size") and hasattr(layer, "strides") and "Transpose" not in kind:
+        dilation = getattr(layer, "dilation_rate", (1, 1))
+        return tuple(_window_out(n, k, s, layer.padding, d) for n, k, s, d in
+                     zip(size, layer.kernel_size, layer.strides, dilation))
+    if hasattr(layer, "pool_size") and hasattr(layer, "strides"):
+        return tuple(_window_out(n, k, s, layer.padding) for n, k, s in
+                     zip(size, layer.pool_size, layer.strides))
+    if kind == "ZeroPadding2D":
+        (top, bottom), (left, right) = layer.padding
+        return size[0] + top + bottom, size[1] + left + right
+    if kind == "Cropping2D":
+        (top, bottom), (left, right) = layer.cropping
+        return size[0] - top - bottom, size[1] - left - right
+    if kind.startswith("Global") or kind == "Flatten":
+        return 1, 1
+    return size
+
+
+def layer_flops(layer, out: tuple[int, int]) -> float:
+    """Multiply-add FLOPs (2 per MAC) of one forward pass of a conv or dense layer."""
+    kind = type(layer).__name__
+    positions = out[0] * out[1]
+    if kind in ("Conv2D", "DepthwiseConv2D", "SeparableConv2D"):
+        kh, kw = layer.kernel_size
+        c_in = layer.input.shape[-1]
+        if kind == "Conv2D":
+            return 2.0 * kh * kw * (c_in // getattr(layer, "groups", 1)) * layer.filters * positions
+        depthwise = 2.0 * kh * kw * c_in * layer.depth_multiplier * positions
+        if kind == "DepthwiseConv2D":
+            return depthwise
+        return depthwise + 2.0 * c_in * layer.depth_multiplier * layer.filters * positions
+    if kind == "Dense":
+        rank = len(layer.input.shape)
+        return 2.0 * layer.input.shape[-1] * layer.units * (positions if rank == 4 else 1)
+    return 0.0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The benchmark script runs end to end at a minuscule size: a smoke test, never a timing assertion."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
+
+
+def test_bench_reports_both_sides(tmp_path):
+    out = tmp_path / "bench.json"
+    command = [sys.executable, str(SCRIPT), "--size", "80", "--frames", "2", "--octaves", "1",
+               "--steps", "2", "--weights", "none", "--layers", "mixed0", "--json", str(out),
+               "--workdir", str(tmp_path / "work")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    for side in ("baseline", "animator"):
+        assert report[side]["steady_seconds_per_frame"] > 0
+        assert len(report[side]["runs"][0]["frame_seconds"]) == 2
+        assert report[side]["peak_rss_mb"] > 0
+    assert report["ratio"] > 0
+    assert report["flops_per_frame"] > 0
+    assert "ratio baseline/animator" in done.stdout
+    assert (tmp_path / "work" / "baseline0" / "baseline.gif").is_file()
+    assert (tmp_path / "work" / "animator0" / "animator.gif").is_file()
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("bench", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)  # dataclasses look their module up while defining
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_flops_walk_strides_pooling_and_separable_convolutions():
+    import keras
+
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, strides=2)(inputs)  # 17 -> 8: 2*3*3*3*4 * 64 = 13824
+    x = keras.layers.MaxPooling2D(2)(x)  # 8 -> 4
+    x = keras.layers.SeparableConv2D(5, 3, padding="same")(x)  # 2*9*4*16 + 2*4*5*16 = 1792
+    x = keras.layers.Dense(2)(x)  # 2*5*2 * 16 = 320
+    model = keras.Model(inputs, x)
+    assert load_bench().forward_flops(model, 17, 17) == 13824 + 1792 + 320
