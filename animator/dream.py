@@ -86,7 +86,8 @@ class Dreamer:
 
     `weights`: the model's default (None), "imagenet", "bundled", "none" or a file path;
     `layers`: a mapping `{layer[:channel]: weight}` or a string `a,b:0.5`; `objective`: mean or
-    l2; `precision`: float32, bfloat16 or float16 (half-precision compute, float32 frames).
+    l2; `precision`: float32, bfloat16 or float16 (half-precision compute, float32 frames);
+    `xla`: compile the TensorFlow octave with XLA (None: on a GPU only).
     """
 
     def __init__(
@@ -97,6 +98,7 @@ class Dreamer:
         objective: str = "mean",
         preprocess: str | None = None,
         precision: str = "float32",
+        xla: bool | None = None,
     ):
         from animator import backend
 
@@ -106,7 +108,7 @@ class Dreamer:
         self.objective = make_objective(layers or models.default_layers(model, backbone), objective)
         self.model = models.feature_model(model, backbone, self.objective.layers, preprocess)
         self._check_channels()
-        self._octave = backend.octave_function(self.model, self.objective)
+        self._octave = backend.octave_function(self.model, self.objective, xla)
         self._backbone = backbone
         self.memory_budget = backend.memory_budget()
 

@@ -244,3 +244,12 @@ def test_the_dreamer_picks_tiles_from_its_memory_budget(hed, photo):
         assert hed.tile_size(1024, 1024, DreamSettings(tile_size=256)) == 256
     finally:
         hed.memory_budget = saved
+
+
+def test_the_xla_octave_matches_the_plain_one(photo):
+    # XLA is the default on a GPU; here it must give the plain tf.function's pixels, tiles included.
+    plain = Dreamer(model="vgg16-hed", layers="block3_conv3", xla=False)
+    xla = Dreamer(model="vgg16-hed", layers="block3_conv3", xla=True)
+    settings = DreamSettings(octaves=2, steps=2, tile_size=48)
+    np.testing.assert_allclose(xla.dream(photo, settings, seed=2),
+                               plain.dream(photo, settings, seed=2), atol=0.05)
