@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,7 +142,7 @@ class FrameStore:
                 state = SavedState(index, frame, json.loads(data["rng"].tobytes()),
                                    data["fingerprint"].tobytes().decode())
                 intact = data["checksum"].tobytes().decode() == _digest(frame, index)
-        except (OSError, ValueError, KeyError, EOFError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # a torn write
             return None
         return state if intact else None
 
