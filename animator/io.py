@@ -91,10 +91,11 @@ def _unreadable(path: Path, err: Exception) -> InputError:
 def _check_pixel_count(path: Path, size: tuple[int, int], max_pixels: int) -> None:
     width, height = size
     if width * height > max_pixels:
+        # The limit guards decoding, which comes before any resize: `size:` alone cannot help.
         raise InputError(
             f"input image '{path}' is {width}×{height} ({width * height / 1e6:.1f} megapixels), "
-            f"over the limit of {max_pixels:,} pixels: set `size:` in the config to render "
-            "smaller, or raise max_pixels"
+            f"over the limit of {max_pixels:,} pixels: shrink the image file, or raise max_pixels "
+            f"to {width * height:,} and set `size:` to dream it smaller"
         )
 
 
@@ -210,6 +211,9 @@ def output_error(err: OSError, path, retry: str = "run again") -> OutputError:
     """Turn an OSError met while writing `path` into a one-line OutputError; `retry` ends it."""
     if err.errno in _DISK_FULL:
         return OutputError(f"disk full while writing '{path}': free some space and {retry}")
+    if err.errno == errno.ENOTDIR:
+        return OutputError(f"cannot write '{path}': part of the path is a file, not a folder: "
+                           "choose another output path")
     if err.errno in _NOT_WRITABLE:
         return OutputError(f"cannot write '{path}': the folder is not writable "
                            f"({err.strerror}): choose another output folder or fix its permissions")
