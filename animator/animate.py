@@ -10,6 +10,7 @@ background thread while the next frame dreams.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import numpy as np
 
 from animator import io
 from animator.config import Config
-from animator.errors import ConfigError, Interrupted, OutputError
+from animator.errors import ConfigError, Interrupted, OutputError, PluginError
 from animator.state import FrameStore
 
 
@@ -43,18 +44,23 @@ def render(
     force: bool = False,
     progress: Callable[[int, int, int], None] | None = None,
     stop: threading.Event | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> RenderResult:
     """Render `config`'s animation to its frames folder, then assemble its GIF or MP4.
 
     `resume` continues an interrupted render of the same config; `force` starts over, replacing
-    what is there. `progress(done, total, started_at)` is called after each frame. When `stop` is
-    set the loop ends after the current frame, assembles what is done and raises `Interrupted`.
+    what is there. `progress(done, total, started_at)` is called after each frame; `note(text)`
+    receives remarks for the user (an animated input, a changed plugin). When `stop` is set the
+    loop ends after the current frame, assembles what is done and raises `Interrupted`.
     """
     began = time.monotonic()
+    note = note or (lambda text: None)
     store = FrameStore(config.frames_dir)
     _check_outputs(config, store, resume, force)
-    start = _starting_point(config, store, resume)
+    start = _starting_point(config, store, resume and not force, note)
     dreamer = _dreamer(config)
+    if start.index == 0:  # the input and the model are good: only now replace an old render
+        _begin(config, store)
     done = _loop(config, dreamer, store, start, progress, stop)
     output = assemble(config) if done else None
     if stop is not None and stop.is_set() and done < config.frames:
@@ -77,9 +83,7 @@ def _check_outputs(config: Config, store: FrameStore, resume: bool, force: bool)
     out, source = config.output_path, config.input_path
     if source is not None and source.exists() and out.exists() and out.resolve() == source.resolve():
         raise OutputError(f"output '{out}' is the input image: choose another output.path")
-    if force:
-        store.clear()
-    elif not resume and (out.exists() or store.frame_count()):
+    if not (force or resume) and (out.exists() or store.frame_count()):
         what = f"output '{out}' exists" if out.exists() else \
             f"an unfinished render ({store.frame_count()} frames) is in '{store.folder}'"
         raise OutputError(f"{what}: pass --resume to continue it or --force to start over")
@@ -90,38 +94,51 @@ def _check_outputs(config: Config, store: FrameStore, resume: bool, force: bool)
         raise io.output_error(error, out.parent) from error
 
 
-def _starting_point(config: Config, store: FrameStore, resume: bool) -> _Start:
-    fingerprint = config.fingerprint()
-    if resume:
-        saved = store.latest_state()
-        if saved is not None:
-            if saved.fingerprint != fingerprint:
-                changed = store.changed_keys(_settings_record(config))
-                raise ConfigError(
-                    f"cannot resume: the config changed since '{store.folder}' was rendered"
-                    f"{' (' + ', '.join(changed) + ')' if changed else ''}: undo the change, "
-                    "or pass --force to start over")
-            store.fingerprint = fingerprint
-            rng = np.random.default_rng()
-            rng.bit_generator.state = saved.rng_state
-            return _Start(saved.index, saved.frame, rng, store.load_first())
+def _starting_point(config: Config, store: FrameStore, resume: bool, note) -> _Start:
+    """Where to begin: the newest intact resume point, or frame 0 from the input (nothing written)."""
+    saved = store.latest_state() if resume else None
+    if saved is None:
+        return _Start(0, _first_frame(config, note), np.random.default_rng(config.seed), None)
+    fingerprint, record = config.fingerprint(), _settings_record(config)
+    changed = store.changed_keys(record)
+    if saved.fingerprint != fingerprint:
+        raise ConfigError(
+            f"cannot resume: the config changed since '{store.folder}' was rendered"
+            f"{' (' + ', '.join(changed) + ')' if changed else ''}: undo the change, "
+            "or pass --force to start over")
+    plugins = [key.removeprefix("plugin_files.") for key in changed if key.startswith("plugin_files.")]
+    if plugins:  # a plugin fixed after it failed: its code is not part of the fingerprint
+        note(f"plugin {', '.join(plugins)} changed since the last run: frames from {saved.index} "
+             "on use the new code")
+        store.save_record(record, fingerprint)
+    store.fingerprint = fingerprint
+    rng = np.random.default_rng()
+    rng.bit_generator.state = saved.rng_state
+    return _Start(saved.index, saved.frame, rng, store.load_first())
+
+
+def _begin(config: Config, store: FrameStore) -> None:
+    """Replace whatever the folder holds with a new render's record."""
     store.clear()
     store.create()
-    store.save_record(_settings_record(config), fingerprint)
-    return _Start(0, _first_frame(config), np.random.default_rng(config.seed), None)
+    store.save_record(_settings_record(config), config.fingerprint())
 
 
 def _settings_record(config: Config) -> dict:
-    return config.animation.model_dump(mode="json", exclude={"frames", "fps", "output"})
+    record = config.animation.model_dump(mode="json", exclude={"frames", "fps", "output"})
+    return {**record, "plugin_files": config.plugin_digests()}
 
 
-def _first_frame(config: Config) -> np.ndarray:
+def _first_frame(config: Config, note) -> np.ndarray:
     animation = config.animation
     if config.input_path is None:
         noise = animation.input.noise
         pixels = io.noise_image(tuple(noise.size), noise.seed)
     else:
-        pixels = io.read_image(config.input_path, max_pixels=animation.max_pixels).pixels
+        loaded = io.read_image(config.input_path, max_pixels=animation.max_pixels)
+        for text in loaded.notes:
+            note(f"{config.input_path.name}: {text}")
+        pixels = loaded.pixels
     if animation.size is not None:
         pixels = io.fit_size(pixels, tuple(animation.size), mode=animation.fit)
     _check_octaves(config, pixels.shape[0], pixels.shape[1])
@@ -138,23 +155,37 @@ def _check_octaves(config: Config, height: int, width: int) -> None:
         settings = config.dream_settings(t)
         if smallest_side(height, width, settings) < min_size:
             allowed = max_octaves(height, width, settings.octave_scale, min_size)
+            needed = math.ceil(min_size * settings.octave_scale ** (settings.octaves - 1))
+            fix = f"a size whose short side is at least {needed} px"
+            fix = f"use octaves <= {allowed} or {fix}" if allowed else f"use {fix}"
             raise ConfigError(
                 f"dream.octaves: {settings.octaves} octaves of scale {settings.octave_scale:g} "
                 f"(frame {t}) make the smallest octave of a {width}x{height} frame smaller than "
-                f"{config.animation.dream.model}'s {min_size} px: use octaves <= {allowed} or a "
-                "larger size")
+                f"{config.animation.dream.model}'s {min_size} px: {fix}")
 
 
 def _dreamer(config: Config):
     from animator.dream import Dreamer
+    from animator.models import BUNDLED, IMAGENET, MODEL_FILE_SUFFIXES
 
     dream = config.animation.dream
-    return Dreamer(model=dream.model, weights=dream.weights, layers=dream.layers,
+    model, weights = dream.model, dream.weights
+    # files named in the config are relative to its folder, like the input and the plugins
+    if model.endswith(MODEL_FILE_SUFFIXES):
+        model = str(config.base_dir / model)
+    if weights not in (None, "none", BUNDLED, IMAGENET):
+        weights = str(config.base_dir / weights)
+    return Dreamer(model=model, weights=weights, layers=dream.layers,
                    objective=dream.objective, precision=dream.precision)
 
 
 def _loop(config, dreamer, store: FrameStore, start: _Start, progress, stop) -> int:
-    """Dream frames start.index.. until done or stopped; returns the number of frames on disk."""
+    """Dream frames start.index.. until done or stopped; returns the number of frames on disk.
+
+    Each frame's PNG, then its resume point, is written on a background thread while the next
+    frame dreams; a resume point is saved only once its frame is on disk, and a failed write
+    stops the loop before anything later is written, so the folder always resumes cleanly.
+    """
     from keras import ops
 
     from transforms import Context, match_color
@@ -170,30 +201,43 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, progress, stop) -> 
             if first is not None and animation.color.coherence == "match_first":
                 dreamed = match_color(dreamed, first, animation.color.strength)
             pixels = ops.convert_to_numpy(dreamed)
+            _wait(pending, store)
             if first is None:
                 first = pixels
                 store.save_first(first)
-            pending.append(writer.submit(store.write_frame, index, pixels))
+            written = writer.submit(store.write_frame, index, pixels)
             ctx = Context(index, animation.frames, size, rng, first)
-            frame = config.chain.apply(dreamed, ctx)
+            frame = _transform(config, dreamed, ctx)
             state = (index + 1, ops.convert_to_numpy(frame), rng.bit_generator.state)
-            pending.append(writer.submit(store.save_state, *state))
-            pending = _raise_failures(pending)
+            pending = [written, writer.submit(_save_state_after, written, store, *state)]
             if progress is not None:
                 progress(index + 1, animation.frames, start.index)
-        _raise_failures(pending, wait=True)
+        _wait(pending, store)
     return store.frame_count()
 
 
-def _raise_failures(pending: list[Future], wait: bool = False) -> list[Future]:
-    """Re-raise the first failed background write; return the writes still running."""
-    still = []
+def _transform(config: Config, dreamed, ctx):
+    """The chain applied to a dreamed frame; a failing plugin says how to go on once fixed."""
+    try:
+        return config.chain.apply(dreamed, ctx)
+    except PluginError as error:
+        raise PluginError(f"{error}: frames 0..{ctx.index} are kept; fix the transform, then "
+                          f"continue with animator render {config.source} --resume") from error
+
+
+def _save_state_after(written: Future, store: FrameStore, *state) -> None:
+    written.result()  # never record a resume point past a frame that is not on disk
+    store.save_state(*state)
+
+
+def _wait(pending: list[Future], store: FrameStore) -> None:
+    """Wait for the background writes; re-raise the first failure as an OutputError."""
     for future in pending:
-        if wait or future.done():
+        try:
             future.result()
-        else:
-            still.append(future)
-    return still
+        except OSError as error:  # a write that escaped io's own handling, e.g. a full disk
+            where = error.filename or store.folder
+            raise io.output_error(error, where, "run again with --resume") from error
 
 
 def assemble(config: Config) -> Path | None:
@@ -204,10 +248,28 @@ def assemble(config: Config) -> Path | None:
         return None
     out = config.output_path
     options = config.animation.output
-    video.assemble(config.frames_dir, out, fps=config.animation.fps, reverse=options.reverse,
-                   pingpong=options.pingpong, loop=options.loop, quality=options.quality,
-                   palette=options.palette, dither=options.dither)
+    try:
+        video.assemble(config.frames_dir, out, fps=config.animation.fps, reverse=options.reverse,
+                       pingpong=options.pingpong, loop=options.loop, quality=options.quality,
+                       palette=options.palette, dither=options.dither)
+    except (OutputError, OSError, RuntimeError) as error:  # ffmpeg missing or failing, disk full
+        # video's own advice lacks this config's fps and options: replace it with the full command
+        reason = str(error).partition(": the frames are kept")[0]
+        raise OutputError(f"{reason}: every frame is kept in '{config.frames_dir}'; once fixed, "
+                          f"assemble them with `{assemble_command(config)}`") from error
     return out
+
+
+def assemble_command(config: Config) -> str:
+    """The `animator assemble` command line that makes this config's output from its frames."""
+    options = config.animation.output
+    flags = [f"--fps {config.animation.fps:g}"]
+    flags += ["--reverse"] * options.reverse + ["--pingpong"] * options.pingpong
+    if config.output_format == "gif":
+        flags.append(f"--loop {options.loop}")
+    else:
+        flags.append(f"--quality {options.quality:g}")
+    return f"animator assemble {config.frames_dir} -o {config.output_path} {' '.join(flags)}"
 
 
 def describe(config: Config) -> str:

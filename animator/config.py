@@ -184,13 +184,18 @@ class Config:
         """A hash of everything that decides the frames' pixels (not the output's options).
 
         Resuming a render is only allowed when this matches, so that the frames before and after
-        the interruption belong to the same animation. The frame count and fps may change.
+        the interruption belong to the same animation. The frame count and fps may change, and so
+        may a plugin file's code (`plugin_digests`): a plugin that failed must be fixable without
+        losing the frames already rendered.
         """
         data = self.animation.model_dump(mode="json", exclude={"frames", "fps", "output"})
         data["input_file"] = _file_digest(self.input_path) if self.input_path else None
-        data["plugin_files"] = {p: _file_digest(self.base_dir / p) for p in self.animation.plugins
-                                if p.endswith(".py") and (self.base_dir / p).is_file()}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def plugin_digests(self) -> dict[str, str | None]:
+        """A hash of each plugin `.py` file's content, by the name the config gives it."""
+        return {p: _file_digest(self.base_dir / p) for p in self.animation.plugins
+                if p.endswith(".py") and (self.base_dir / p).is_file()}
 
 
 def _file_digest(path: Path) -> str | None:

@@ -14,6 +14,7 @@ those are found lazily by the registry (see `transforms.registry`).
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import re
@@ -53,8 +54,16 @@ def load_plugin(spec: str, base_dir: str | Path | None = None, registry: Registr
     if is_file_spec(spec):
         path = Path(spec).expanduser()
         path = (Path(base_dir or Path.cwd()) / path).resolve()
-        return _import(registry, spec, str(path), lambda: _exec_file(spec, path))
+        return _import(registry, spec, _file_key(path), lambda: _exec_file(spec, path))
     return _import(registry, spec, spec, lambda: _import_module(spec))
+
+
+def _file_key(path: Path) -> str:
+    """The path and a hash of its content: a file fixed since it was imported is imported again."""
+    try:
+        return f"{path}#{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
+    except OSError:
+        return str(path)
 
 
 def _import(registry: Registry, spec: str, key: str, load) -> list[str]:
