@@ -175,8 +175,8 @@ def _dreamer(config: Config):
         model = str(config.base_dir / model)
     if weights not in (None, "none", BUNDLED, IMAGENET):
         weights = str(config.base_dir / weights)
-    return Dreamer(model=model, weights=weights, layers=dream.layers,
-                   objective=dream.objective, precision=dream.precision)
+    return Dreamer(model=model, weights=weights, layers=dream.layers, objective=dream.objective,
+                   precision=dream.precision, xla=None if dream.xla == "auto" else dream.xla)
 
 
 def _loop(config, dreamer, store: FrameStore, start: _Start, progress, stop) -> int:

@@ -56,15 +56,16 @@ class Dream(Strict):
     steps: ScheduleValue = 10
     step_size: ScheduleValue = 1.5
     jitter: ScheduleValue = 32
-    tile_size: ScheduleValue = 512
+    tile_size: ScheduleValue = "auto"  # auto: from the memory budget, whole frames when they fit
     max_loss: ScheduleValue | None = None
     normalisation: Literal["std", "mean_abs"] = "std"
     precision: Literal["float32", "bfloat16", "float16"] = "float32"
+    xla: Literal["auto", True, False] = "auto"  # TensorFlow only; auto: on a GPU
 
     @field_validator(*SCHEDULED, mode="after")
     @classmethod
     def _schedule(cls, value, info):
-        if value is not None:
+        if value is not None and not (info.field_name == "tile_size" and value == "auto"):
             _check_schedule(value, f"dream.{info.field_name}", info.field_name)
         return value
 
@@ -171,13 +172,14 @@ class Config:
     def _schedules(self) -> dict:
         dream = self.animation.dream
         return {key: schedule.parse(getattr(dream, key), f"dream.{key}")
-                for key in SCHEDULED if getattr(dream, key) is not None}
+                for key in SCHEDULED if getattr(dream, key) not in (None, "auto")}
 
     def dream_settings(self, t: int) -> DreamSettings:
         """The dream settings at frame `t` (schedules evaluated; integers rounded)."""
         values = {key: value(t) for key, value in self._schedules.items()}
         for key in ("octaves", "steps", "jitter", "tile_size"):
-            values[key] = int(round(values[key]))
+            if key in values:
+                values[key] = int(round(values[key]))
         return DreamSettings(normalisation=self.animation.dream.normalisation, **values)
 
     def fingerprint(self) -> str:

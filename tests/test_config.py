@@ -133,3 +133,13 @@ def test_every_example_config_renders(path, tmp_path):
     result = render(small)
     assert result.frames == 2
     assert out.is_file() and out.stat().st_size > 0
+
+
+def test_tile_size_defaults_to_auto_and_accepts_a_schedule(tmp_path):
+    path = write(tmp_path, "input: a.png\n")
+    assert config_module.load(path).dream_settings(0).tile_size is None
+    assert config_module.load(path, ["dream.tile_size=256"]).dream_settings(3).tile_size == 256
+    with pytest.raises(ConfigError, match="dream.tile_size: must be >= 32, got 16"):
+        config_module.load(path, ["dream.tile_size=16"])
+    with pytest.raises(ConfigError, match="dream.xla"):
+        config_module.load(path, ["dream.xla=sometimes"])
