@@ -272,9 +272,22 @@ def assemble_command(config: Config) -> str:
     return f"animator assemble {config.frames_dir} -o {config.output_path} {' '.join(flags)}"
 
 
+def _planned_size(config: Config) -> tuple[int, int] | None:
+    """The frames' (width, height) if known without reading the input image, else None."""
+    animation = config.animation
+    if animation.size is not None and animation.fit != "fit":
+        return tuple(animation.size)
+    if config.input_path is None and animation.size is None:
+        return tuple(animation.input.noise.size)
+    return None
+
+
 def describe(config: Config) -> str:
     """The resolved settings and the expected cost, for `--dry-run`."""
     animation = config.animation
+    size = _planned_size(config)
+    if size is not None:  # a dry run says now what the render would refuse
+        _check_octaves(config, size[1], size[0])
     steps = [config.dream_settings(t) for t in range(animation.frames)]
     total_steps = sum(s.octaves * s.steps for s in steps)
     lines = [

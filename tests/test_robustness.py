@@ -164,6 +164,12 @@ def test_a_bad_config_is_one_line_naming_the_key(case, tmp_path, capsys, monkeyp
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.png"))
 
 
+@pytest.mark.parametrize("case", ["unknown-key", "bad-expression", "too-small-for-octaves"])
+def test_a_dry_run_finds_the_same_problems(case, tmp_path, capsys):
+    text, says = CONFIG_CASES[case]
+    fails(capsys, 2, "render", write_config(tmp_path, text), "--dry-run", says=(says,))
+
+
 def test_a_config_that_is_not_text(tmp_path, capsys):
     config = tmp_path / "r.yaml"
     config.write_bytes(b"\xff\xfe\x00\x01 binary")
