@@ -289,13 +289,10 @@ def test_an_unknown_layer_lists_the_close_names(tmp_path, capsys):
 def test_imagenet_weights_offline_name_the_alternatives(tmp_path, capsys, monkeypatch):
     import keras.src.utils.file_utils as file_utils
 
-    from animator import models
-
     def offline(*args, **kwargs):
         raise Exception("URL fetch failure: [Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(file_utils, "get_file", offline)
-    models.build_backbone.cache_clear()
     write_config(tmp_path, with_changes(TINY, dream__model="vgg16", dream__weights="imagenet"))
     fails(capsys, 2, "render", tmp_path / "r.yaml",
           says=("could not download the imagenet weights of vgg16", "vgg16-hed", "weights: PATH"))
