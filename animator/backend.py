@@ -146,11 +146,13 @@ def _tensorflow_octave(model, objective, xla: bool) -> Callable:
                 total += tf.cast(loss, tf.float32)
         return total / (len(rows) * len(cols)), gradient
 
-    def ascend(image, shifts, step_size, tile_size, mean_abs, max_loss, tiled):
-        steps = tf.shape(shifts)[0]
+    def ascend(image, shifts, step_size, tile_size, mean_abs, max_loss, tiled, unroll=False):
+        # unroll: under XLA the step count is static and a Python loop unrolls the steps into
+        # one program; XLA:CPU runs while-loop bodies several times slower than straight code.
+        steps = shifts.shape[0] if unroll else tf.shape(shifts)[0]
         losses = tf.TensorArray(tf.float32, size=steps)
         active = tf.constant(True)
-        for i in tf.range(steps):
+        for i in (range(steps) if unroll else tf.range(steps)):
             shift = shifts[i]
             loss, gradient = tiled(tf.roll(image, shift, axis=[0, 1]), tile_size)
             gradient = tf.roll(gradient, -shift, axis=[0, 1])
@@ -178,7 +180,7 @@ def _tensorflow_octave(model, objective, xla: bool) -> Callable:
     @tf.function(jit_compile=True)
     def octave_xla(image, shifts, step_size, tile_size, mean_abs, max_loss):
         return ascend(image, shifts, step_size, tile_size, mean_abs, max_loss,
-                      static_tiled_gradient)
+                      static_tiled_gradient, unroll=True)
 
     def run(image, shifts, step_size, tile_size, normalisation, max_loss):
         args = (tf.constant(shifts, tf.int32), tf.constant(step_size, tf.float32))
@@ -213,6 +215,8 @@ def _jax_octave(model, objective) -> Callable:
                 total = total + loss
         return total / (len(rows) * len(cols)), gradient
 
+    unroll = jax.devices()[0].platform == "cpu"
+
     @functools.partial(jax.jit, static_argnames=("tile_size", "mean_abs"))
     def octave(trainable, non_trainable, image, shifts, step_size, max_loss, tile_size, mean_abs):
         def step(i, carry):
@@ -229,7 +233,10 @@ def _jax_octave(model, objective) -> Callable:
 
         steps = shifts.shape[0]
         carry = (image, jnp.zeros(steps, jnp.float32), jnp.asarray(True))
-        image, losses, _ = jax.lax.fori_loop(0, steps, step, carry)
+        # XLA:CPU runs while-loop bodies several times slower than straight-line code (measured:
+        # 21 s vs 2.6 s for an octave of 10 steps at 256x256), so on a CPU the steps unroll into
+        # one program; on an accelerator the loop keeps compile times short.
+        image, losses, _ = jax.lax.fori_loop(0, steps, step, carry, unroll=unroll)
         return image, losses
 
     def run(image, shifts, step_size, tile_size, normalisation, max_loss):

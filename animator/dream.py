@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -171,7 +171,7 @@ class Dreamer:
 
     def dream_frame(self, frame, settings: DreamSettings, rng: np.random.Generator,
                     progress: Callable | None = None):
-        """Dream one frame that stays on the backend's device; returns (frame, losses per step).
+        """Dream one frame that stays on the backend's device; returns (frame, Losses per step).
 
         `rng` draws the jitter rolls; `progress(octave, octaves)` is called after each octave.
         """
@@ -182,7 +182,7 @@ class Dreamer:
         self.check_size(height, width, settings)
         sizes = octave_sizes(height, width, settings.octaves, settings.octave_scale)
         max_loss = math.inf if settings.max_loss is None else settings.max_loss
-        detail, losses = None, []
+        detail, losses = None, Losses()
         for k, size in enumerate(sizes):
             base = frame if size == (height, width) else _resize(frame, size)
             image = base if detail is None else base + _resize(detail, size)
@@ -191,7 +191,7 @@ class Dreamer:
                 tile = self.tile_size(*size, settings)
                 image, step_losses = self._octave(image, shifts, settings.step_size, tile,
                                                   settings.normalisation, max_loss)
-                losses.extend(ops.convert_to_numpy(step_losses).tolist())
+                losses.add(step_losses)
             detail = image - base
             if progress is not None:
                 progress(k + 1, len(sizes))
@@ -205,6 +205,31 @@ class Dreamer:
         outputs = self.model(pixels, training=False)
         outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         return float(ops.convert_to_numpy(self.objective(outputs)))
+
+
+class Losses(Sequence):
+    """The objective at each step of a frame, copied from the device only when first read
+    (reading it every octave would make the host wait for the device)."""
+
+    def __init__(self):
+        self._parts, self._values = [], None
+
+    def add(self, part) -> None:
+        self._parts.append(part)
+        self._values = None
+
+    def _read(self) -> list[float]:
+        if self._values is None:
+            from keras import ops
+
+            self._values = [float(v) for part in self._parts for v in ops.convert_to_numpy(part)]
+        return self._values
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+    def __getitem__(self, index):
+        return self._read()[index]
 
 
 def _resize(image, size: tuple[int, int]):
