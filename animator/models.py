@@ -163,7 +163,8 @@ def _load_local_weights(model, spec: ModelSpec, path: str) -> None:
         raise
     except Exception as error:
         raise ModelError(
-            f"weights file '{path}' does not match model {spec.name}: {_first_line(error)}"
+            f"weights file '{path}' does not match model {spec.name} ({_first_sentence(error)}):"
+            f" give weights saved from {spec.name}, or weights: imagenet or none"
         ) from error
 
 
@@ -175,6 +176,11 @@ def _is_hed_file(path: str) -> bool:
             return "block1/layers/conv2d/vars/0" in weights
     except OSError:
         return False
+
+
+def _first_sentence(error: BaseException) -> str:
+    """Keras' load errors run on over several lines; the first sentence says enough."""
+    return _first_line(error).split(". ")[0].rstrip(".:")
 
 
 def _first_line(error: BaseException) -> str:

@@ -253,3 +253,17 @@ def test_the_xla_octave_matches_the_plain_one(photo):
     settings = DreamSettings(octaves=2, steps=2, tile_size=48)
     np.testing.assert_allclose(xla.dream(photo, settings, seed=2),
                                plain.dream(photo, settings, seed=2), atol=0.05)
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_half_precision_keeps_the_look(photo, precision):
+    # Half-precision compute (float32 frames and weights) must dream the same picture: the
+    # same objective rise and pixels within a few grey levels of the float32 dream.
+    full = Dreamer(model="vgg16-hed", layers="block3_conv3")
+    half = Dreamer(model="vgg16-hed", layers="block3_conv3", precision=precision)
+    settings = DreamSettings(octaves=1, steps=3, jitter=0)
+    reference = full.dream(photo, settings, seed=0)
+    dreamed = half.dream(photo, settings, seed=0)
+    assert dreamed.dtype == np.float32
+    assert np.abs(dreamed - reference).mean() < 0.1 * np.abs(reference - photo).mean()
+    assert half.loss(dreamed) > half.loss(photo) * 1.2
