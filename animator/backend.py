@@ -30,7 +30,8 @@ def tile_bounds(length: int, tile_size: int) -> list[tuple[int, int]]:
 
 def memory_budget() -> int:
     """Bytes the gradient of one tile may use: a quarter of the accelerator's free memory, or on a
-    CPU a quarter of the available RAM, at most 4 GiB (larger tiles gain nothing there)."""
+    CPU a quarter of the available RAM, at most 2 GiB (larger tiles gain nothing there, and a
+    4K frame then dreams in well under 6 GB)."""
     free = _accelerator_free_bytes()
     if free is not None:
         return free // 4
@@ -40,7 +41,7 @@ def memory_budget() -> int:
         available = int(fields["MemAvailable"].split()[0]) * 1024
     except (OSError, KeyError, ValueError):
         available = 8 << 30
-    return min(available // 4, 4 << 30)
+    return min(available // 4, 2 << 30)
 
 
 def _accelerator_free_bytes() -> int | None:
