@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import with_changes
 from PIL import Image
 
 from animator import config as config_module
@@ -24,13 +25,7 @@ TINY = {
 
 
 def tiny_config(tmp_path: Path, name: str = "out.gif", **changes):
-    data = {**TINY, "output": {"path": str(tmp_path / name)}}
-    for key, value in changes.items():
-        section, _, field = key.partition("__")
-        if field:
-            data[section] = {**data.get(section, {}), field: value}
-        else:
-            data[key] = value
+    data = with_changes({**TINY, "output": {"path": str(tmp_path / name)}}, **changes)
     return config_module.from_mapping(data, tmp_path, source=str(tmp_path / "tiny.yaml"))
 
 

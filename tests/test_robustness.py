@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from helpers import with_changes
 from PIL import Image
 
 from animator.cli import main
@@ -41,18 +42,6 @@ def write_config(folder: Path, data: dict | str, name: str = "r.yaml") -> Path:
     path = folder / name
     path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
     return path
-
-
-def with_changes(base: dict, **changes) -> dict:
-    """`base` with `section__key=value` (one level deep) or `key=value` replaced."""
-    data = {key: dict(value) if isinstance(value, dict) else value for key, value in base.items()}
-    for key, value in changes.items():
-        section, _, field = key.partition("__")
-        if field:
-            data[section] = {**data.get(section, {}), field: value}
-        else:
-            data[key] = value
-    return data
 
 
 def run(capsys, *argv) -> tuple[int, str]:
