@@ -155,7 +155,9 @@ def cmd_render(args) -> int:
     """`animator render CONFIG`: the frame loop, with a progress bar; Ctrl-C stops cleanly."""
     from animator import config as config_module
 
-    overrides = list(args.set) + ([f"output.path={args.output}"] if args.output else [])
+    # -o is a path typed in the shell: relative to the current folder, not to the config's
+    output = [f"output.path={Path(args.output).absolute()}"] if args.output else []
+    overrides = list(args.set) + output
     if args.plugin:
         overrides.append(f"plugins={args.plugin!r}")
     config = config_module.load(args.config, overrides, frames=args.frames)

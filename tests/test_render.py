@@ -221,3 +221,17 @@ def test_a_render_on_the_jax_backend(tmp_path):
     frames, durations, info = gif_frames(tmp_path / "jax.gif")
     assert len(frames) == 3 and durations == [100] * 3 and info["loop"] == 0
     assert np.abs(frames[0] - frames[2]).mean() > 1.0
+
+
+def test_dash_o_is_relative_to_the_current_folder(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    from animator.cli import main
+
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "frames": 2}))
+    monkeypatch.chdir(tmp_path)
+    assert main(["render", "configs/tiny.yaml", "-o", "here/short.gif"]) == 0
+    assert (tmp_path / "here" / "short.gif").is_file()
+    assert not (folder / "here").exists()
