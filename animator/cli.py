@@ -27,6 +27,30 @@ def _quiet_backends() -> None:
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Point file descriptor 2 at /dev/null for a moment: TensorFlow's C++ start-up lines
+    ("Could not find cuda drivers ...") are written before its logging can be configured."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _import_backend(debug: bool) -> None:
+    """Import Keras (and so its backend) up front, quietly unless --debug."""
+    if debug:
+        import keras  # noqa: F401
+        return
+    with _native_stderr_silenced():
+        import keras  # noqa: F401
+
+
 def _add_dream_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="vgg16-hed", help="zoo name or .keras/.h5 file")
     parser.add_argument("--weights", default=None,
@@ -107,6 +131,7 @@ def cmd_dream(args) -> int:
 
     output = Path(args.output)
     _check_output(Path(args.image), output, args.force)
+    _import_backend(args.debug)
     loaded = io.read_image(args.image, max_pixels=args.max_pixels)
     for note in loaded.notes:
         _note(note)
@@ -173,6 +198,7 @@ def _render(config, args) -> int:
     from animator.animate import render
     from animator.progress import ProgressBar
 
+    _import_backend(args.debug)
     stop = threading.Event()
     bar = ProgressBar(f"rendering {Path(args.config).name}")
     try:
@@ -234,6 +260,7 @@ def cmd_layers(args) -> int:
     """`animator layers MODEL`: the dreamable layers with their output shapes."""
     from animator import models
 
+    _import_backend(args.debug)
     backbone = models.build_backbone(args.model, args.weights)
     defaults = models.default_layers(args.model, backbone)
     for name, shape in models.dreamable_layers(backbone):
