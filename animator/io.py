@@ -232,13 +232,24 @@ def write_png_atomic(path: str | os.PathLike, frame, compress_level: int = 6) ->
     image = Image.fromarray(rgb_uint8(frame))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_output(path) as temp:
-            with open(temp, "wb") as stream:
-                image.save(stream, format="PNG", compress_level=compress_level)
-                stream.flush()
-                os.fsync(stream.fileno())
     except OSError as err:
         raise output_error(err, path, "run again with --resume") from err
+    write_atomic(path, lambda stream: image.save(stream, format="PNG",
+                                                  compress_level=compress_level))
+
+
+def write_atomic(path: Path, write, retry: str = "run again with --resume") -> None:
+    """Call `write(stream)` on a hidden temporary file beside `path`, fsync it, rename it over
+    `path`: the file is either the old one or the complete new one. An OSError becomes a
+    one-line `OutputError` ending with `retry`.
+    """
+    try:
+        with atomic_output(path) as temp, open(temp, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+    except OSError as err:
+        raise output_error(err, path, retry) from err
 
 
 def rgb_uint8(frame) -> np.ndarray:

@@ -126,14 +126,7 @@ class FrameStore:
         return _diff(saved, record)
 
     def _write(self, name: str, write) -> None:
-        path = self.folder / name
-        try:
-            with io.atomic_output(path) as temp, open(temp, "wb") as stream:
-                write(stream)
-                stream.flush()
-                os.fsync(stream.fileno())
-        except OSError as error:
-            raise io.output_error(error, path, "run again with --resume") from error
+        io.write_atomic(self.folder / name, write)
 
     def _read_state(self, name: str) -> SavedState | None:
         try:
