@@ -14,7 +14,6 @@ from collections.abc import Callable
 
 import keras
 
-NORMALISATIONS = ("std", "mean_abs")
 PIXEL_MIN, PIXEL_MAX = 0.0, 255.0
 # A floor for the gradient scale, not an offset: gradients of a mean over many pixels are tiny,
 # and `g / (std + 1e-8)` would make the step size depend on the frame and tile area.

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from animator import schedule
-from animator.dream import DreamSettings
+from animator.dream import RULES, DreamSettings
 from animator.errors import AnimatorError, ConfigError, close_names
 
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -77,22 +77,13 @@ def _check_schedule(value, path: str, name: str) -> None:
         samples = [parsed(t) for t in (0, 1, 10, 100, 1000)]
     except ConfigError as error:
         raise ValueError(str(error).removeprefix(f"{path}: ")) from None
-    rule, ok = _RANGES[name]
+    rule, ok = RULES[name]
     for t, sample in zip((0, 1, 10, 100, 1000), samples):
         if not ok(sample):
             where = "" if isinstance(value, (int, float)) else f" (at t={t})"
             raise ValueError(f"{rule}, got {sample:g}{where}")
 
 
-_RANGES = {
-    "octaves": ("must be >= 1", lambda v: v >= 1),
-    "octave_scale": ("must be > 1", lambda v: v > 1),
-    "steps": ("must be >= 0", lambda v: v >= 0),
-    "step_size": ("must be >= 0", lambda v: v >= 0),
-    "jitter": ("must be >= 0", lambda v: v >= 0),
-    "tile_size": ("must be >= 32", lambda v: v >= 32),
-    "max_loss": ("must be a number", lambda v: True),
-}
 
 
 class Color(Strict):

@@ -45,18 +45,28 @@ class DreamSettings:
     max_loss: float | None = None
 
     def __post_init__(self):
-        checks = [
-            (self.octaves >= 1, "octaves", "must be >= 1"),
-            (self.octave_scale > 1, "octave_scale", "must be > 1"),
-            (self.steps >= 0, "steps", "must be >= 0"),
-            (self.step_size >= 0, "step_size", "must be >= 0"),
-            (self.jitter >= 0, "jitter", "must be >= 0"),
-            (self.tile_size is None or self.tile_size >= 32, "tile_size", "must be >= 32"),
-            (self.normalisation in ("std", "mean_abs"), "normalisation", "must be std or mean_abs"),
-        ]
-        for ok, key, rule in checks:
-            if not ok:
-                raise ConfigError(f"dream.{key}: {rule}, got {getattr(self, key)!r}")
+        for key, (rule, ok) in RULES.items():
+            value = getattr(self, key)
+            if value is not None and not ok(value):
+                raise ConfigError(f"dream.{key}: {rule}, got {value!r}")
+        if self.normalisation not in NORMALISATIONS:
+            raise ConfigError(f"dream.normalisation: must be std or mean_abs, "
+                              f"got {self.normalisation!r}")
+
+
+NORMALISATIONS = ("std", "mean_abs")
+
+# The range of each numeric setting (None, where allowed, means "not set"): checked here for
+# settings built in Python, and by the config for each schedule's values over the frames.
+RULES = {
+    "octaves": ("must be >= 1", lambda v: v >= 1),
+    "octave_scale": ("must be > 1", lambda v: v > 1),
+    "steps": ("must be >= 0", lambda v: v >= 0),
+    "step_size": ("must be >= 0", lambda v: v >= 0),
+    "jitter": ("must be >= 0", lambda v: v >= 0),
+    "tile_size": ("must be >= 32", lambda v: v >= 32),
+    "max_loss": ("must be a number", lambda v: True),
+}
 
 
 def octave_sizes(height: int, width: int, octaves: int, octave_scale: float) -> list[tuple[int, int]]:
