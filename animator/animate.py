@@ -10,7 +10,6 @@ background thread while the next frame dreams.
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -148,16 +147,13 @@ def _first_frame(config: Config, note) -> np.ndarray:
 def _check_octaves(config: Config, height: int, width: int) -> None:
     """Refuse, before any model is built, a size too small for any frame's octaves."""
     from animator import models
-    from animator.dream import max_octaves, smallest_side
+    from animator.dream import size_fix
 
     min_size = models.spec_for(config.animation.dream.model).min_size
     for t in range(config.frames):
         settings = config.dream_settings(t)
-        if smallest_side(height, width, settings) < min_size:
-            allowed = max_octaves(height, width, settings.octave_scale, min_size)
-            needed = math.ceil(min_size * settings.octave_scale ** (settings.octaves - 1))
-            fix = f"a size whose short side is at least {needed} px"
-            fix = f"use octaves <= {allowed} or {fix}" if allowed else f"use {fix}"
+        fix = size_fix(height, width, settings, min_size)
+        if fix:
             raise ConfigError(
                 f"dream.octaves: {settings.octaves} octaves of scale {settings.octave_scale:g} "
                 f"(frame {t}) make the smallest octave of a {width}x{height} frame smaller than "

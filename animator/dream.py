@@ -89,6 +89,16 @@ def max_octaves(height: int, width: int, octave_scale: float, min_size: int) -> 
     return max(1, int(math.floor(math.log(side / min_size, octave_scale))) + 1) if side >= min_size else 0
 
 
+def size_fix(height: int, width: int, settings: DreamSettings, min_size: int) -> str | None:
+    """None when the smallest octave is at least `min_size` pixels, else how to fix it."""
+    if smallest_side(height, width, settings) >= min_size:
+        return None
+    allowed = max_octaves(height, width, settings.octave_scale, min_size)
+    needed = math.ceil(min_size * settings.octave_scale ** (settings.octaves - 1))
+    fix = f"a size whose short side is at least {needed} px"
+    return f"use octaves <= {allowed} or {fix}" if allowed else f"use {fix}"
+
+
 class Dreamer:
     """The dream engine: a model, an objective over its layers, and the compiled octave.
 
@@ -152,12 +162,12 @@ class Dreamer:
 
     def check_size(self, height: int, width: int, settings: DreamSettings) -> None:
         """Refuse a frame whose smallest octave is below what the model accepts."""
-        if smallest_side(height, width, settings) < self.spec.min_size:
-            allowed = max_octaves(height, width, settings.octave_scale, self.spec.min_size)
+        fix = size_fix(height, width, settings, self.spec.min_size)
+        if fix:
             raise ConfigError(
                 f"size {width}x{height} is too small for {settings.octaves} octaves of scale "
                 f"{settings.octave_scale:g} on {self.model_name} (smallest octave must be >= "
-                f"{self.spec.min_size} px): use octaves <= {allowed} or a larger size"
+                f"{self.spec.min_size} px): {fix}"
             )
 
     def dream(

@@ -182,6 +182,11 @@ def test_too_small_for_the_octaves(hed):
         hed.dream(np.zeros((48, 48, 3), np.float32), octaves=4, octave_scale=1.4)
 
 
+def test_smaller_than_the_model_asks_for_a_larger_size(hed):
+    with pytest.raises(ConfigError, match="use a size whose short side is at least 32 px"):
+        hed.dream(np.zeros((24, 40, 3), np.float32), octaves=1)
+
+
 def test_settings_are_checked():
     with pytest.raises(ConfigError, match="octave_scale: must be > 1"):
         DreamSettings(octave_scale=0.8)
