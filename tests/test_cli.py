@@ -1,0 +1,75 @@
+"""The commands' successful paths: dream, layers, transforms, assemble, and the progress bar."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from animator.cli import main
+from animator.progress import ProgressBar
+
+
+def test_dream_writes_a_dreamed_image(tmp_path, capsys):
+    source = tmp_path / "in.png"
+    pixels = np.random.default_rng(0).integers(0, 256, (64, 80, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(source)
+    out = tmp_path / "out" / "dreamed.png"
+    code = main(["dream", str(source), "-o", str(out), "--octaves", "1", "--steps", "2",
+                 "--layers", "block3_conv3"])
+    assert code == 0, capsys.readouterr().err
+    dreamed = np.asarray(Image.open(out), np.float32)
+    assert dreamed.shape == (64, 80, 3)
+    assert np.abs(dreamed - pixels).mean() > 1.0
+    assert f"wrote {out}" in capsys.readouterr().err
+
+
+def test_layers_lists_feature_maps_and_marks_the_defaults(capsys):
+    assert main(["layers", "vgg16-hed"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    by_name = {line.split()[0]: line for line in lines}
+    assert "?x?x512  (default)" in by_name["block4_conv3"]
+    assert by_name["block1_conv1"].split()[1] == "?x?x64"
+    assert "(default)" not in by_name["block1_conv1"]
+
+
+def test_transforms_lists_every_builtin_with_its_parameters(capsys):
+    assert main(["transforms"]) == 0
+    out = capsys.readouterr().out
+    for name in ["zoom", "stretch", "rotate", "translate", "affine", "roll", "sine_shift",
+                 "stochastic_shift", "sobel", "prewitt", "blur", "color_match", "hue_shift"]:
+        assert f"\n{name}(" in f"\n{out}"
+    assert "zoom(factor: float = 1.05" in out
+
+
+def test_assemble_makes_a_pingpong_gif_at_the_given_fps(tmp_path, capsys):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((16, 16, 3), 40 * i + 20, np.uint8)).save(frames / f"f{i}.png")
+    out = tmp_path / "loop.gif"
+    assert main(["assemble", str(frames), "-o", str(out), "--fps", "5", "--pingpong"]) == 0
+    with Image.open(out) as gif:
+        greys = []
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            greys.append(int(np.asarray(gif.convert("RGB"))[0, 0, 0]))
+            assert gif.info["duration"] == 200
+    assert greys == [20, 60, 100, 140, 100, 60]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_shows_count_rate_and_eta(monkeypatch):
+    clock = iter([100.0, 104.0, 108.0])
+    monkeypatch.setattr("animator.progress.time.monotonic", lambda: next(clock))
+    stream = _Terminal()
+    bar = ProgressBar("rendering zoom.yaml", stream=stream)
+    bar.update(2, 10)
+    line = stream.getvalue()
+    assert "rendering zoom.yaml [" in line and "2/10" in line
+    assert "2.00 s/frame" in line and "ETA 00:16" in line
