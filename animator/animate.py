@@ -4,7 +4,9 @@ Each frame is written to `<output>.frames/00000.png` (atomically), then the stat
 (the transformed frame, the random generator, the config's fingerprint) is saved beside it, so a
 crash, a full disk or Ctrl-C loses at most the frame being dreamed, and `resume=True` continues
 with exactly the frames an uninterrupted render would have made. PNG and state writing run on a
-background thread while the next frame dreams.
+background thread while the next frame dreams; an MP4 played forward is encoded on another as the
+frames arrive, so a finished render needs no assembly pass (a resumed, reversed or ping-pong one,
+a GIF, or one whose encoder failed, is assembled from the frames folder at the end).
 """
 
 from __future__ import annotations
@@ -60,8 +62,17 @@ def render(
     dreamer = _dreamer(config)
     if start.index == 0:  # the input and the model are good: only now replace an old render
         _begin(config, store)
-    done = _loop(config, dreamer, store, start, progress, stop)
-    output = assemble(config) if done else None
+    live = _LiveVideo.open(config) if start.index == 0 else None
+    try:
+        done = _loop(config, dreamer, store, start, progress, stop, live)
+    except BaseException:
+        if live is not None:
+            live.abort()
+        raise
+    if live is not None and live.finish(done):
+        output = config.output_path
+    else:
+        output = assemble(config) if done else None
     if stop is not None and stop.is_set() and done < config.frames:
         where = f"; a playable {output.name} holds them" if output else ""
         raise Interrupted(
@@ -175,7 +186,8 @@ def _dreamer(config: Config):
                    precision=dream.precision, xla=None if dream.xla == "auto" else dream.xla)
 
 
-def _loop(config, dreamer, store: FrameStore, start: _Start, progress, stop) -> int:
+def _loop(config, dreamer, store: FrameStore, start: _Start, progress, stop,
+          live: _LiveVideo | None = None) -> int:
     """Dream frames start.index.. until done or stopped; returns the number of frames on disk.
 
     Each frame's PNG, then its resume point, is written on a background thread while the next
@@ -202,6 +214,8 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, progress, stop) -> 
                 first = pixels
                 store.save_first(first)
             written = writer.submit(store.write_frame, index, pixels)
+            if live is not None:
+                live.send(pixels)
             ctx = Context(index, animation.frames, size, rng, first)
             frame = _transform(config, dreamed, ctx)
             state = (index + 1, ops.convert_to_numpy(frame), rng.bit_generator.state)
@@ -210,6 +224,71 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, progress, stop) -> 
                 progress(index + 1, animation.frames, start.index)
         _wait(pending, store)
     return store.frame_count()
+
+
+class _LiveVideo:
+    """The MP4 encoded on a background thread while the frames are dreamed.
+
+    At most one frame waits for the encoder (ffmpeg runs in its own process, with its own
+    threads). If the encoder fails, the render goes on and the MP4 is assembled from the frames
+    folder at the end instead; the file appears at the output path only once it is complete.
+    """
+
+    def __init__(self, writer) -> None:
+        self.writer = writer
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
+        self.pending: Future | None = None
+        self.failed = False
+
+    @classmethod
+    def open(cls, config: Config) -> _LiveVideo | None:
+        """A live encoder for an MP4 played forward, else None (assembled at the end)."""
+        options = config.animation.output
+        if config.output_format != "mp4" or options.reverse or options.pingpong:
+            return None
+        from animator.video import Mp4Writer
+
+        try:
+            writer = Mp4Writer(config.output_path, config.animation.fps, quality=options.quality,
+                               frames_dir=config.frames_dir)
+        except OutputError:  # assembling at the end will report it, with the frames kept
+            return None
+        return cls(writer)
+
+    def send(self, pixels: np.ndarray) -> None:
+        """Queue one frame, after the encoder has taken the previous one."""
+        self._settle()
+        if not self.failed:
+            self.pending = self.pool.submit(self.writer.write, pixels)
+
+    def finish(self, frames: int) -> bool:
+        """Move the MP4 into place if it holds all `frames`; False if it must be assembled."""
+        self._settle()
+        self.pool.shutdown()
+        if self.failed or frames == 0 or self.writer.frames_written != frames:
+            self.writer.abort()
+            return False
+        try:
+            self.writer.close()
+        except OutputError:
+            return False
+        return True
+
+    def abort(self) -> None:
+        """Stop the encoder and remove its unfinished file."""
+        self.failed = True
+        self.pool.shutdown(wait=True)
+        self.writer.abort()
+
+    def _settle(self) -> None:
+        if self.pending is None:
+            return
+        pending, self.pending = self.pending, None
+        try:
+            pending.result()
+        except (OutputError, OSError, ValueError):  # ffmpeg gone or refusing the frame
+            self.failed = True
+            self.writer.abort()
 
 
 def _transform(config: Config, dreamed, ctx):

@@ -115,6 +115,87 @@ def test_mp4_reads_back_at_size_and_count(tmp_path):
     assert video.shape == (4, 50, 66, 3)
 
 
+def mp4_frames(path: Path) -> np.ndarray:
+    import imageio.v3 as iio
+
+    return np.stack(list(iio.imiter(path))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def live_mp4(tmp_path_factory):
+    """A 4-frame MP4 render; `assemble` fails the test if the render calls it."""
+    import animator.animate
+
+    tmp = tmp_path_factory.mktemp("live")
+    config = tiny_config(tmp, "live.mp4", frames=4)
+    saved = animator.animate.assemble
+
+    def no_assembly(config):
+        raise AssertionError("a forward MP4 render must not need an assembly pass")
+
+    animator.animate.assemble = no_assembly
+    try:
+        result = render(config)
+    finally:
+        animator.animate.assemble = saved
+    return config, result
+
+
+def test_a_forward_mp4_is_encoded_while_the_frames_are_dreamed(live_mp4):
+    config, result = live_mp4
+    assert result.output == config.output_path and result.frames == 4
+    pngs = png_frames(config.frames_dir)
+    assert [closest(f, pngs) for f in mp4_frames(config.output_path)] == [0, 1, 2, 3]
+    assert not list(config.output_path.parent.glob(".live.mp4.*"))  # no temporary left behind
+
+
+def test_the_live_mp4_is_the_one_assemble_makes_from_the_frames(live_mp4, tmp_path):
+    from animator.video import assemble
+
+    config, _ = live_mp4
+    again = tmp_path / "again.mp4"
+    assemble(config.frames_dir, again, fps=config.animation.fps, quality=config.animation.output.quality)
+    assert again.read_bytes() == config.output_path.read_bytes()
+
+
+def test_a_failing_encoder_falls_back_to_assembling_the_frames(tmp_path, monkeypatch):
+    from animator import video
+
+    original, failures = video.Mp4Writer.write, []
+
+    def fails_while_rendering(self, frame):
+        if threading.current_thread().name.startswith("encoder") and self.frames_written == 2:
+            failures.append(self.path)
+            raise OutputError("ffmpeg failed (broken pipe)")
+        original(self, frame)
+
+    monkeypatch.setattr(video.Mp4Writer, "write", fails_while_rendering)
+    config = tiny_config(tmp_path, "fallback.mp4", frames=4)
+    assert render(config).frames == 4
+    assert failures == [config.output_path]
+    pngs = png_frames(config.frames_dir)
+    assert [closest(f, pngs) for f in mp4_frames(config.output_path)] == [0, 1, 2, 3]
+    assert not list(tmp_path.glob(".fallback.mp4.*"))
+
+
+def test_a_stopped_mp4_render_is_playable_and_resumes_to_the_whole(live_mp4, tmp_path):
+    whole, _ = live_mp4
+    config = tiny_config(tmp_path, "live.mp4", frames=4)
+    _render_stopping_after(config, 2)
+    assert len(mp4_frames(config.output_path)) == 2  # the live file, closed where it stopped
+    assert render(config, resume=True).frames == 4  # assembled: the live file began at frame 0
+    for a, b in zip(png_frames(whole.frames_dir), png_frames(config.frames_dir), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert mp4_frames(config.output_path).shape == (4, 64, 64, 3)
+
+
+def test_a_reversed_mp4_is_assembled_backwards(tmp_path):
+    config = tiny_config(tmp_path, "back.mp4", frames=3, output__reverse=True)
+    render(config)
+    pngs = png_frames(config.frames_dir)
+    assert [closest(f, pngs) for f in mp4_frames(config.output_path)] == [2, 1, 0]
+
+
 def _has_pyav() -> bool:
     try:
         import av  # noqa: F401

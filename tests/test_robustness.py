@@ -488,6 +488,31 @@ def test_a_signal_stops_after_the_frame_and_resume_continues(signum, reference, 
         np.testing.assert_array_equal(resumed, uninterrupted)
 
 
+def test_ctrl_c_in_a_terminal_leaves_the_mp4_encoded_so_far_playable(tmp_path):
+    """A terminal's Ctrl-C reaches the whole process group: ffmpeg must not die with the render."""
+    import imageio.v3 as iio
+
+    config = write_config(tmp_path, {**TINY, "output": {"path": "out/r.mp4"}})
+    frames = tmp_path / "out/r.mp4.frames"
+    command = [sys.executable, "-m", "animator", "render", str(config), "--frames", "40"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (frames / "00001.png").exists():
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert "a playable r.mp4 holds them" in error_line(err)
+    done = assert_only_complete_frames(frames)
+    assert 2 <= done < 40
+    assert len(list(iio.imiter(tmp_path / "out/r.mp4"))) == done
+    assert not list((tmp_path / "out").glob(".r.mp4.*"))
+
+
 @pytest.mark.parametrize("torn", ["last-frame", "newest-state", "both-states-and-frame"])
 def test_a_torn_write_is_redone_on_resume(torn, reference, tmp_path, capsys):
     config = copy_of_reference(reference, tmp_path)
