@@ -203,8 +203,11 @@ def to_uint8(frame) -> np.ndarray:
     pixels = np.asarray(frame)
     if pixels.dtype == np.uint8:
         return pixels
-    pixels = np.nan_to_num(pixels.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
-    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+    pixels = np.array(pixels, np.float32)  # one copy, then in place
+    np.rint(pixels, out=pixels)
+    np.fmax(pixels, 0, out=pixels)  # fmax takes the number over NaN: NaN becomes 0, -inf 0
+    np.fmin(pixels, 255, out=pixels)
+    return pixels.astype(np.uint8)
 
 
 def output_error(err: OSError, path, retry: str = "run again") -> OutputError:

@@ -212,6 +212,11 @@ def test_to_uint8_rounds_and_clips():
     frame = np.array([[[-5.0, 0.4, 0.6], [254.6, 300.0, np.nan]]], dtype=np.float32)
     np.testing.assert_array_equal(to_uint8(frame), [[[0, 0, 1], [255, 255, 0]]])
     assert to_uint8(frame).dtype == np.uint8
+    # halves go to the even neighbour (np.rint); infinities clip; float64 and views are accepted
+    edge = np.array([0.5, 1.5, 2.5, 254.5, np.inf, -np.inf], dtype=np.float64)
+    np.testing.assert_array_equal(to_uint8(edge), [0, 2, 2, 254, 255, 0])
+    np.testing.assert_array_equal(to_uint8(frame[:, ::-1]), [[[255, 255, 0], [0, 0, 1]]])
+    assert frame[0, 1, 2] != frame[0, 1, 2]  # the input is left as it was (NaN kept)
 
 
 # --- write_png_atomic -------------------------------------------------------------------------
