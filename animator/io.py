@@ -11,7 +11,9 @@ import errno
 import os
 import re
 import secrets
+import struct
 import warnings
+import zlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,6 +21,11 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from animator.errors import InputError, OutputError
+
+try:  # ISA-L's deflate: about 10x zlib's speed at the same size for frames (level 1)
+    from isal import isal_zlib as _deflate
+except ImportError:  # a platform without its wheel: the standard library, slower
+    _deflate = zlib
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 FIT_MODES = ("resize", "fit", "crop")
@@ -223,22 +230,49 @@ def output_error(err: OSError, path, retry: str = "run again") -> OutputError:
     return OutputError(f"cannot write '{path}' ({err.strerror or err}): check the path and {retry}")
 
 
-def write_png_atomic(path: str | os.PathLike, frame, compress_level: int = 6) -> None:
+def write_png_atomic(path: str | os.PathLike, frame, fast: bool = False) -> None:
     """Write a frame as PNG so that `path` is either the old file or the complete new one.
 
     The PNG goes to a hidden temporary file in the same folder (created if missing), is
     flushed and fsynced, then renamed over `path`. On failure the temporary file is removed
     and an `OutputError` says what to do (disk full: free space and resume).
-    `compress_level` is zlib's 0..9 (1 is fast, 9 is small).
+    `fast` writes with `encode_png` (animation frames: a 1080p frame in ~25 ms instead of
+    ~200 ms); otherwise Pillow's default compression makes a smaller file.
     """
     path = Path(path)
-    image = Image.fromarray(rgb_uint8(frame))
+    pixels = rgb_uint8(frame)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise output_error(err, path, "run again with --resume") from err
-    write_atomic(path, lambda stream: image.save(stream, format="PNG",
-                                                  compress_level=compress_level))
+    if fast:
+        write_atomic(path, lambda stream: stream.write(encode_png(pixels)))
+    else:
+        write_atomic(path, lambda stream: Image.fromarray(pixels).save(stream, format="PNG"))
+
+
+def encode_png(frame) -> bytes:
+    """An H×W×3 RGB frame (uint8, or float 0..255 as `to_uint8` rounds it) as PNG bytes, fast.
+
+    Every row uses PNG's "up" filter (the difference from the row above: one numpy subtraction,
+    where Pillow tries five filters per row), and the rows are deflated at level 1 by ISA-L when
+    `isal` is installed, else by zlib. Any PNG reader decodes it to exactly `frame`'s pixels.
+    """
+    pixels = rgb_uint8(frame)
+    height, width = pixels.shape[:2]
+    rows = pixels.reshape(height, width * 3)
+    filtered = np.empty((height, width * 3 + 1), np.uint8)
+    filtered[:, 0] = 2  # filter type "up"; the first row's "above" is zeros, so it is itself
+    filtered[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # uint8 wraps: the PNG's modulo 256
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    return b"".join((b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", header),
+                     _png_chunk(b"IDAT", _deflate.compress(filtered, 1)), _png_chunk(b"IEND", b"")))
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return b"".join((struct.pack(">I", len(data)), kind, data,
+                     struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))))
 
 
 def write_atomic(path: Path, write, retry: str = "run again with --resume") -> None:

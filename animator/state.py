@@ -78,7 +78,7 @@ class FrameStore:
 
     def write_frame(self, index: int, pixels) -> None:
         """Write frame `index` as PNG, atomically."""
-        io.write_png_atomic(self.frame_path(index), pixels, compress_level=1)
+        io.write_png_atomic(self.frame_path(index), pixels, fast=True)
 
     def save_state(self, index: int, frame, rng_state: dict) -> None:
         """Save the resume point before frame `index`, in the older of the two state files."""

@@ -25,6 +25,7 @@ from animator.io import (
     atomic_output,
     commit,
     discard,
+    encode_png,
     list_frames,
     output_error,
     rgb_uint8,
@@ -254,7 +255,7 @@ class GifWriter(_Writer):
         """Store one frame (H×W×3 RGB, float 0..255 or uint8) until `close`."""
         path = Path(self._spool.name) / f"{self.frames_written:08d}.png"
         try:
-            Image.fromarray(rgb_uint8(frame)).save(path, format="PNG", compress_level=1)
+            path.write_bytes(encode_png(frame))
         except OSError as err:
             self.abort()
             raise output_error(err, self.path, "run again") from err

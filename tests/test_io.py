@@ -12,6 +12,7 @@ from PIL import Image
 import animator.io
 from animator.errors import InputError, OutputError
 from animator.io import (
+    encode_png,
     fit_size,
     list_frames,
     noise_image,
@@ -228,6 +229,42 @@ def test_write_png_atomic_round_trips_and_leaves_no_temp_file(tmp_path):
     write_png_atomic(path, pixels.astype(np.float32))
     np.testing.assert_array_equal(np.asarray(Image.open(path)), pixels)
     assert os.listdir(path.parent) == ["frame0001.png"]
+
+
+@pytest.mark.parametrize("deflate", ["isal", "zlib"])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (5, 3), (48, 64), (67, 129)])
+def test_encode_png_decodes_to_exactly_the_frame(shape, deflate, monkeypatch):
+    import io as stdlib_io
+    import zlib
+
+    if deflate == "zlib":  # the fallback where no isal wheel exists
+        monkeypatch.setattr(animator.io, "_deflate", zlib)
+    else:
+        pytest.importorskip("isal")
+    pixels = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    pixels[::2, ::3] = [0, 255, 1]  # runs and wraps (255 - 0, 0 - 255) in the "up" filter
+    data = encode_png(pixels)
+    with Image.open(stdlib_io.BytesIO(data)) as image:
+        image.verify()  # chunk CRCs and structure
+    with Image.open(stdlib_io.BytesIO(data)) as image:
+        assert image.mode == "RGB" and image.size == (shape[1], shape[0])
+        np.testing.assert_array_equal(np.asarray(image), pixels)
+
+
+def test_encode_png_rounds_float_frames_like_to_uint8():
+    import io as stdlib_io
+
+    frame = np.array([[[-5.0, 0.5, 1.5], [254.6, 300.0, np.nan]]], dtype=np.float32)
+    with Image.open(stdlib_io.BytesIO(encode_png(frame))) as image:
+        np.testing.assert_array_equal(np.asarray(image), to_uint8(frame))
+
+
+def test_fast_png_writes_are_atomic_and_exact(tmp_path):
+    pixels = gradient(33, 21)
+    path = tmp_path / "00000.png"
+    write_png_atomic(path, pixels, fast=True)
+    np.testing.assert_array_equal(np.asarray(Image.open(path)), pixels)
+    assert os.listdir(tmp_path) == ["00000.png"]
 
 
 def test_written_frame_has_ordinary_permissions(tmp_path):
