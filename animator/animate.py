@@ -12,8 +12,10 @@ a GIF, or one whose encoder failed, is assembled from the frames folder at the e
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -190,9 +192,10 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, progress, stop,
           live: _LiveVideo | None = None) -> int:
     """Dream frames start.index.. until done or stopped; returns the number of frames on disk.
 
-    Each frame's PNG, then its resume point, is written on a background thread while the next
-    frame dreams; a resume point is saved only once its frame is on disk, and a failed write
-    stops the loop before anything later is written, so the folder always resumes cleanly.
+    Each frame's PNG, then its resume point, is written on background threads while the next
+    frames dream (`_Writes`); a resume point is saved only once its frame is on disk, and a
+    failed write stops the loop before any later resume point is saved, so the folder always
+    resumes cleanly.
     """
     from keras import ops
 
@@ -200,8 +203,8 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, progress, stop,
 
     animation, frame, rng, first = config.animation, start.frame, start.rng, start.first
     size = (int(frame.shape[1]), int(frame.shape[0]))
-    pending: list[Future] = []
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="frame-writer") as writer:
+    writes = _Writes(store)
+    try:
         for index in range(start.index, animation.frames):
             if stop is not None and stop.is_set():
                 break
@@ -209,21 +212,78 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, progress, stop,
             if first is not None and animation.color.coherence == "match_first":
                 dreamed = match_color(dreamed, first, animation.color.strength)
             pixels = ops.convert_to_numpy(dreamed)
-            _wait(pending, store)
             if first is None:
                 first = pixels
                 store.save_first(first)
-            written = writer.submit(store.write_frame, index, pixels)
+            written = writes.frame(index, pixels)
             if live is not None:
                 live.send(pixels)
             ctx = Context(index, animation.frames, size, rng, first)
             frame = _transform(config, dreamed, ctx)
-            state = (index + 1, ops.convert_to_numpy(frame), rng.bit_generator.state)
-            pending = [written, writer.submit(_save_state_after, written, store, *state)]
+            writes.state(written, index + 1, ops.convert_to_numpy(frame), rng.bit_generator.state)
             if progress is not None:
                 progress(index + 1, animation.frames, start.index)
-        _wait(pending, store)
+        writes.drain()
+    finally:
+        writes.close()
     return store.frame_count()
+
+
+class _Writes:
+    """Frame PNGs written on background threads, each resume point saved after its frames.
+
+    Up to `threads` PNGs are encoded at once (compression releases the GIL; one thread on a
+    2-core machine, where the dream needs the cores, up to 4 on a GPU host), and one more
+    thread saves the resume points in order, each once its frame is on disk; as the frames
+    before it were waited for by the points before it, every frame up to it is on disk.
+    After a failed write no later point is saved. At most `threads + 1` frames are in
+    flight: `frame` waits for the oldest beyond that and raises its failure, if any.
+    """
+
+    def __init__(self, store: FrameStore, threads: int | None = None) -> None:
+        self.store = store
+        self.threads = threads or max(1, min(4, (os.cpu_count() or 1) // 2))
+        self.frames = ThreadPoolExecutor(self.threads, thread_name_prefix="frame-writer")
+        self.states = ThreadPoolExecutor(1, thread_name_prefix="state-writer")
+        self.pending: deque[Future] = deque()
+        self.broken = False
+
+    def frame(self, index: int, pixels: np.ndarray) -> Future:
+        """Start writing frame `index`'s PNG; returns the write for `state`."""
+        while len(self.pending) > self.threads:
+            self._wait_oldest()
+        return self.frames.submit(self.store.write_frame, index, pixels)
+
+    def state(self, written: Future, index: int, frame: np.ndarray, rng_state: dict) -> None:
+        """Save the resume point before frame `index` once `written` (its last frame) is done."""
+        self.pending.append(self.states.submit(self._save_state, written, index, frame, rng_state))
+
+    def drain(self) -> None:
+        """Wait for every write; raise the first failure as an OutputError."""
+        while self.pending:
+            self._wait_oldest()
+
+    def close(self) -> None:
+        """Finish what was started (frames already dreamed are kept), then stop the threads."""
+        self.frames.shutdown(wait=True)
+        self.states.shutdown(wait=True)
+
+    def _save_state(self, written: Future, *state) -> None:
+        try:
+            if self.broken:
+                raise _WriteSkipped
+            written.result()  # never record a resume point past a frame that is not on disk
+            self.store.save_state(*state)
+        except BaseException:
+            self.broken = True
+            raise
+
+    def _wait_oldest(self) -> None:
+        _wait([self.pending.popleft()], self.store)
+
+
+class _WriteSkipped(Exception):
+    """A resume point not saved because an earlier write failed (that failure is reported)."""
 
 
 class _LiveVideo:
@@ -298,11 +358,6 @@ def _transform(config: Config, dreamed, ctx):
     except PluginError as error:
         raise PluginError(f"{error}: frames 0..{ctx.index} are kept; fix the transform, then "
                           f"continue with animator render {config.source} --resume") from error
-
-
-def _save_state_after(written: Future, store: FrameStore, *state) -> None:
-    written.result()  # never record a resume point past a frame that is not on disk
-    store.save_state(*state)
 
 
 def _wait(pending: list[Future], store: FrameStore) -> None:

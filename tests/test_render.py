@@ -316,3 +316,64 @@ def test_dash_o_is_relative_to_the_current_folder(tmp_path, monkeypatch, capsys)
     assert main(["render", "configs/tiny.yaml", "-o", "here/short.gif"]) == 0
     assert (tmp_path / "here" / "short.gif").is_file()
     assert not (folder / "here").exists()
+
+
+# --- the background writes ------------------------------------------------------------------
+
+
+class _Store:
+    """A FrameStore whose frame writes can fail or wait; records what was saved."""
+
+    def __init__(self, folder: Path, fail_at: int | None = None, barrier=None):
+        from animator.state import FrameStore
+
+        self.real = FrameStore(folder)
+        self.real.create()
+        self.folder, self.fail_at, self.barrier = folder, fail_at, barrier
+        self.saved: list[int] = []
+
+    def write_frame(self, index, pixels):
+        if self.barrier is not None:
+            self.barrier.wait()  # passes only when `parties` writes run at the same time
+        if index == self.fail_at:
+            raise OutputError(f"disk full while writing frame {index}")
+        self.real.write_frame(index, pixels)
+
+    def save_state(self, index, frame, rng_state):
+        self.saved.append(index)
+        self.real.save_state(index, frame, rng_state)
+
+
+def _write_frames(writes, count: int) -> None:
+    pixels = np.full((8, 8, 3), 100, np.uint8)
+    for index in range(count):
+        written = writes.frame(index, pixels)
+        writes.state(written, index + 1, pixels.astype(np.float32), {"n": index})
+    writes.drain()
+
+
+def test_frame_pngs_are_written_in_parallel(tmp_path):
+    from animator.animate import _Writes
+
+    store = _Store(tmp_path, barrier=threading.Barrier(2, timeout=20))
+    writes = _Writes(store, threads=2)
+    try:
+        _write_frames(writes, 4)  # a barrier of 2 breaks unless two PNGs are written at once
+    finally:
+        writes.close()
+    assert store.saved == [1, 2, 3, 4]
+    assert store.real.frame_count() == 4
+
+
+def test_no_resume_point_is_saved_past_a_failed_frame(tmp_path):
+    from animator.animate import _Writes
+
+    store = _Store(tmp_path, fail_at=1)
+    writes = _Writes(store, threads=3)
+    with pytest.raises(OutputError, match="frame 1"):
+        try:
+            _write_frames(writes, 5)
+        finally:
+            writes.close()
+    assert store.saved == [1]  # the point after frame 0; none after the missing frame 1
+    assert store.real.latest_state().index == 1
