@@ -8,17 +8,22 @@ Two sides render the same animation (model, layers, octaves, steps, step size, s
   random roll, tiled gradients, the gradient rolled back and divided by its std); the step update,
   the octaves (detail re-injection, as in the engine and Google's notebook, not the tutorial's plain
   resize) and the frames in a Python loop; the frame back to numpy every frame, zoomed with
-  `scipy.ndimage.affine_transform` (order 1), written as PNG with Pillow; a GIF at the end.
+  `scipy.ndimage.affine_transform` (order 1), written as PNG with Pillow; a GIF (Pillow) or an MP4
+  (imageio's ffmpeg writer, from the PNGs) at the end.
   JAX: the same loop around a per-step `jax.jit(value_and_grad)` over `model.stateless_call`.
 - animator: `animator.animate.render` of the same settings through the Python API.
 
 Each side runs in its own subprocess with the same arguments, so its peak RSS is its own, and
 reports JSON; this process prints the table and can save everything (`--json`). The steady-state
-seconds per frame leave out the first frame (model build, tracing, compiling).
+seconds per frame leave out the first frame (model build, tracing, compiling); the end-to-end
+frame rate is frames 2..N over their seconds plus the finish (the video written, every file on
+disk), so it counts the writing and encoding that a side leaves for the end.
+`--steps 0` times the frame pipeline alone (resize, transform, PNG, resume state, video).
 
     python scripts/bench.py                     # CPU defaults: 256x256, 6 frames, 3 octaves x 10 steps
     python scripts/bench.py --backend jax --size 320x240 --json bench.json
     python scripts/bench.py --peak-tflops 989   # on a GPU: achieved TFLOP/s against the peak
+    python scripts/bench.py --size 1920x1080 --steps 0 --octaves 1 --format mp4   # the pipeline
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ class Settings:
     weights: str = "none"
     seed: int = 1
     fps: float = 10.0
+    format: str = "gif"
+    precision: str = "float32"
 
     @property
     def steps_per_frame(self) -> int:
@@ -111,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="LAYER[=WEIGHT],... (default: the model's own, mixed3,mixed5=1.5)")
     parser.add_argument("--weights", default=defaults.weights, help="none | imagenet | PATH")
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--format", choices=("gif", "mp4"), default=defaults.format,
+                        help="the video both sides write")
+    parser.add_argument("--precision", choices=("float32", "bfloat16", "float16"),
+                        default=defaults.precision,
+                        help="animator's dream.precision (the baseline, as the tutorial, is float32)")
     parser.add_argument("--only", choices=SIDES, default=None, help="run one side only")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run the sides alternately this many times; figures are medians")
@@ -135,7 +147,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         backend=args.backend, width=width, height=height, frames=args.frames, octaves=args.octaves,
         octave_scale=args.octave_scale, steps=args.steps, step_size=args.step_size,
         jitter=args.jitter, tile_size=args.tile_size, zoom=args.zoom, model=args.model,
-        layers=layers, weights=args.weights, seed=args.seed,
+        layers=layers, weights=args.weights, seed=args.seed, format=args.format,
+        precision=args.precision,
     )
 
 
@@ -202,11 +215,18 @@ def steady_seconds(frame_seconds: list[float]) -> float:
     return sum(steady) / len(steady)
 
 
+def end_to_end_fps(run: dict) -> float:
+    """Frames 2..N (or the only one) over their seconds plus the finish: video and files done."""
+    frames = run["frame_seconds"][1:] or run["frame_seconds"]
+    return len(frames) / (sum(frames) + run["finish_seconds"])
+
+
 def summarise_side(settings: Settings, runs: list[dict], peak_tflops: float | None) -> dict:
     per_frame = statistics.median(steady_seconds(run["frame_seconds"]) for run in runs)
     flops = runs[0].get("flops_per_frame")
     side = {
         "steady_seconds_per_frame": per_frame,
+        "end_to_end_fps": statistics.median(end_to_end_fps(run) for run in runs),
         "first_frame_seconds": statistics.median(run["frame_seconds"][0] for run in runs),
         "finish_seconds": statistics.median(run["finish_seconds"] for run in runs),
         "total_seconds": statistics.median(run["total_seconds"] for run in runs),
@@ -254,8 +274,9 @@ def format_table(report: dict) -> str:
     sides = [side for side in SIDES if side in report]
     rows = [
         ("steady s/frame (frames 2..N, mean)", "steady_seconds_per_frame", "{:.3f}"),
+        ("end-to-end frames/s (2..N + finish)", "end_to_end_fps", "{:.2f}"),
         ("first frame s (build + trace + dream)", "first_frame_seconds", "{:.2f}"),
-        ("finish s (GIF)", "finish_seconds", "{:.2f}"),
+        (f"finish s ({s['format'].upper()})", "finish_seconds", "{:.2f}"),
         ("total s", "total_seconds", "{:.2f}"),
         ("dream steps/s (steady)", "steps_per_second", "{:.2f}"),
         ("peak RSS MB (own subprocess)", "peak_rss_mb", "{:.0f}"),
@@ -263,7 +284,8 @@ def format_table(report: dict) -> str:
         ("fraction of peak", "fraction_of_peak", "{:.1%}"),
     ]
     lines = [
-        f"{s['model']} {s['layers']} weights={s['weights']} backend={s['backend']}",
+        f"{s['model']} {s['layers']} weights={s['weights']} backend={s['backend']}"
+        f" precision={s['precision']} -> {s['format']}",
         f"{s['width']}x{s['height']}, {s['frames']} frames, {s['octaves']} octaves x {s['steps']} steps"
         f" (scale {s['octave_scale']}), step {s['step_size']}, jitter {s['jitter']},"
         f" tile {s['tile_size']}, zoom {s['zoom']}",
@@ -377,7 +399,11 @@ def render_baseline(settings: Settings, workdir: Path) -> tuple[list[float], flo
         now = time.perf_counter()
         frame_seconds.append(now - clock)
         clock = now
-    write_gif(sorted(frames_dir.glob("*.png")), workdir / "baseline.gif", settings.fps)
+    paths = sorted(frames_dir.glob("*.png"))
+    if settings.format == "mp4":
+        write_mp4(paths, workdir / "baseline.mp4", settings.fps)
+    else:
+        write_gif(paths, workdir / "baseline.gif", settings.fps)
     return frame_seconds, time.perf_counter() - clock
 
 
@@ -492,6 +518,15 @@ def write_gif(paths: list[Path], out: Path, fps: float) -> None:
     frames[0].save(out, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
 
 
+def write_mp4(paths: list[Path], out: Path, fps: float) -> None:
+    """The notebooks' MP4: imageio's ffmpeg writer, fed the PNGs one at a time."""
+    import imageio.v2 as imageio
+
+    with imageio.get_writer(out, fps=fps, codec="libx264", macro_block_size=1) as writer:
+        for path in paths:
+            writer.append_data(imageio.imread(path))
+
+
 def animator_mapping(settings: Settings, workdir: Path) -> dict:
     """The YAML mapping of the same animation."""
     return {
@@ -503,10 +538,10 @@ def animator_mapping(settings: Settings, workdir: Path) -> dict:
             "model": settings.model, "weights": settings.weights, "layers": dict(settings.layers),
             "octaves": settings.octaves, "octave_scale": settings.octave_scale,
             "steps": settings.steps, "step_size": settings.step_size, "jitter": settings.jitter,
-            "tile_size": settings.tile_size,
+            "tile_size": settings.tile_size, "precision": settings.precision,
         },
         "transforms": [{"zoom": {"factor": settings.zoom}}],
-        "output": {"path": str(workdir / "animator.gif")},
+        "output": {"path": str(workdir / f"animator.{settings.format}")},
     }
 
 

@@ -30,6 +30,29 @@ def test_bench_reports_both_sides(tmp_path):
     assert (tmp_path / "work" / "animator0" / "animator.gif").is_file()
 
 
+def test_bench_times_the_pipeline_alone_into_an_mp4(tmp_path):
+    import imageio.v3 as iio
+
+    out = tmp_path / "bench.json"
+    command = [sys.executable, str(SCRIPT), "--size", "96x80", "--frames", "3", "--octaves", "1",
+               "--steps", "0", "--format", "mp4", "--layers", "mixed0", "--json", str(out),
+               "--workdir", str(tmp_path / "work")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    for side in ("baseline", "animator"):
+        assert report[side]["end_to_end_fps"] > 0
+        video = tmp_path / "work" / f"{side}0" / f"{side}.mp4"
+        assert len(list(iio.imiter(video))) == 3
+    assert "end-to-end frames/s" in done.stdout and "-> mp4" in done.stdout
+
+
+def test_end_to_end_rate_counts_the_finish():
+    bench = load_bench()
+    run = {"frame_seconds": [9.0, 0.5, 0.5], "finish_seconds": 1.0}
+    assert bench.end_to_end_fps(run) == 1.0  # 2 frames in 0.5 + 0.5 + 1.0 s; the first is left out
+
+
 def load_bench():
     spec = importlib.util.spec_from_file_location("bench", SCRIPT)
     module = importlib.util.module_from_spec(spec)
