@@ -27,6 +27,37 @@ def tile_bounds(length: int, tile_size: int) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:]))
 
 
+def tile_groups(height: int, width: int, tile_size: int, batch: int = 1) -> list[list[tuple]]:
+    """The tiles of a frame as (y0, y1, x0, x1), in groups of up to `batch` tiles of one shape.
+
+    `tile_bounds` makes tiles that differ by at most a pixel, so there are at most four shapes;
+    a group is one batched call of the model. Every tile appears once.
+    """
+    shapes: dict[tuple[int, int], list[tuple]] = {}
+    for y0, y1 in tile_bounds(height, tile_size):
+        for x0, x1 in tile_bounds(width, tile_size):
+            shapes.setdefault((y1 - y0, x1 - x0), []).append((y0, y1, x0, x1))
+    return [boxes[i:i + batch] for boxes in shapes.values() for i in range(0, len(boxes), batch)]
+
+
+def tile_batch(tile_size: int, bytes_per_pixel: float, budget: int, limit: int = 16) -> int:
+    """How many tiles of `tile_size` one gradient call may take within `budget` bytes (>= 1)."""
+    per_tile = 3.0 * bytes_per_pixel * tile_size * tile_size
+    if per_tile <= 0:
+        return 1
+    return int(max(1, min(limit, budget // per_tile)))
+
+
+def has_accelerator() -> bool:
+    """Whether the backend computes on a GPU (or another accelerator) rather than the CPU."""
+    name = keras.backend.backend()
+    if name == "jax":
+        import jax
+
+        return jax.devices()[0].platform != "cpu"
+    return name == "tensorflow" and _tensorflow_has_gpu()
+
+
 def memory_budget() -> int:
     """Bytes the gradient of one tile may use: a quarter of the accelerator's free memory, or on a
     CPU a quarter of the available RAM, at most 2 GiB (larger tiles gain nothing there, and a
@@ -80,12 +111,16 @@ def auto_tile_size(height: int, width: int, bytes_per_pixel: float, budget: int)
 
 
 def octave_function(model, objective, xla: bool | None = None) -> Callable:
-    """`run(image, shifts, step_size, tile_size, normalisation, max_loss) -> (image, losses)`.
+    """`run(image, shifts, step_size, tile_size, normalisation, max_loss, tile_batch=1)`
+    `-> (image, losses)`.
 
     `image` is H×W×3 float32 pixels on the backend's device, `shifts` a (steps, 2) int32 array of
     jitter rolls (rows, columns), `tile_size` in pixels; `losses` holds the objective per step.
-    `xla` compiles the TensorFlow octave with XLA: None means on a GPU only (on a CPU a plain
-    tf.function was measured 3× faster); JAX always compiles with XLA.
+    `tile_batch` tiles of one shape go through the model in one batched call (see `tile_groups`)
+    on JAX and TensorFlow with XLA, whose tile layout is fixed when tracing; the plain
+    `tf.function` takes one tile per call. `xla` compiles the TensorFlow octave with XLA: None
+    means on a GPU only (on a CPU a plain tf.function was measured 3× faster); JAX always
+    compiles with XLA. The result does not depend on `tile_batch` beyond float rounding.
     """
     name = keras.backend.backend()
     if name == "tensorflow":
@@ -114,6 +149,14 @@ def _tensorflow_octave(model, objective, xla: bool) -> Callable:
             loss = objective(_activations(model(tile[None], training=False)))
         return loss, tape.gradient(loss, tile)
 
+    def batch_gradient(tiles):
+        # The objective averages over the batch as well: times the batch size it is the sum of
+        # the tiles' own objectives, whose gradient for each tile is that tile's alone.
+        with tf.GradientTape() as tape:
+            tape.watch(tiles)
+            loss = objective(_activations(model(tiles, training=False))) * tiles.shape[0]
+        return tf.cast(loss, tf.float32), tape.gradient(loss, tiles)
+
     def edges(length, tile_size):
         count = tf.maximum(1, (length + tile_size - 1) // tile_size)
         steps = tf.range(count + 1, dtype=tf.float64) * tf.cast(length, tf.float64)
@@ -133,18 +176,17 @@ def _tensorflow_octave(model, objective, xla: bool) -> Callable:
         tiles = tf.cast((tf.size(ys) - 1) * (tf.size(xs) - 1), tf.float32)
         return total / tiles, gradient
 
-    def static_tiled_gradient(image, tile_size):
+    def static_tiled_gradient(image, tile_size, batch):
         # Under XLA every shape must be known when tracing: the tile layout is plain Python,
         # fixed per frame size (as on JAX), and the function is traced once per size.
         height, width = image.shape[0], image.shape[1]
-        rows, cols = tile_bounds(height, tile_size), tile_bounds(width, tile_size)
-        gradient, total = tf.zeros_like(image), 0.0
-        for y0, y1 in rows:
-            for x0, x1 in cols:
-                loss, tile_grad = tile_gradient(image[y0:y1, x0:x1])
-                gradient += tf.pad(tile_grad, [[y0, height - y1], [x0, width - x1], [0, 0]])
-                total += tf.cast(loss, tf.float32)
-        return total / (len(rows) * len(cols)), gradient
+        gradient, total, count = tf.zeros_like(image), 0.0, 0
+        for boxes in tile_groups(height, width, tile_size, batch):
+            loss, grads = batch_gradient(tf.stack([image[y0:y1, x0:x1] for y0, y1, x0, x1 in boxes]))
+            for k, (y0, y1, x0, x1) in enumerate(boxes):
+                gradient += tf.pad(grads[k], [[y0, height - y1], [x0, width - x1], [0, 0]])
+            total, count = total + loss, count + len(boxes)
+        return total / count, gradient
 
     def ascend(image, shifts, step_size, tile_size, mean_abs, max_loss, tiled, unroll=False):
         # unroll: under XLA the step count is static and a Python loop unrolls the steps into
@@ -178,15 +220,15 @@ def _tensorflow_octave(model, objective, xla: bool) -> Callable:
         return ascend(image, shifts, step_size, tile_size, mean_abs, max_loss, tiled_gradient)
 
     @tf.function(jit_compile=True)
-    def octave_xla(image, shifts, step_size, tile_size, mean_abs, max_loss):
-        return ascend(image, shifts, step_size, tile_size, mean_abs, max_loss,
-                      static_tiled_gradient, unroll=True)
+    def octave_xla(image, shifts, step_size, tile_layout, mean_abs, max_loss):
+        tiled = lambda image, layout: static_tiled_gradient(image, *layout)  # noqa: E731
+        return ascend(image, shifts, step_size, tile_layout, mean_abs, max_loss, tiled, unroll=True)
 
-    def run(image, shifts, step_size, tile_size, normalisation, max_loss):
+    def run(image, shifts, step_size, tile_size, normalisation, max_loss, tile_batch=1):
         args = (tf.constant(shifts, tf.int32), tf.constant(step_size, tf.float32))
         rest = (tf.constant(normalisation == "mean_abs"), tf.constant(max_loss, tf.float32))
-        if xla:  # tile_size stays a Python int: part of the traced shape layout
-            return octave_xla(image, *args, int(tile_size), *rest)
+        if xla:  # the tile layout stays Python ints: part of the traced shapes
+            return octave_xla(image, *args, (int(tile_size), int(tile_batch)), *rest)
         return octave(image, *args, tf.constant(tile_size, tf.int32), *rest)
 
     return run
@@ -198,32 +240,35 @@ def _jax_octave(model, objective) -> Callable:
     import jax
     import jax.numpy as jnp
 
-    def loss_of(trainable, non_trainable, tile):
-        outputs, _ = model.stateless_call(trainable, non_trainable, tile[None], training=False)
-        return objective(_activations(outputs)).astype(jnp.float32)
+    def loss_of(trainable, non_trainable, tiles):
+        # The objective averages over the batch as well: times the batch size it is the sum of
+        # the tiles' own objectives, whose gradient for each tile is that tile's alone.
+        outputs, _ = model.stateless_call(trainable, non_trainable, tiles, training=False)
+        return objective(_activations(outputs)).astype(jnp.float32) * tiles.shape[0]
 
     value_and_grad = jax.value_and_grad(loss_of, argnums=2)
 
-    def tiled_gradient(trainable, non_trainable, image, tile_size):
+    def tiled_gradient(trainable, non_trainable, image, tile_size, batch):
         # Shapes are static under jit, so the tile layout is plain Python, fixed per frame size.
-        gradient, total = jnp.zeros_like(image), 0.0
-        rows, cols = tile_bounds(image.shape[0], tile_size), tile_bounds(image.shape[1], tile_size)
-        for y0, y1 in rows:
-            for x0, x1 in cols:
-                loss, tile_grad = value_and_grad(trainable, non_trainable, image[y0:y1, x0:x1])
-                gradient = gradient.at[y0:y1, x0:x1].set(tile_grad)
-                total = total + loss
-        return total / (len(rows) * len(cols)), gradient
+        gradient, total, count = jnp.zeros_like(image), 0.0, 0
+        for boxes in tile_groups(image.shape[0], image.shape[1], tile_size, batch):
+            tiles = jnp.stack([image[y0:y1, x0:x1] for y0, y1, x0, x1 in boxes])
+            loss, grads = value_and_grad(trainable, non_trainable, tiles)
+            for k, (y0, y1, x0, x1) in enumerate(boxes):
+                gradient = gradient.at[y0:y1, x0:x1].set(grads[k])
+            total, count = total + loss, count + len(boxes)
+        return total / count, gradient
 
     unroll = jax.devices()[0].platform == "cpu"
 
-    @functools.partial(jax.jit, static_argnames=("tile_size", "mean_abs"))
-    def octave(trainable, non_trainable, image, shifts, step_size, max_loss, tile_size, mean_abs):
+    @functools.partial(jax.jit, static_argnames=("tile_size", "tile_batch", "mean_abs"))
+    def octave(trainable, non_trainable, image, shifts, step_size, max_loss, tile_size, tile_batch,
+               mean_abs):
         def step(i, carry):
             image, losses, active = carry
             shift = (shifts[i, 0], shifts[i, 1])
             rolled = jnp.roll(image, shift, axis=(0, 1))
-            loss, gradient = tiled_gradient(trainable, non_trainable, rolled, tile_size)
+            loss, gradient = tiled_gradient(trainable, non_trainable, rolled, tile_size, tile_batch)
             gradient = jnp.roll(gradient, (-shift[0], -shift[1]), axis=(0, 1))
             scale = jnp.mean(jnp.abs(gradient)) if mean_abs else jnp.std(gradient)
             active = jnp.logical_and(active, loss <= max_loss)
@@ -239,12 +284,12 @@ def _jax_octave(model, objective) -> Callable:
         image, losses, _ = jax.lax.fori_loop(0, steps, step, carry, unroll=unroll)
         return image, losses
 
-    def run(image, shifts, step_size, tile_size, normalisation, max_loss):
+    def run(image, shifts, step_size, tile_size, normalisation, max_loss, tile_batch=1):
         trainable = [v.value for v in model.trainable_variables]
         non_trainable = [v.value for v in model.non_trainable_variables]
         return octave(trainable, non_trainable, jnp.asarray(image, jnp.float32),
                       jnp.asarray(shifts, jnp.int32), jnp.float32(step_size),
                       jnp.float32(max_loss), tile_size=int(tile_size),
-                      mean_abs=normalisation == "mean_abs")
+                      tile_batch=int(tile_batch), mean_abs=normalisation == "mean_abs")
 
     return run

@@ -107,7 +107,8 @@ class Dreamer:
     `weights`: the model's default (None), "imagenet", "bundled", "none" or a file path;
     `layers`: a mapping `{layer[:channel]: weight}` or a string `a,b:0.5`; `objective`: mean or
     l2; `precision`: float32, bfloat16 or float16 (half-precision compute, float32 frames);
-    `xla`: compile the TensorFlow octave with XLA (None: on a GPU only).
+    `xla`: compile the TensorFlow octave with XLA (None: on a GPU only); `tile_batch`: tiles
+    per model call when a frame is tiled (None: see `tile_batch`).
     """
 
     def __init__(
@@ -119,6 +120,7 @@ class Dreamer:
         preprocess: str | None = None,
         precision: str = "float32",
         xla: bool | None = None,
+        tile_batch: int | None = None,
     ):
         from animator import backend
 
@@ -131,6 +133,10 @@ class Dreamer:
         self._octave = backend.octave_function(self.model, self.objective, xla)
         self._backbone = backbone
         self.memory_budget = backend.memory_budget()
+        if tile_batch is not None and tile_batch < 1:
+            raise ConfigError(f"tile_batch: must be >= 1, got {tile_batch!r}")
+        self._tile_batch = tile_batch
+        self.accelerator = backend.has_accelerator()
 
     @functools.cached_property
     def bytes_per_pixel(self) -> float:
@@ -149,6 +155,20 @@ class Dreamer:
         if not self.bytes_per_pixel:
             return 512
         return backend.auto_tile_size(height, width, self.bytes_per_pixel, self.memory_budget)
+
+    def tile_batch(self, height: int, width: int, tile_size: int) -> int:
+        """Tiles per model call for a frame cut into `tile_size` tiles: the constructor's, else
+        on a GPU as many as the memory budget holds (one call instead of many small ones keeps
+        it busy), and 1 on a CPU. Only JAX and TensorFlow with XLA batch; a whole frame is 1."""
+        from animator import backend
+
+        if tile_size >= max(height, width):
+            return 1
+        if self._tile_batch is not None:
+            return self._tile_batch
+        if not self.accelerator or not self.bytes_per_pixel:
+            return 1
+        return backend.tile_batch(tile_size, self.bytes_per_pixel, self.memory_budget)
 
     def _check_channels(self) -> None:
         shapes = dict(zip(self.objective.layers, (tuple(o.shape) for o in self.model.outputs)))
@@ -210,7 +230,8 @@ class Dreamer:
             if settings.steps:
                 tile = self.tile_size(*size, settings)
                 image, step_losses = self._octave(image, shifts, settings.step_size, tile,
-                                                  settings.normalisation, max_loss)
+                                                  settings.normalisation, max_loss,
+                                                  self.tile_batch(*size, tile))
                 losses.add(step_losses)
             detail = image - base
             if progress is not None:

@@ -206,9 +206,14 @@ JAX_SCRIPT = textwrap.dedent(
     again = hed.dream(frame, octaves=2, steps=4, jitter=4, seed=0)
     one_tile = hed.dream(frame, octaves=1, steps=2, tile_size=96, seed=2)
     whole = hed.dream(frame, octaves=1, steps=2, tile_size=512, seed=2)
+    four_tiles = hed.dream(frame, octaves=1, steps=2, tile_size=48, seed=2)
+    hed._tile_batch = 4  # the four 32x48 tiles in one call, as on a GPU
+    batched = hed.dream(frame, octaves=1, steps=2, tile_size=48, seed=2)
     print(json.dumps({"losses": [float(x) for x in losses],
                       "same_seed": bool(np.array_equal(np.asarray(out), again)),
                       "tiles_agree": float(np.abs(one_tile - whole).max()),
+                      "batched_agree": float(np.abs(batched - four_tiles).max()),
+                      "tiles_matter": float(np.abs(four_tiles - whole).max()),
                       "changed": float(np.abs(again - frame).mean())}))
     """
 )
@@ -225,6 +230,7 @@ def test_the_jax_backend_dreams(tmp_path, photo):
     assert first_octave[-1] > first_octave[0]
     assert result["same_seed"]
     assert result["tiles_agree"] < 1e-3
+    assert result["batched_agree"] < 0.05 < result["tiles_matter"]
     assert result["changed"] > 1.0
 
 
@@ -252,12 +258,47 @@ def test_the_dreamer_picks_tiles_from_its_memory_budget(hed, photo):
 
 
 def test_the_xla_octave_matches_the_plain_one(photo):
-    # XLA is the default on a GPU; here it must give the plain tf.function's pixels, tiles included.
+    # XLA is the default on a GPU; here it must give the plain tf.function's pixels, tiles
+    # included, and the same again with the tiles batched into one call (as on a GPU).
     plain = Dreamer(model="vgg16-hed", layers="block3_conv3", xla=False)
     xla = Dreamer(model="vgg16-hed", layers="block3_conv3", xla=True)
     settings = DreamSettings(octaves=2, steps=2, tile_size=48)
-    np.testing.assert_allclose(xla.dream(photo, settings, seed=2),
-                               plain.dream(photo, settings, seed=2), atol=0.05)
+    reference = plain.dream(photo, settings, seed=2)
+    np.testing.assert_allclose(xla.dream(photo, settings, seed=2), reference, atol=0.05)
+    xla._tile_batch = 4
+    assert xla.tile_batch(64, 96, 48) == 4
+    np.testing.assert_allclose(xla.dream(photo, settings, seed=2), reference, atol=0.05)
+
+
+def test_tile_groups_cover_the_frame_once_in_batches_of_one_shape():
+    from animator.backend import tile_groups
+
+    groups = tile_groups(100, 70, 32, batch=3)  # rows 4 x 25 px; columns 23, 24, 23 px
+    assert [len(g) for g in groups] == [3, 3, 2, 3, 1]
+    covered = np.zeros((100, 70), int)
+    for group in groups:
+        assert len({(y1 - y0, x1 - x0) for y0, y1, x0, x1 in group}) == 1
+        for y0, y1, x0, x1 in group:
+            covered[y0:y1, x0:x1] += 1
+    assert (covered == 1).all()
+    assert [len(g) for g in tile_groups(100, 70, 32)] == [1] * 12  # batch 1: a tile per call
+
+
+def test_tiles_are_batched_from_the_memory_budget_on_a_gpu_only(hed):
+    from animator.backend import tile_batch
+
+    assert tile_batch(256, 1000.0, 10 * 3 * 1000 * 256 * 256) == 10
+    assert tile_batch(256, 1000.0, 1) == 1
+    assert tile_batch(64, 1000.0, 1 << 40) == 16  # capped
+    assert hed.tile_batch(1024, 1024, 256) == 1  # this CPU: one tile per call
+    saved = hed.accelerator, hed.memory_budget
+    hed.accelerator = True
+    hed.memory_budget = int(hed.bytes_per_pixel * 3 * 256 * 256 * 5)
+    try:
+        assert hed.tile_batch(1024, 1024, 256) == 5
+        assert hed.tile_batch(200, 250, 256) == 1  # a whole frame is one call anyway
+    finally:
+        hed.accelerator, hed.memory_budget = saved
 
 
 @pytest.mark.parametrize("precision", ["bfloat16", "float16"])
