@@ -40,6 +40,22 @@ def pixel_model(tmp_path_factory) -> str:
     return pixel_model_file(tmp_path_factory)
 
 
+def test_a_model_file_with_a_fixed_input_size_dreams_any_frame_size(tmp_path, photo):
+    # Saved for 224x224 classification (convolutions, pooling, a Dense head): the feature model
+    # up to a convolution must take the 64x96 photo and its octaves all the same.
+    inputs = keras.Input((224, 224, 3))
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="c1")(inputs)
+    x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="c2")(x)
+    x = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x))
+    keras.Model(inputs, x).save(tmp_path / "fixed.keras")
+    dreamer = Dreamer(model=str(tmp_path / "fixed.keras"), layers={"c2": 1.0})
+    dreamed, losses = dreamer.dream_frame(photo, DreamSettings(octaves=2, steps=4, jitter=2),
+                                          np.random.default_rng(0))
+    assert tuple(dreamed.shape) == photo.shape
+    assert losses[-1] > losses[0]
+
+
 def test_objective_rises_over_the_steps(hed, photo):
     settings = DreamSettings(octaves=1, steps=8, jitter=4)
     dreamed, losses = hed.dream_frame(photo, settings, np.random.default_rng(0))
