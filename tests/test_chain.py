@@ -181,3 +181,30 @@ def test_a_schedule_that_goes_non_finite_names_its_path(registry):
     chain = build_chain([{"zoom": {"factor": "1 / (t - 2)"}}])
     with pytest.raises(ConfigError, match=r"transforms\[0\]\.zoom\.factor: .* at t=2"):
         chain.apply(frame(), context(index=2))
+
+
+@pytest.mark.parametrize(("matrix", "says"), [
+    ([[1, 0], [0, 1]], "2 or 3 rows of 3 numbers.*got \\[2, 2\\]"),
+    ([[1, 0, 0]], "got \\[3\\]"),
+    ([[1, 0, 0], [0, 1, 0], [0, 0.001, 1]], "third row must be \\[0, 0, 1\\]"),
+])
+def test_a_bad_affine_matrix_is_refused_when_the_config_loads(matrix, says):
+    with pytest.raises(ConfigError, match=r"transforms\[1\]\.affine: matrix: .*" + says):
+        build_chain(["sobel", {"affine": {"matrix": matrix}}])
+
+
+def test_an_affine_matrix_with_scheduled_numbers_passes_the_load_check():
+    chain = build_chain([{"affine": {"matrix": [[1, 0, "t * 2"], [0, 1, 0], [0, 0, 1]]}}])
+    assert chain.names == ["affine"]
+
+
+def test_a_plugin_can_check_its_parameters_when_the_config_loads():
+    def odd_only(params):
+        if params.get("size", 1) % 2 == 0:
+            raise ValueError("size: must be odd")
+
+    with transforms.registry.isolated() as registry:
+        registry.register("box", check=odd_only)(lambda frame, ctx, size: frame)
+        assert len(build_chain([{"box": {"size": 3}}], registry=registry)) == 1
+        with pytest.raises(ConfigError, match=r"transforms\[0\]\.box: size: must be odd"):
+            build_chain([{"box": {"size": 4}}], registry=registry)

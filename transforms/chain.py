@@ -196,6 +196,11 @@ def _build_step(item, path: str, base_dir, registry: Registry, problems: list) -
     for param in transform.params:
         if param.required and param.name not in given:
             problems.append(f"{path}.{param.name}: missing required parameter ({param})")
+    if transform.check is not None:
+        try:
+            transform.check(dict(given))
+        except (ValueError, TypeError) as error:
+            problems.append(f"{path}: {error}")
     return Step(transform, types.MappingProxyType(params), path)
 
 

@@ -123,7 +123,21 @@ def translate(frame, ctx: Context, dx: float = 0.0, dy: float = 0.0, fill: Fill 
     return warp(frame, [[1.0, 0.0, dx], [0.0, 1.0, dy]], fill)
 
 
-@register("affine")
+def _check_matrix(params: dict) -> None:
+    """The shape of `affine`'s matrix when a config loads (its numbers may be schedules)."""
+    matrix = params.get("matrix")
+    if not (isinstance(matrix, (list, tuple)) and all(isinstance(r, (list, tuple)) for r in matrix)):
+        return  # not a list of rows: the annotation's check reports it
+    if len(matrix) not in (2, 3) or any(len(row) != 3 for row in matrix):
+        raise ValueError(f"matrix: expected 2 or 3 rows of 3 numbers (a 2×3 or 3×3 affine "
+                         f"matrix), got {[len(row) for row in matrix]} numbers per row")
+    last = matrix[2] if len(matrix) == 3 else [0, 0, 1]
+    if all(isinstance(v, (int, float)) for v in last) and list(map(float, last)) != [0.0, 0.0, 1.0]:
+        raise ValueError(f"matrix: the third row must be [0, 0, 1] (affine, not perspective), "
+                         f"got {list(last)}; or give only the first two rows")
+
+
+@register("affine", check=_check_matrix)
 def affine(frame, ctx: Context, matrix: list[list[float]], fill: Fill = "reflect"):
     """Apply a forward affine `matrix` (2×3 or 3×3, pixel coordinates x right, y down)."""
     return warp(frame, matrix, fill)

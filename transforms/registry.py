@@ -69,7 +69,9 @@ class Param:
 
 @dataclass(frozen=True)
 class Transform:
-    """A registered transform. `numpy=True` means it takes and returns numpy arrays."""
+    """A registered transform. `numpy=True` means it takes and returns numpy arrays; `check`,
+    if given, is called with a config's parameters as written when the config loads, and raises
+    ValueError for values the annotations cannot catch (a matrix of the wrong shape)."""
 
     name: str
     function: Callable
@@ -78,6 +80,7 @@ class Transform:
     accepts_any: bool = False
     numpy: bool = False
     source: str = BUILT_IN
+    check: Callable[[dict], None] | None = None
 
     def param(self, name: str) -> Param | None:
         return next((param for param in self.params if param.name == name), None)
@@ -137,22 +140,25 @@ class Registry:
         self._scanned = False
         self.loaded_plugins: set[str] = set()
 
-    def register(self, name: str | Callable | None = None, *, numpy: bool = False):
+    def register(self, name: str | Callable | None = None, *, numpy: bool = False,
+                 check: Callable[[dict], None] | None = None):
         """Register `fn(frame, ctx, **params)` under `name` (default: the function's name).
 
         Usable as `@register`, `@register("zoom")`, `@register("x", numpy=True)` or
-        `register("x")(fn)`. Returns the function unchanged.
+        `register("x")(fn)`. `check(params)` validates a config's parameters when it loads
+        (see `Transform`). Returns the function unchanged.
         """
         if callable(name):
-            return self.register(None, numpy=numpy)(name)
+            return self.register(None, numpy=numpy, check=check)(name)
 
         def decorator(function: Callable) -> Callable:
-            self.add(function, name or function.__name__, numpy=numpy)
+            self.add(function, name or function.__name__, numpy=numpy, check=check)
             return function
 
         return decorator
 
-    def add(self, function: Callable, name: str, numpy: bool = False) -> Transform:
+    def add(self, function: Callable, name: str, numpy: bool = False,
+            check: Callable[[dict], None] | None = None) -> Transform:
         source = self._loading or _module_source(function)
         try:
             params, accepts_any = signature_params(function)
@@ -161,7 +167,8 @@ class Registry:
         existing = self._transforms.get(name)
         if existing and existing.function is not function and existing.source != source:
             raise PluginError(f"transform {name!r} from {source} clashes with the one from {existing.origin}")
-        transform = Transform(name, function, first_line(function), params, accepts_any, numpy, source)
+        transform = Transform(name, function, first_line(function), params, accepts_any, numpy,
+                              source, check)
         self._transforms[name] = transform
         return transform
 
@@ -284,9 +291,10 @@ def isolated(builtins: bool = True, entry_points: bool = False) -> Iterator[Regi
         _active = previous
 
 
-def register(name: str | Callable | None = None, *, numpy: bool = False):
+def register(name: str | Callable | None = None, *, numpy: bool = False,
+             check: Callable[[dict], None] | None = None):
     """Register a transform in the active registry (see `Registry.register`)."""
-    return _active.register(name, numpy=numpy)
+    return _active.register(name, numpy=numpy, check=check)
 
 
 def get(name: str) -> Transform:
