@@ -192,13 +192,13 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, progress, stop,
           live: _LiveVideo | None = None) -> int:
     """Dream frames start.index.. until done or stopped; returns the number of frames on disk.
 
-    Each frame's PNG, then its resume point, is written on background threads while the next
-    frames dream (`_Writes`); a resume point is saved only once its frame is on disk, and a
-    failed write stops the loop before any later resume point is saved, so the folder always
-    resumes cleanly.
+    The frame stays on the backend's device from dream to transforms to the next dream: this
+    thread never waits for a copy to the host (but for the first frame, kept for colour
+    coherence), so on a GPU the next dream is queued while background threads copy each frame
+    out, write its PNG and resume point, and feed the encoder (`_Writes`). A resume point is
+    saved only once its frame is on disk, and a failed write stops the loop before any later
+    resume point is saved, so the folder always resumes cleanly.
     """
-    from keras import ops
-
     from transforms import Context, match_color
 
     animation, frame, rng, first = config.animation, start.frame, start.rng, start.first
@@ -211,16 +211,16 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, progress, stop,
             dreamed, _ = dreamer.dream_frame(frame, config.dream_settings(index), rng)
             if first is not None and animation.color.coherence == "match_first":
                 dreamed = match_color(dreamed, first, animation.color.strength)
-            pixels = ops.convert_to_numpy(dreamed)
+            fetched = writes.fetch(dreamed)
             if first is None:
-                first = pixels
+                first = fetched.result()
                 store.save_first(first)
-            written = writes.frame(index, pixels)
+            written = writes.frame(index, fetched)
             if live is not None:
-                live.send(pixels)
+                live.send(fetched)
             ctx = Context(index, animation.frames, size, rng, first)
             frame = _transform(config, dreamed, ctx)
-            writes.state(written, index + 1, ops.convert_to_numpy(frame), rng.bit_generator.state)
+            writes.state(written, index + 1, frame, rng.bit_generator.state)
             if progress is not None:
                 progress(index + 1, animation.frames, start.index)
         writes.drain()
@@ -230,32 +230,39 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, progress, stop,
 
 
 class _Writes:
-    """Frame PNGs written on background threads, each resume point saved after its frames.
+    """Frames copied to the host, their PNGs and resume points written, on background threads.
 
-    Up to `threads` PNGs are encoded at once (compression releases the GIL; one thread on a
-    2-core machine, where the dream needs the cores, up to 4 on a GPU host), and one more
-    thread saves the resume points in order, each once its frame is on disk; as the frames
-    before it were waited for by the points before it, every frame up to it is on disk.
-    After a failed write no later point is saved. At most `threads + 1` frames are in
+    One thread copies each dreamed frame off the device, in order (`fetch`). Up to `threads`
+    PNGs are encoded at once (compression releases the GIL; one thread on a 2-core machine,
+    where the dream needs the cores, up to 4 on a GPU host), and one more thread copies each
+    transformed frame and saves the resume points in order, each once its frame is on disk; as
+    the frames before it were waited for by the points before it, every frame up to it is on
+    disk. After a failed write no later point is saved. At most `threads + 1` frames are in
     flight: `frame` waits for the oldest beyond that and raises its failure, if any.
     """
 
     def __init__(self, store: FrameStore, threads: int | None = None) -> None:
         self.store = store
         self.threads = threads or max(1, min(4, (os.cpu_count() or 1) // 2))
+        self.fetches = ThreadPoolExecutor(1, thread_name_prefix="frame-fetch")
         self.frames = ThreadPoolExecutor(self.threads, thread_name_prefix="frame-writer")
         self.states = ThreadPoolExecutor(1, thread_name_prefix="state-writer")
         self.pending: deque[Future] = deque()
         self.broken = False
 
-    def frame(self, index: int, pixels: np.ndarray) -> Future:
-        """Start writing frame `index`'s PNG; returns the write for `state`."""
+    def fetch(self, frame) -> Future:
+        """Start copying a frame (a backend tensor or numpy) to a numpy array."""
+        return self.fetches.submit(_to_numpy, frame)
+
+    def frame(self, index: int, fetched: Future) -> Future:
+        """Start writing frame `index`'s PNG once `fetched`; returns the write for `state`."""
         while len(self.pending) > self.threads:
             self._wait_oldest()
-        return self.frames.submit(self.store.write_frame, index, pixels)
+        return self.frames.submit(self._write_frame, index, fetched)
 
-    def state(self, written: Future, index: int, frame: np.ndarray, rng_state: dict) -> None:
-        """Save the resume point before frame `index` once `written` (its last frame) is done."""
+    def state(self, written: Future, index: int, frame, rng_state: dict) -> None:
+        """Save the resume point before frame `index` (`frame`: a backend tensor or numpy)
+        once `written` (its last frame) is done."""
         self.pending.append(self.states.submit(self._save_state, written, index, frame, rng_state))
 
     def drain(self) -> None:
@@ -265,15 +272,19 @@ class _Writes:
 
     def close(self) -> None:
         """Finish what was started (frames already dreamed are kept), then stop the threads."""
+        self.fetches.shutdown(wait=True)
         self.frames.shutdown(wait=True)
         self.states.shutdown(wait=True)
 
-    def _save_state(self, written: Future, *state) -> None:
+    def _write_frame(self, index: int, fetched: Future) -> None:
+        self.store.write_frame(index, fetched.result())
+
+    def _save_state(self, written: Future, index: int, frame, rng_state: dict) -> None:
         try:
             if self.broken:
                 raise _WriteSkipped
             written.result()  # never record a resume point past a frame that is not on disk
-            self.store.save_state(*state)
+            self.store.save_state(index, _to_numpy(frame), rng_state)
         except BaseException:
             self.broken = True
             raise
@@ -284,6 +295,12 @@ class _Writes:
 
 class _WriteSkipped(Exception):
     """A resume point not saved because an earlier write failed (that failure is reported)."""
+
+
+def _to_numpy(frame) -> np.ndarray:
+    from keras import ops
+
+    return np.asarray(ops.convert_to_numpy(frame))
 
 
 class _LiveVideo:
@@ -315,11 +332,11 @@ class _LiveVideo:
             return None
         return cls(writer)
 
-    def send(self, pixels: np.ndarray) -> None:
-        """Queue one frame, after the encoder has taken the previous one."""
+    def send(self, fetched: Future) -> None:
+        """Queue one frame (a future of its pixels), after the encoder has taken the previous one."""
         self._settle()
         if not self.failed:
-            self.pending = self.pool.submit(self.writer.write, pixels)
+            self.pending = self.pool.submit(lambda: self.writer.write(fetched.result()))
 
     def finish(self, frames: int) -> bool:
         """Move the MP4 into place if it holds all `frames`; False if it must be assembled."""

@@ -347,7 +347,7 @@ class _Store:
 def _write_frames(writes, count: int) -> None:
     pixels = np.full((8, 8, 3), 100, np.uint8)
     for index in range(count):
-        written = writes.frame(index, pixels)
+        written = writes.frame(index, writes.fetch(pixels))
         writes.state(written, index + 1, pixels.astype(np.float32), {"n": index})
     writes.drain()
 
