@@ -90,10 +90,29 @@ def _accelerator_free_bytes() -> int | None:
 
             if not tf.config.list_logical_devices("GPU"):
                 return None
-            return 16 << 30  # TensorFlow does not report a GPU's size; assume a 16 GiB card
+            # TensorFlow reports no card size, and its allocator takes most of the card for
+            # itself: the card's total is what it has. Without nvidia-smi, assume 16 GiB.
+            return nvidia_total_bytes() or 16 << 30
     except Exception:  # a backend without memory statistics: fall back to the host's RAM
         return None
     return None
+
+
+def nvidia_total_bytes(run=None) -> int | None:
+    """The memory of the first NVIDIA GPU as nvidia-smi reports it, or None without one."""
+    import shutil
+    import subprocess
+
+    if run is None:
+        if shutil.which("nvidia-smi") is None:
+            return None
+        run = subprocess.run
+    try:
+        done = run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+                   capture_output=True, text=True, timeout=10)
+        return int(done.stdout.split()[0]) << 20 if done.returncode == 0 else None  # MiB
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return None
 
 
 def auto_tile_size(height: int, width: int, bytes_per_pixel: float, budget: int) -> int:

@@ -329,3 +329,17 @@ def test_half_precision_keeps_the_look(photo, precision):
     assert dreamed.dtype == np.float32
     assert np.abs(dreamed - reference).mean() < 0.1 * np.abs(reference - photo).mean()
     assert half.loss(dreamed) > half.loss(photo) * 1.2
+
+
+def test_the_tensorflow_gpu_budget_reads_the_cards_size_from_nvidia_smi():
+    import subprocess
+
+    from animator.backend import nvidia_total_bytes
+
+    def smi(output, code=0):
+        return lambda command, **kwargs: subprocess.CompletedProcess(command, code, output, "")
+
+    assert nvidia_total_bytes(smi("81559\n")) == 81559 << 20  # an H100: MiB to bytes
+    assert nvidia_total_bytes(smi("81559\n143771\n")) == 81559 << 20  # the first card
+    assert nvidia_total_bytes(smi("", code=9)) is None
+    assert nvidia_total_bytes(smi("[N/A]\n")) is None
