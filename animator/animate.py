@@ -212,8 +212,8 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, progress, stop,
             if first is not None and animation.color.coherence == "match_first":
                 dreamed = match_color(dreamed, first, animation.color.strength)
             fetched = writes.fetch(dreamed)
-            if first is None:
-                first = fetched.result()
+            if first is None:  # colour coherence keeps the first frame's float pixels
+                first = _to_numpy(dreamed)
                 store.save_first(first)
             written = writes.frame(index, fetched)
             if live is not None:
@@ -232,7 +232,8 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, progress, stop,
 class _Writes:
     """Frames copied to the host, their PNGs and resume points written, on background threads.
 
-    One thread copies each dreamed frame off the device, in order (`fetch`). Up to `threads`
+    One thread copies each dreamed frame off the device as uint8 pixels, in order (`fetch`):
+    rounded once for both the PNG writers and the encoder. Up to `threads`
     PNGs are encoded at once (compression releases the GIL; one thread on a 2-core machine,
     where the dream needs the cores, up to 4 on a GPU host), and one more thread copies each
     transformed frame and saves the resume points in order, each once its frame is on disk; as
@@ -251,8 +252,8 @@ class _Writes:
         self.broken = False
 
     def fetch(self, frame) -> Future:
-        """Start copying a frame (a backend tensor or numpy) to a numpy array."""
-        return self.fetches.submit(_to_numpy, frame)
+        """Start copying a frame (a backend tensor or numpy) to uint8 RGB pixels."""
+        return self.fetches.submit(lambda: io.rgb_uint8(_to_numpy(frame)))
 
     def frame(self, index: int, fetched: Future) -> Future:
         """Start writing frame `index`'s PNG once `fetched`; returns the write for `state`."""
@@ -290,7 +291,12 @@ class _Writes:
             raise
 
     def _wait_oldest(self) -> None:
-        _wait([self.pending.popleft()], self.store)
+        """Wait for the oldest write in flight; re-raise its failure as an OutputError."""
+        try:
+            self.pending.popleft().result()
+        except OSError as error:  # a write that escaped io's own handling, e.g. a full disk
+            where = error.filename or self.store.folder
+            raise io.output_error(error, where, "run again with --resume") from error
 
 
 class _WriteSkipped(Exception):
@@ -375,16 +381,6 @@ def _transform(config: Config, dreamed, ctx):
     except PluginError as error:
         raise PluginError(f"{error}: frames 0..{ctx.index} are kept; fix the transform, then "
                           f"continue with animator render {config.source} --resume") from error
-
-
-def _wait(pending: list[Future], store: FrameStore) -> None:
-    """Wait for the background writes; re-raise the first failure as an OutputError."""
-    for future in pending:
-        try:
-            future.result()
-        except OSError as error:  # a write that escaped io's own handling, e.g. a full disk
-            where = error.filename or store.folder
-            raise io.output_error(error, where, "run again with --resume") from error
 
 
 def assemble(config: Config) -> Path | None:
