@@ -49,13 +49,18 @@ def tile_batch(tile_size: int, bytes_per_pixel: float, budget: int, limit: int =
 
 
 def has_accelerator() -> bool:
-    """Whether the backend computes on a GPU (or another accelerator) rather than the CPU."""
+    """Whether the backend computes on a GPU (or another accelerator) rather than the CPU: the
+    one test behind XLA's and unrolling's defaults, tile batching and the memory budget."""
     name = keras.backend.backend()
     if name == "jax":
         import jax
 
         return jax.devices()[0].platform != "cpu"
-    return name == "tensorflow" and _tensorflow_has_gpu()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_logical_devices("GPU"))
+    return False
 
 
 def memory_budget() -> int:
@@ -77,25 +82,18 @@ def memory_budget() -> int:
 def _accelerator_free_bytes() -> int | None:
     name = keras.backend.backend()
     try:
+        if not has_accelerator():
+            return None
         if name == "jax":
             import jax
 
-            device = jax.devices()[0]
-            if device.platform == "cpu":
-                return None
-            stats = device.memory_stats() or {}
+            stats = jax.devices()[0].memory_stats() or {}
             return stats.get("bytes_limit", 0) - stats.get("bytes_in_use", 0) or None
-        if name == "tensorflow":
-            import tensorflow as tf
-
-            if not tf.config.list_logical_devices("GPU"):
-                return None
-            # TensorFlow reports no card size, and its allocator takes most of the card for
-            # itself: the card's total is what it has. Without nvidia-smi, assume 16 GiB.
-            return nvidia_total_bytes() or 16 << 30
+        # TensorFlow reports no card size, and its allocator takes most of the card for
+        # itself: the card's total is what it has. Without nvidia-smi, assume 16 GiB.
+        return nvidia_total_bytes() or 16 << 30
     except Exception:  # a backend without memory statistics: fall back to the host's RAM
         return None
-    return None
 
 
 def nvidia_total_bytes(run=None) -> int | None:
@@ -143,7 +141,7 @@ def octave_function(model, objective, xla: bool | None = None) -> Callable:
     """
     name = keras.backend.backend()
     if name == "tensorflow":
-        return _tensorflow_octave(model, objective, _tensorflow_has_gpu() if xla is None else xla)
+        return _tensorflow_octave(model, objective, has_accelerator() if xla is None else xla)
     if name == "jax":
         return _jax_octave(model, objective)
     raise RuntimeError(f"the {name} backend is not supported: set KERAS_BACKEND=tensorflow or jax")
@@ -151,12 +149,6 @@ def octave_function(model, objective, xla: bool | None = None) -> Callable:
 
 def _activations(outputs) -> list:
     return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-
-
-def _tensorflow_has_gpu() -> bool:
-    import tensorflow as tf
-
-    return bool(tf.config.list_logical_devices("GPU"))
 
 
 def _tensorflow_octave(model, objective, xla: bool) -> Callable:
@@ -278,7 +270,7 @@ def _jax_octave(model, objective) -> Callable:
             total, count = total + loss, count + len(boxes)
         return total / count, gradient
 
-    unroll = jax.devices()[0].platform == "cpu"
+    unroll = not has_accelerator()
 
     @functools.partial(jax.jit, static_argnames=("tile_size", "tile_batch", "mean_abs"))
     def octave(trainable, non_trainable, image, shifts, step_size, max_loss, tile_size, tile_batch,
