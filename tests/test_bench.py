@@ -11,21 +11,26 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
 
 
-def test_bench_reports_both_sides(tmp_path):
+def run_bench(tmp_path: Path, *args: str) -> tuple[dict, str]:
+    """Run the script (one octave of InceptionV3 to mixed0) with `args`; its report and stdout."""
     out = tmp_path / "bench.json"
-    command = [sys.executable, str(SCRIPT), "--size", "80", "--frames", "2", "--octaves", "1",
-               "--steps", "2", "--weights", "none", "--layers", "mixed0", "--json", str(out),
-               "--workdir", str(tmp_path / "work")]
+    command = [sys.executable, str(SCRIPT), "--octaves", "1", "--layers", "mixed0", *args,
+               "--json", str(out), "--workdir", str(tmp_path / "work")]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(out.read_text())
+    return json.loads(out.read_text()), done.stdout
+
+
+def test_bench_reports_both_sides(tmp_path):
+    report, stdout = run_bench(tmp_path, "--size", "80", "--frames", "2", "--steps", "2",
+                               "--weights", "none")
     for side in ("baseline", "animator"):
         assert report[side]["steady_seconds_per_frame"] > 0
         assert len(report[side]["runs"][0]["frame_seconds"]) == 2
         assert report[side]["peak_rss_mb"] > 0
     assert report["ratio"] > 0
     assert report["flops_per_frame"] > 0
-    assert "ratio baseline/animator" in done.stdout
+    assert "ratio baseline/animator" in stdout
     assert (tmp_path / "work" / "baseline0" / "baseline.gif").is_file()
     assert (tmp_path / "work" / "animator0" / "animator.gif").is_file()
 
@@ -33,18 +38,13 @@ def test_bench_reports_both_sides(tmp_path):
 def test_bench_times_the_pipeline_alone_into_an_mp4(tmp_path):
     import imageio.v3 as iio
 
-    out = tmp_path / "bench.json"
-    command = [sys.executable, str(SCRIPT), "--size", "96x80", "--frames", "3", "--octaves", "1",
-               "--steps", "0", "--format", "mp4", "--layers", "mixed0", "--json", str(out),
-               "--workdir", str(tmp_path / "work")]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(out.read_text())
+    report, stdout = run_bench(tmp_path, "--size", "96x80", "--frames", "3", "--steps", "0",
+                               "--format", "mp4")
     for side in ("baseline", "animator"):
         assert report[side]["end_to_end_fps"] > 0
         video = tmp_path / "work" / f"{side}0" / f"{side}.mp4"
         assert len(list(iio.imiter(video))) == 3
-    assert "end-to-end frames/s" in done.stdout and "-> mp4" in done.stdout
+    assert "end-to-end frames/s" in stdout and "-> mp4" in stdout
 
 
 def test_end_to_end_rate_counts_the_finish():
