@@ -7,10 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import engine_cases
 import numpy as np
 import pytest
-
-import engine_cases
 
 # Float rounding only: the variants recorded before agreed within 5e-5 grey levels.
 TOLERANCE = 1e-3
