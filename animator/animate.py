@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +40,18 @@ class RenderResult:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Dreamed:
+    """One frame just dreamed: its index, of `total`; `started_at` frames were there before this
+    run. `pixels` is a future of its uint8 RGB pixels (H×W×3), copied off the device on a
+    background thread: `pixels.result()` waits for them, and only whoever wants them waits."""
+
+    index: int
+    total: int
+    started_at: int
+    pixels: Future
+
+
 def render(
     config: Config,
     *,
@@ -56,6 +68,30 @@ def render(
     receives remarks for the user (an animated input, a changed plugin). When `stop` is set the
     loop ends after the current frame, assembles what is done and raises `Interrupted`.
     """
+    frames = run(config, resume=resume, force=force, stop=stop, note=note)
+    while True:
+        try:
+            made = next(frames)
+        except StopIteration as end:
+            return end.value
+        if progress is not None:
+            progress(made.index + 1, made.total, made.started_at)
+
+
+def run(
+    config: Config,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    stop: threading.Event | None = None,
+    note: Callable[[str], None] | None = None,
+) -> Generator[Dreamed, None, RenderResult]:
+    """The render as a generator: yields each frame as it is dreamed (`Dreamed`), returns the
+    `RenderResult` once the GIF or MP4 is assembled. Arguments as for `render`.
+
+    Closing the generator early (a `break` in the loop that reads it) keeps every frame written
+    so far and their resume point, without assembling: `resume=True` continues from there.
+    """
     began = time.monotonic()
     note = note or (lambda text: None)
     store = FrameStore(config.frames_dir)
@@ -66,7 +102,7 @@ def render(
         _begin(config, store)
     live = _LiveVideo.open(config) if start.index == 0 else None
     try:
-        done = _loop(config, dreamer, store, start, progress, stop, live)
+        done = yield from _loop(config, dreamer, store, start, stop, live)
     except BaseException:
         if live is not None:
             live.abort()
@@ -77,9 +113,7 @@ def render(
         output = assemble(config) if done else None
     if stop is not None and stop.is_set() and done < config.frames:
         where = f"; a playable {output.name} holds them" if output else ""
-        raise Interrupted(
-            f"stopped after {done} of {config.frames} frames{where}: continue with "
-            f"animator render {config.source} --resume")
+        raise Interrupted(f"stopped after {done} of {config.frames} frames{where}", remedy="resume")
     return RenderResult(done, start.index, output, config.frames_dir, time.monotonic() - began)
 
 
@@ -98,7 +132,7 @@ def _check_outputs(config: Config, store: FrameStore, resume: bool, force: bool)
     if not (force or resume) and (out.exists() or store.frame_count()):
         what = f"output '{out}' exists" if out.exists() else \
             f"an unfinished render ({store.frame_count()} frames) is in '{store.folder}'"
-        raise OutputError(f"{what}: pass --resume to continue it or --force to start over")
+        raise OutputError(what, remedy="resume_or_force")
     store.create()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -116,8 +150,7 @@ def _starting_point(config: Config, store: FrameStore, resume: bool, note) -> _S
     if saved.fingerprint != fingerprint:
         raise ConfigError(
             f"cannot resume: the config changed since '{store.folder}' was rendered"
-            f"{' (' + ', '.join(changed) + ')' if changed else ''}: undo the change, "
-            "or pass --force to start over")
+            f"{' (' + ', '.join(changed) + ')' if changed else ''}", remedy="undo_or_force")
     plugins = [key.removeprefix("plugin_files.") for key in changed if key.startswith("plugin_files.")]
     if plugins:  # a plugin fixed after it failed: its code is not part of the fingerprint
         note(f"plugin {', '.join(plugins)} changed since the last run: frames from {saved.index} "
@@ -188,9 +221,10 @@ def _dreamer(config: Config):
                    precision=dream.precision, xla=None if dream.xla == "auto" else dream.xla)
 
 
-def _loop(config, dreamer, store: FrameStore, start: _Start, progress, stop,
-          live: _LiveVideo | None = None) -> int:
-    """Dream frames start.index.. until done or stopped; returns the number of frames on disk.
+def _loop(config, dreamer, store: FrameStore, start: _Start, stop,
+          live: _LiveVideo | None = None) -> Generator[Dreamed, None, int]:
+    """Dream frames start.index.. until done or stopped, yielding each one; returns the number
+    of frames on disk.
 
     The frame stays on the backend's device from dream to transforms to the next dream: this
     thread never waits for a copy to the host (but for the first frame, kept for colour
@@ -221,8 +255,7 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, progress, stop,
             ctx = Context(index, animation.frames, size, rng, first)
             frame = _transform(config, dreamed, ctx)
             writes.state(written, index + 1, frame, rng.bit_generator.state)
-            if progress is not None:
-                progress(index + 1, animation.frames, start.index)
+            yield Dreamed(index, animation.frames, start.index, fetched)
         writes.drain()
     finally:
         writes.close()
@@ -296,7 +329,7 @@ class _Writes:
             self.pending.popleft().result()
         except OSError as error:  # a write that escaped io's own handling, e.g. a full disk
             where = error.filename or self.store.folder
-            raise io.output_error(error, where, "run again with --resume") from error
+            raise io.output_error(error, where, remedy="then_resume") from error
 
 
 class _WriteSkipped(Exception):
@@ -379,8 +412,8 @@ def _transform(config: Config, dreamed, ctx):
     try:
         return config.chain.apply(dreamed, ctx)
     except PluginError as error:
-        raise PluginError(f"{error}: frames 0..{ctx.index} are kept; fix the transform, then "
-                          f"continue with animator render {config.source} --resume") from error
+        raise PluginError(f"{error}: frames 0..{ctx.index} are kept; fix the transform",
+                          remedy="then_resume") from error
 
 
 def assemble(config: Config) -> Path | None:

@@ -206,8 +206,8 @@ def _render(config, args) -> int:
             result = render(config, resume=args.resume, force=args.force, progress=bar.update,
                             stop=stop, note=_note)
     except KeyboardInterrupt:  # a second Ctrl-C: the frame being dreamed is dropped, no more
-        raise Interrupted(f"aborted: every complete frame is kept in '{config.frames_dir}': "
-                          f"continue with animator render {args.config} --resume") from None
+        raise Interrupted(f"aborted: every complete frame is kept in '{config.frames_dir}'",
+                          remedy="resume") from None
     bar.close()
     where = result.output or result.frames_dir
     print(f"wrote {where} ({result.frames} frames, {result.seconds:.0f} s)", file=sys.stderr)
@@ -270,8 +270,26 @@ def cmd_layers(args) -> int:
     return 0
 
 
-def _one_line(error: BaseException) -> str:
-    lines = [" ".join(line.split()) for line in str(error).splitlines() if line.strip()]
+# The library's remedies (errors.PYTHON_ADVICE) in this command line's words.
+CLI_ADVICE = {
+    "resume_or_force": ": pass --resume to continue it or --force to start over",
+    "undo_or_force": ": undo the change, or pass --force to start over",
+    "resume": ": continue with {again} --resume",
+    "then_resume": ", then continue with {again} --resume",
+}
+
+
+def _advice(args) -> dict[str, str]:
+    """CLI_ADVICE for this command line: `animator render CONFIG --resume` continues a render."""
+    if getattr(args, "config", None) is None:  # nothing to resume: run the command again
+        return {**CLI_ADVICE, "resume": ": run it again", "then_resume": ", then run it again"}
+    again = f"animator {args.command} {args.config}"
+    return {key: text.format(again=again) for key, text in CLI_ADVICE.items()}
+
+
+def _one_line(error: BaseException, advice: dict[str, str] | None = None) -> str:
+    text = error.worded(advice) if advice and isinstance(error, AnimatorError) else str(error)
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
     return "; ".join(lines) or type(error).__name__
 
 
@@ -285,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except AnimatorError as error:
-        print(ERROR_PREFIX + _one_line(error), file=sys.stderr)
+        print(ERROR_PREFIX + _one_line(error, _advice(args)), file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print(ERROR_PREFIX + "interrupted", file=sys.stderr)

@@ -215,6 +215,11 @@ def load(path: str | Path, overrides: list[str] = (), **replace) -> Config:
     return from_mapping(data, path.parent, source=str(path))
 
 
+def read(path: str | Path) -> dict:
+    """A YAML animation file's mapping, not yet checked (`from_mapping` checks it)."""
+    return _read_yaml(Path(path))
+
+
 def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         kind = "a folder" if path.is_dir() else "not found"

@@ -2,15 +2,46 @@
 
 `UserError` and its subclasses are a user's mistake (bad config, bad input, full disk);
 the CLI prints them as one line and exits 2. Anything else is an internal error (exit 1).
+
+An error whose fix is a render option (resume, force) names it as a `remedy`, not as words:
+each front end words it in its own terms, `resume=True` in Python (`str(error)`), `--resume` on
+the command line (`error.worded(...)` with the CLI's table).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+# A remedy's advice in Python's words; the CLI has a table with the same keys in its flags. An
+# entry starts with the punctuation that joins it to the message.
+PYTHON_ADVICE = {
+    "resume_or_force": ": pass resume=True to continue it or force=True to start over",
+    "undo_or_force": ": undo the change, or pass force=True to start over",
+    "resume": ": continue with resume=True",
+    "then_resume": ", then continue with resume=True",
+}
+
 
 class AnimatorError(Exception):
-    """Base of every error the project raises on purpose."""
+    """Base of every error the project raises on purpose.
+
+    `message` holds the facts (and any advice that is not an option); `remedy`, a key of
+    `PYTHON_ADVICE`, the render option that fixes it, worded by the front end.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str = "", *, remedy: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.remedy = remedy
+
+    def __str__(self) -> str:
+        return self.worded(PYTHON_ADVICE)
+
+    def worded(self, advice: Mapping[str, str]) -> str:
+        """The message with its remedy in a front end's words (`advice`: remedy -> text)."""
+        return self.message + (advice[self.remedy] if self.remedy else "")
 
 
 class UserError(AnimatorError):

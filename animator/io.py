@@ -217,17 +217,20 @@ def to_uint8(frame) -> np.ndarray:
     return pixels.astype(np.uint8)
 
 
-def output_error(err: OSError, path, retry: str = "run again") -> OutputError:
-    """Turn an OSError met while writing `path` into a one-line OutputError; `retry` ends it."""
+def output_error(err: OSError, path, retry: str = "run again", remedy: str | None = None) -> OutputError:
+    """Turn an OSError met while writing `path` into a one-line OutputError; `retry` ends it,
+    or with a `remedy` (`then_resume`: a render's frames), the front end's words for it."""
+    retry = "" if remedy else f" and {retry}"
     if err.errno in _DISK_FULL:
-        return OutputError(f"disk full while writing '{path}': free some space and {retry}")
+        return OutputError(f"disk full while writing '{path}': free some space{retry}", remedy=remedy)
     if err.errno == errno.ENOTDIR:
         return OutputError(f"cannot write '{path}': part of the path is a file, not a folder: "
                            "choose another output path")
     if err.errno in _NOT_WRITABLE:
         return OutputError(f"cannot write '{path}': the folder is not writable "
                            f"({err.strerror}): choose another output folder or fix its permissions")
-    return OutputError(f"cannot write '{path}' ({err.strerror or err}): check the path and {retry}")
+    return OutputError(f"cannot write '{path}' ({err.strerror or err}): check the path{retry}",
+                       remedy=remedy)
 
 
 def write_png_atomic(path: str | os.PathLike, frame, fast: bool = False) -> None:
@@ -244,7 +247,7 @@ def write_png_atomic(path: str | os.PathLike, frame, fast: bool = False) -> None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise output_error(err, path, "run again with --resume") from err
+        raise output_error(err, path, remedy="then_resume") from err
     if fast:
         write_atomic(path, lambda stream: stream.write(encode_png(pixels)))
     else:
@@ -275,10 +278,10 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
                      struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))))
 
 
-def write_atomic(path: Path, write, retry: str = "run again with --resume") -> None:
+def write_atomic(path: Path, write, retry: str | None = None) -> None:
     """Call `write(stream)` on a hidden temporary file beside `path`, fsync it, rename it over
     `path`: the file is either the old one or the complete new one. An OSError becomes a
-    one-line `OutputError` ending with `retry`.
+    one-line `OutputError` ending with `retry`, by default: resume the render.
     """
     try:
         with atomic_output(path) as temp, open(temp, "wb") as stream:
@@ -286,7 +289,8 @@ def write_atomic(path: Path, write, retry: str = "run again with --resume") -> N
             stream.flush()
             os.fsync(stream.fileno())
     except OSError as err:
-        raise output_error(err, path, retry) from err
+        raise output_error(err, path, retry or "run again",
+                           remedy=None if retry else "then_resume") from err
 
 
 def rgb_uint8(frame) -> np.ndarray:

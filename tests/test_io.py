@@ -280,7 +280,7 @@ def test_disk_full_raises_output_error_and_leaves_no_partial_file(tmp_path, monk
 
     monkeypatch.setattr(os, "fsync", disk_full)
     path = tmp_path / "frame0001.png"
-    with pytest.raises(OutputError, match=r"disk full while writing '.*frame0001\.png'.*--resume"):
+    with pytest.raises(OutputError, match=r"disk full while writing '.*frame0001\.png'.*resume=True"):
         write_png_atomic(path, gradient())
     assert os.listdir(tmp_path) == []
 

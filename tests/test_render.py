@@ -233,7 +233,7 @@ def test_a_changed_config_refuses_to_resume(tmp_path):
     config = tiny_config(tmp_path)
     _render_stopping_after(config, 2)
     changed = tiny_config(tmp_path, dream={**TINY["dream"], "steps": 3})
-    with pytest.raises(ConfigError, match=r"config changed.*dream\.steps.*--force"):
+    with pytest.raises(ConfigError, match=r"config changed.*dream\.steps.*force=True"):
         render(changed, resume=True)
     assert len(png_frames(config.frames_dir)) == 2
 
@@ -249,7 +249,7 @@ def test_more_frames_continue_a_finished_render(forward, tmp_path):
 
 def test_an_existing_output_is_refused_without_force(forward):
     config, _ = forward
-    with pytest.raises(OutputError, match="exists: pass --resume.*--force"):
+    with pytest.raises(OutputError, match="exists: pass resume=True.*force=True"):
         render(config)
 
 
