@@ -273,6 +273,18 @@ def encode_png(frame) -> bytes:
                      _png_chunk(b"IDAT", _deflate.compress(filtered, 1)), _png_chunk(b"IEND", b"")))
 
 
+def preview_png(frame, max_side: int) -> bytes:
+    """A frame as PNG bytes, shrunk (never enlarged) so its longest side is at most `max_side`
+    pixels: for a page or a notebook to show while a render runs."""
+    pixels = rgb_uint8(frame)
+    height, width = pixels.shape[:2]
+    scale = max_side / max(height, width)
+    if scale < 1:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        pixels = np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR))
+    return encode_png(pixels)
+
+
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return b"".join((struct.pack(">I", len(data)), kind, data,
                      struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))))
