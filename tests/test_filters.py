@@ -105,3 +105,39 @@ def test_filters_run_in_a_chain_with_scheduled_parameters():
     chain = build_chain([{"blur": {"sigma": {0: 0.0, 10: 2.0}}}, "sobel"])
     out = np.asarray(chain.apply(frame, context(frame)))
     assert out.shape == frame.shape and np.all(out[:, :6] == 0)
+
+
+# --- the DeepDream notebook's look --------------------------------------------------------------
+
+
+def photo(step=4):
+    from skimage import data
+
+    return data.astronaut()[::step, ::step].astype(np.float32)  # 128×128 RGB
+
+
+@pytest.mark.parametrize("edge, scipy_filter", [(sobel, ndimage.sobel), (prewitt, ndimage.prewitt)])
+def test_notebook_look_is_scipys_3d_filter_hypot_clipped(edge, scipy_filter):
+    frame = photo()
+    out = run(edge, frame, look="notebook")
+    expected = np.clip(np.hypot(scipy_filter(frame, axis=0), scipy_filter(frame, axis=1)), 0, 255)
+    inside = (slice(1, -1), slice(1, -1))
+    assert np.max(np.abs(out[inside] - expected[inside])) <= 1.0
+    assert expected.mean() > 100  # saturated colour edges, not the normalised grey map
+    assert run(edge, frame).mean() < 50
+
+
+def test_notebook_look_smooths_across_the_colour_axis():
+    frame = step_edge()
+    frame[:, 8:] = [255.0, 0.0, 0.0]  # a red step: scipy's 3-D sobel spills it into green
+    out = run(sobel, frame, look="notebook")
+    expected = np.clip(np.hypot(ndimage.sobel(frame, 0), ndimage.sobel(frame, 1)), 0, 255)
+    np.testing.assert_allclose(out, expected, atol=1e-3)
+    assert out[4, 8, 1] > 0 and out[4, 8, 2] == 0
+
+
+def test_notebook_look_refuses_keep_color_when_the_config_loads():
+    from animator.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="keep_color: applies to look: grey only"):
+        build_chain([{"sobel": {"look": "notebook", "keep_color": True}}])

@@ -119,3 +119,21 @@ def test_stochastic_shift_draws_one_shift_per_group():
 def test_stochastic_shift_refuses_low_above_high():
     with pytest.raises(ValueError, match="low must be <= high"):
         stochastic_shift(numbered(), context(numbered()), low=3, high=1)
+
+
+def test_roll_truncate_is_the_notebooks_int_n_over_15():
+    frame = np.random.default_rng(0).uniform(0, 255, (20, 64, 3)).astype(np.float32)
+    out = apply([{"roll": {"shift": "n / 15", "rounding": "truncate"}}], frame)
+    expected = frame.copy()
+    for n in range(frame.shape[1]):  # the notebook's loop
+        expected[:, n] = np.roll(expected[:, n], int(n / 15), axis=0)
+    np.testing.assert_array_equal(out, expected)
+    rounded = apply([{"roll": {"shift": "n / 15"}}], frame)
+    assert not np.array_equal(rounded[:, 8], expected[:, 8])  # 8/15 rounds to 1, truncates to 0
+
+
+def test_roll_truncates_negative_shifts_toward_zero():
+    frame = numbered(6, 5)
+    out = apply([{"roll": {"shift": "-n / 2", "rounding": "truncate"}}], frame)
+    for n in range(frame.shape[1]):
+        np.testing.assert_array_equal(out[:, n], np.roll(frame[:, n], int(-n / 2), axis=0))

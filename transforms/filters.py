@@ -2,11 +2,18 @@
 
 All work with `keras.ops` on the frame's device; borders are padded by mirroring the edge pixels
 (symmetric), so a flat region stays flat up to the border.
+
+Edges come in two looks. `grey` (the default) is the gradient magnitude of the frame's grey,
+normalised so a full black-to-white step gives 255. `notebook` is the DeepDream zoom notebook's
+`np.hypot(ndimage.sobel(f, 0), ndimage.sobel(f, 1))` on the float RGB frame, clipped to 0..255:
+unnormalised, so edges saturate to bright colour, and smoothed across the colour axis too (scipy
+filters all three axes of the H×W×3 array).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 
@@ -18,6 +25,10 @@ __all__ = ["blur", "color_match", "edges", "hue_shift", "match_color", "prewitt"
 # ITU-R BT.601 luma weights, the usual grey of an RGB image.
 LUMA = (0.299, 0.587, 0.114)
 
+Look = Literal["grey", "notebook"]
+SOBEL = (1.0, 2.0, 1.0)  # the smoothing across the derivative; Prewitt's is flat
+PREWITT = (1.0, 1.0, 1.0)
+
 
 def _tensor(frame):
     from keras import ops
@@ -25,41 +36,72 @@ def _tensor(frame):
     return ops.convert_to_tensor(frame, dtype="float32")
 
 
-def edges(frame, smoothing: tuple[float, float, float], keep_color: bool, strength: float):
-    """Gradient magnitude of the frame's grey, by a 3×3 derivative ⊗ `smoothing` kernel pair.
-
-    The magnitude is divided by the kernel's gain, so a full black-to-white step gives 255 and a
-    flat region 0. `keep_color` multiplies the frame by the edge map instead of returning grey.
-    `strength` in 0..1 mixes the result with the original frame.
-    """
+def gradients(image, smoothing: tuple[float, float, float]):
+    """(gx, gy) of `image` (H×W or H×W×C): the central difference along one axis, smoothed by the
+    3 taps `smoothing` along the other; borders mirrored (scipy's `reflect`). Not normalised."""
     from keras import ops
 
-    frame = _tensor(frame)
-    grey = ops.tensordot(frame, ops.convert_to_tensor(LUMA, dtype="float32"), axes=1)
-    padded = ops.pad(grey, ((1, 1), (1, 1)), mode="symmetric")
+    padding = ((1, 1), (1, 1)) + ((0, 0),) * (len(image.shape) - 2)
+    padded = ops.pad(image, padding, mode="symmetric")
     a, b, c = smoothing
     dx = padded[:, 2:] - padded[:, :-2]  # derivative along x, then smoothing along y
     gx = a * dx[:-2] + b * dx[1:-1] + c * dx[2:]
     dy = padded[2:] - padded[:-2]
     gy = a * dy[:, :-2] + b * dy[:, 1:-1] + c * dy[:, 2:]
-    magnitude = ops.clip(ops.sqrt(gx * gx + gy * gy) / (a + b + c), 0.0, 255.0)[:, :, None]
-    result = frame * (magnitude / 255.0) if keep_color else ops.repeat(magnitude, 3, axis=2)
+    return gx, gy
+
+
+def edges(frame, smoothing: tuple[float, float, float], keep_color: bool, strength: float,
+          look: Look = "grey"):
+    """Gradient magnitude of the frame, by a 3×3 derivative ⊗ `smoothing` kernel pair.
+
+    look `grey`: of the frame's grey, divided by the kernel's gain, so a full black-to-white step
+    gives 255 and a flat region 0; `keep_color` multiplies the frame by that edge map instead of
+    returning grey. look `notebook`: per channel, unnormalised, with `smoothing` also applied
+    across the colour channels (mirrored at red and blue), clipped to 0..255 (scipy's 3-D sobel).
+    `strength` in 0..1 mixes the result with the original frame.
+    """
+    from keras import ops
+
+    frame = _tensor(frame)
+    if look == "notebook":
+        gx, gy = gradients(ops.matmul(frame, _across_channels(smoothing)), smoothing)
+        result = ops.clip(ops.sqrt(gx * gx + gy * gy), 0.0, 255.0)
+    else:
+        grey = ops.tensordot(frame, ops.convert_to_tensor(LUMA, dtype="float32"), axes=1)
+        gx, gy = gradients(grey, smoothing)
+        magnitude = ops.clip(ops.sqrt(gx * gx + gy * gy) / sum(smoothing), 0.0, 255.0)[:, :, None]
+        result = frame * (magnitude / 255.0) if keep_color else ops.repeat(magnitude, 3, axis=2)
     return (1.0 - strength) * frame + strength * result
 
 
-@register("sobel")
-def sobel(frame, ctx: Context, keep_color: bool = False, strength: float = 1.0):
+def _across_channels(smoothing: tuple[float, float, float]) -> np.ndarray:
+    """3×3 matrix M with (rgb @ M)[k] = a·rgb[k-1] + b·rgb[k] + c·rgb[k+1], ends mirrored."""
+    a, b, c = smoothing
+    return np.array([[a + b, a, 0.0], [c, b, a], [0.0, c, b + c]], dtype=np.float32)
+
+
+def _check_look(params: dict) -> None:
+    """keep_color belongs to the grey look: say so when a config loads."""
+    if params.get("look") == "notebook" and params.get("keep_color"):
+        raise ValueError("keep_color: applies to look: grey only (the notebook look is already "
+                         "in colour); remove keep_color or use look: grey")
+
+
+@register("sobel", check=_check_look)
+def sobel(frame, ctx: Context, keep_color: bool = False, strength: float = 1.0, look: Look = "grey"):
     """Sobel edge magnitude as a 0..255 image (0 where flat); keep_color keeps edge colours.
 
-    strength in 0..1 mixes the edges with the frame (0: unchanged).
+    strength in 0..1 mixes the edges with the frame (0: unchanged). look: grey (normalised grey
+    edges), or notebook (the DeepDream notebook's saturated colour edges, see the module).
     """
-    return edges(frame, (1.0, 2.0, 1.0), keep_color, strength)
+    return edges(frame, SOBEL, keep_color, strength, look)
 
 
-@register("prewitt")
-def prewitt(frame, ctx: Context, keep_color: bool = False, strength: float = 1.0):
+@register("prewitt", check=_check_look)
+def prewitt(frame, ctx: Context, keep_color: bool = False, strength: float = 1.0, look: Look = "grey"):
     """Prewitt edge magnitude as a 0..255 image (0 where flat); like sobel, less smoothing."""
-    return edges(frame, (1.0, 1.0, 1.0), keep_color, strength)
+    return edges(frame, PREWITT, keep_color, strength, look)
 
 
 def gaussian_kernel(sigma: float, max_radius: int | None = None) -> np.ndarray:

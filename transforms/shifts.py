@@ -3,6 +3,8 @@
 With `axis="columns"` column n moves down by shift(n) pixels (what leaves the bottom comes back at
 the top); with `axis="rows"` row n moves right by shift(n). Shifts are rounded to whole pixels and
 applied exactly, by gathering index (i - shift) mod size: no interpolation, nothing lost.
+`roll` may truncate instead (`rounding: truncate`, toward zero like Python's `int`), which is how
+the DeepDream zoom notebook rolls column n by `int(n / 15)`.
 """
 
 from __future__ import annotations
@@ -19,15 +21,18 @@ from transforms.registry import Profile, register
 __all__ = ["roll", "roll_lines", "sine_shift", "stochastic_shift"]
 
 Axis = Literal["columns", "rows"]
+Rounding = Literal["nearest", "truncate"]
+ROUND = {"nearest": np.rint, "truncate": np.trunc}
 
 
-def roll_lines(frame, shifts, axis: Axis = "columns"):
-    """Roll line n of `frame` (a column, or a row) by `shifts[n]` whole pixels, wrapping around."""
+def roll_lines(frame, shifts, axis: Axis = "columns", rounding: Rounding = "nearest"):
+    """Roll line n of `frame` (a column, or a row) by `shifts[n]` pixels, wrapping around;
+    fractional shifts are rounded to the nearest whole pixel, or truncated toward zero."""
     from keras import ops
 
     frame = ops.convert_to_tensor(frame, dtype="float32")
     height, width = frame.shape[:2]
-    shifts = np.rint(np.asarray(shifts, dtype=np.float64)).astype(np.int64)
+    shifts = ROUND[rounding](np.asarray(shifts, dtype=np.float64)).astype(np.int64)
     if axis == "columns":  # output[r, c] = input[(r - shift[c]) mod H, c]
         index = (np.arange(height)[:, None] - shifts[None, :]) % height
         gather_axis = 0
@@ -56,16 +61,24 @@ def _check_group(group: int) -> int:
 
 
 @register("roll")
-def roll(frame, ctx: Context, shift: Profile = 0.0, axis: Axis = "columns", group: int = 1):
+def roll(
+    frame,
+    ctx: Context,
+    shift: Profile = 0.0,
+    axis: Axis = "columns",
+    group: int = 1,
+    rounding: Rounding = "nearest",
+):
     """Roll column (or row) n by shift(n) pixels; shift may use n (index) and t (frame).
 
-    With group > 1, n counts groups of `group` neighbouring lines that move together.
-    Example: `roll: {shift: "n / 15", axis: columns}` shears the picture into a wrapped slant.
+    With group > 1, n counts groups of `group` neighbouring lines that move together. Fractional
+    shifts round to the nearest pixel, or with rounding: truncate toward zero (Python's int).
+    Example: `roll: {shift: "n / 15", rounding: truncate}` is the DeepDream notebook's roll.
     """
     group = _check_group(group)
     count = line_count(frame, axis)
     n = np.arange(math.ceil(count / group), dtype=np.float64)
-    return roll_lines(frame, grouped(_profile(shift, n), count, group), axis)
+    return roll_lines(frame, grouped(_profile(shift, n), count, group), axis, rounding)
 
 
 def _profile(shift: Callable | float, n: np.ndarray) -> np.ndarray:
