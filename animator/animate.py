@@ -26,7 +26,7 @@ import numpy as np
 from animator import io
 from animator.config import Config
 from animator.errors import ConfigError, Interrupted, OutputError, PluginError
-from animator.state import FrameStore
+from animator.state import FIRST_FILE, FrameStore
 
 
 @dataclass(frozen=True)
@@ -94,23 +94,32 @@ def run(
     """
     began = time.monotonic()
     note = note or (lambda text: None)
+    if resume and force:
+        raise ConfigError("resume and force exclude each other: resume continues a render, "
+                          "force replaces it; choose one")
     store = FrameStore(config.frames_dir)
-    _check_outputs(config, store, resume, force)
-    start = _starting_point(config, store, resume and not force, note)
-    dreamer = _dreamer(config)
-    if start.index == 0:  # the input and the model are good: only now replace an old render
-        _begin(config, store)
-    live = _LiveVideo.open(config) if start.index == 0 else None
-    try:
-        done = yield from _loop(config, dreamer, store, start, stop, live)
-    except BaseException:
-        if live is not None:
-            live.abort()
-        raise
-    if live is not None and live.finish(done):
-        output = config.output_path
-    else:
-        output = assemble(config) if done else None
+    _check_outputs(config)
+    with store.lock(config.output_path):  # creates the frames folder, so the output's folder
+        start = _starting_point(config, store, resume, force, note)
+        dreamer = _dreamer(config)
+        if start.index == 0:  # the input and the model are good: only now replace an old render
+            _begin(config, store)
+        elif start.first is None:  # first.npz missing or damaged: dream frame 0 again
+            start.first = _first_again(config, dreamer, store)
+        live = _LiveVideo.open(config) if start.index == 0 else None
+        try:
+            done = yield from _loop(config, dreamer, store, start, stop, live)
+        except BaseException:
+            if live is not None:
+                live.abort()
+            raise
+        if done > config.frames:
+            note(f"'{store.folder}' holds {done} frames, more than the {config.frames} asked for: "
+                 f"all {done} are kept and assembled")
+        if live is not None and live.finish(done):
+            output = config.output_path
+        else:
+            output = assemble(config) if done else None
     if stop is not None and stop.is_set() and done < config.frames:
         where = f"; a playable {output.name} holds them" if output else ""
         raise Interrupted(f"stopped after {done} of {config.frames} frames{where}", remedy="resume")
@@ -125,32 +134,27 @@ class _Start:
     first: np.ndarray | None
 
 
-def _check_outputs(config: Config, store: FrameStore, resume: bool, force: bool) -> None:
+def _check_outputs(config: Config) -> None:
     out, source = config.output_path, config.input_path
     if source is not None and source.exists() and out.exists() and out.resolve() == source.resolve():
         raise OutputError(f"output '{out}' is the input image: choose another output.path")
-    if not (force or resume) and (out.exists() or store.frame_count()):
-        what = f"output '{out}' exists" if out.exists() else \
-            f"an unfinished render ({store.frame_count()} frames) is in '{store.folder}'"
-        raise OutputError(what, remedy="resume_or_force")
-    store.create()
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise io.output_error(error, out.parent) from error
 
 
-def _starting_point(config: Config, store: FrameStore, resume: bool, note) -> _Start:
-    """Where to begin: the newest intact resume point, or frame 0 from the input (nothing written)."""
+def _starting_point(config: Config, store: FrameStore, resume: bool, force: bool, note) -> _Start:
+    """Where to begin: the newest intact resume point, or frame 0 from the input (nothing written).
+
+    Frame 0 replaces what the folder and the output hold only under `force`, or where they hold
+    nothing: a resume with no intact resume point refuses rather than start over.
+    """
     saved = store.latest_state() if resume else None
     if saved is None:
+        if not force:
+            _check_nothing_to_lose(config, store, resume)
         return _Start(0, _first_frame(config, note), np.random.default_rng(config.seed), None)
     fingerprint, record = config.fingerprint(), _settings_record(config)
     changed = store.changed_keys(record)
     if saved.fingerprint != fingerprint:
-        raise ConfigError(
-            f"cannot resume: the config changed since '{store.folder}' was rendered"
-            f"{' (' + ', '.join(changed) + ')' if changed else ''}", remedy="undo_or_force")
+        _refuse_changed(store, changed)
     plugins = [key.removeprefix("plugin_files.") for key in changed if key.startswith("plugin_files.")]
     if plugins:  # a plugin fixed after it failed: its code is not part of the fingerprint
         note(f"plugin {', '.join(plugins)} changed since the last run: frames from {saved.index} "
@@ -160,6 +164,44 @@ def _starting_point(config: Config, store: FrameStore, resume: bool, note) -> _S
     rng = np.random.default_rng()
     rng.bit_generator.state = saved.rng_state
     return _Start(saved.index, saved.frame, rng, store.load_first())
+
+
+def _check_nothing_to_lose(config: Config, store: FrameStore, resume: bool) -> None:
+    """Refuse to start a render over frames or an output that are there (only `force` may)."""
+    out = config.output_path
+    recorded = store.recorded_fingerprint()
+    if resume and recorded is not None and recorded != config.fingerprint():
+        _refuse_changed(store, store.changed_keys(_settings_record(config)))
+    if not (out.exists() or store.has_frames()):
+        return
+    if resume:
+        what = f"'{store.folder}' holds no intact resume point" if store.has_frames() else \
+            f"there is no render to continue in '{store.folder}'"
+        kept = f" ({store.frame_count()} frames kept)" if store.has_frames() else ""
+        exists = f" and output '{out}' exists" if out.exists() else ""
+        raise OutputError(f"cannot resume: {what}{kept}{exists}", remedy="force")
+    what = f"output '{out}' exists" if out.exists() else \
+        f"an unfinished render ({store.frame_count()} frames) is in '{store.folder}'"
+    raise OutputError(what, remedy="resume_or_force")
+
+
+def _refuse_changed(store: FrameStore, changed: list[str]) -> None:
+    raise ConfigError(
+        f"cannot resume: the config changed since '{store.folder}' was rendered"
+        f"{' (' + ', '.join(changed) + ')' if changed else ''}", remedy="undo_or_force")
+
+
+def _first_again(config: Config, dreamer, store: FrameStore) -> np.ndarray:
+    """Dream frame 0 again for the colour reference, and check it is the frame on disk."""
+    dreamed, _ = dreamer.dream_frame(_first_frame(config, lambda text: None),
+                                     config.dream_settings(0), np.random.default_rng(config.seed))
+    first = _to_numpy(dreamed)
+    if not np.array_equal(io.rgb_uint8(first), store.first_frame_pixels()):
+        raise OutputError(f"cannot resume: '{store.folder / FIRST_FILE}' is missing or damaged, "
+                          "and dreaming frame 0 again does not give the frame on disk (another "
+                          "machine or version?)", remedy="force")
+    store.save_first(first)
+    return first
 
 
 def _begin(config: Config, store: FrameStore) -> None:
@@ -427,7 +469,7 @@ def assemble(config: Config) -> Path | None:
     try:
         video.assemble(config.frames_dir, out, fps=config.animation.fps, reverse=options.reverse,
                        pingpong=options.pingpong, loop=options.loop, quality=options.quality,
-                       palette=options.palette, dither=options.dither)
+                       palette=options.palette, dither=options.dither, format=config.output_format)
     except (OutputError, OSError, RuntimeError) as error:  # ffmpeg missing or failing, disk full
         # video's own advice lacks this config's fps and options: replace it with the full command
         reason = str(error).partition(": the frames are kept")[0]

@@ -274,6 +274,7 @@ def cmd_layers(args) -> int:
 CLI_ADVICE = {
     "resume_or_force": ": pass --resume to continue it or --force to start over",
     "undo_or_force": ": undo the change, or pass --force to start over",
+    "force": ": pass --force to start over",
     "resume": ": continue with {again} --resume",
     "then_resume": ", then continue with {again} --resume",
 }

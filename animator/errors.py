@@ -17,6 +17,7 @@ from collections.abc import Mapping
 PYTHON_ADVICE = {
     "resume_or_force": ": pass resume=True to continue it or force=True to start over",
     "undo_or_force": ": undo the change, or pass force=True to start over",
+    "force": ": pass force=True to start over",
     "resume": ": continue with resume=True",
     "then_resume": ", then continue with resume=True",
 }

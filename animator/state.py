@@ -2,13 +2,15 @@
 
 `<output>.frames/` holds `00000.png`, `00001.png`, …; `state-0.npz` and `state-1.npz` (the two
 most recent resume points, alternating, so a torn last write still leaves the one before);
-`first.npy` (the first dreamed frame, for colour coherence); `render.json` (the settings that
-decide the pixels, to say what changed when a resume is refused). Every file is written to a
-temporary name and renamed, so each is either complete or absent.
+`first.npz` (the first dreamed frame, for colour coherence, checksummed like the states);
+`render.json` (the settings that decide the pixels, to say what changed when a resume is refused);
+`render.lock` (held while a render writes here, so two renders of one output never interleave).
+Every file is written to a temporary name and renamed, so each is either complete or absent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -18,13 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
 from PIL import Image
 
 from animator import io
+from animator.errors import OutputError
 
 FRAME_NAME = re.compile(r"^(\d{5,})\.png$")
 STATE_FILES = ("state-0.npz", "state-1.npz")
-FIRST_FILE, RECORD_FILE = "first.npy", "render.json"
+FIRST_FILE, RECORD_FILE, LOCK_FILE = "first.npz", "render.json", "render.lock"
+OLD_FILES = ("first.npy",)  # written by earlier versions (no checksum): removed, never trusted
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,46 @@ class FrameStore:
         if not os.access(self.folder, os.W_OK):
             raise io.output_error(PermissionError(13, "Permission denied"), self.folder)
 
+    @contextlib.contextmanager
+    def lock(self, output: Path):
+        """Hold this folder's render lock (created with the folder if missing) while writing.
+
+        A second render of the same `output` is refused with an OutputError while one runs; the
+        operating system releases the lock of a process that dies, so a killed render never
+        blocks the next. A folder this call created and left with no frames is removed.
+        """
+        created = not self.folder.exists()
+        self.create()
+        lock = FileLock(self.folder / LOCK_FILE, timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            if created:
+                self._remove_if_unused()
+            raise OutputError(f"another render of '{output}' is running (it holds "
+                              f"'{self.folder / LOCK_FILE}'): wait for it to end, or choose another "
+                              "output path") from None
+        try:
+            yield
+        finally:
+            if created and self._only_lock_left():
+                # unlinked while held: a render starting now creates a new lock file of its own
+                (self.folder / LOCK_FILE).unlink(missing_ok=True)
+            lock.release()
+            if created:
+                self._remove_if_unused()
+
+    def _only_lock_left(self) -> bool:
+        return self.folder.is_dir() and {p.name for p in self.folder.iterdir()} <= {LOCK_FILE}
+
+    def _remove_if_unused(self) -> None:
+        with contextlib.suppress(OSError):  # not empty: another render's lock, or the user's files
+            self.folder.rmdir()
+
+    def has_frames(self) -> bool:
+        """Whether any frame file is in the folder (with or without gaps)."""
+        return self.folder.is_dir() and any(FRAME_NAME.match(p.name) for p in self.folder.iterdir())
+
     def frame_count(self) -> int:
         """How many frames from 00000 on exist without a gap."""
         if not self.folder.is_dir():
@@ -70,7 +115,7 @@ class FrameStore:
         """Remove this project's files from the folder (frames, states, temporaries); keep others."""
         if not self.folder.is_dir():
             return
-        ours = set(STATE_FILES) | {FIRST_FILE, RECORD_FILE}
+        ours = set(STATE_FILES) | {FIRST_FILE, RECORD_FILE, *OLD_FILES}
         for path in self.folder.iterdir():
             if path.is_file() and (FRAME_NAME.match(path.name) or path.name in ours
                                    or path.name.startswith(".")):
@@ -103,12 +148,26 @@ class FrameStore:
         return None
 
     def save_first(self, frame) -> None:
-        self._write(FIRST_FILE, lambda stream: np.save(stream, np.asarray(frame, np.float32)))
+        """Keep the first dreamed frame's float pixels, with their checksum."""
+        frame = np.ascontiguousarray(frame, np.float32)
+        checksum = np.frombuffer(_digest(frame, 0).encode(), np.uint8)
+        self._write(FIRST_FILE, lambda stream: np.savez(stream, frame=frame, checksum=checksum))
 
     def load_first(self) -> np.ndarray | None:
+        """The first dreamed frame, or None if it is missing, torn or altered."""
         try:
-            return np.load(self.folder / FIRST_FILE)
-        except (OSError, ValueError):
+            with np.load(self.folder / FIRST_FILE) as data:
+                frame, checksum = data["frame"], data["checksum"].tobytes().decode()
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None
+        return frame if checksum == _digest(frame, 0) else None
+
+    def first_frame_pixels(self) -> np.ndarray | None:
+        """Frame 00000's uint8 pixels as written, or None if it cannot be read."""
+        try:
+            with Image.open(self.frame_path(0)) as image:
+                return np.asarray(image.convert("RGB"))
+        except (OSError, SyntaxError, ValueError):
             return None
 
     def save_record(self, record: dict, fingerprint: str) -> None:
@@ -119,11 +178,20 @@ class FrameStore:
 
     def changed_keys(self, record: dict) -> list[str]:
         """The key paths whose values differ from the recorded settings."""
+        saved = self._record().get("settings")
+        return [] if saved is None else _diff(saved, record)
+
+    def recorded_fingerprint(self) -> str | None:
+        """The fingerprint of the render this folder holds, or None if it has no readable record."""
+        fingerprint = self._record().get("fingerprint")
+        return fingerprint if isinstance(fingerprint, str) else None
+
+    def _record(self) -> dict:
         try:
-            saved = json.loads((self.folder / RECORD_FILE).read_text())["settings"]
-        except (OSError, ValueError, KeyError):
-            return []
-        return _diff(saved, record)
+            record = json.loads((self.folder / RECORD_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
 
     def _write(self, name: str, write) -> None:
         io.write_atomic(self.folder / name, write)

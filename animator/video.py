@@ -368,17 +368,22 @@ def assemble(
     quality: float = 8,
     palette: str = "shared",
     dither: bool = False,
+    format: str | None = None,
 ) -> int:
-    """Make a GIF or MP4 (from `out`'s suffix) from a folder of frames or a list of files.
+    """Make a GIF or MP4 (`format`, else from `out`'s suffix) from a folder of frames or a list
+    of files.
 
-    A folder is read in natural order (`frame2` before `frame10`); `reverse` and `pingpong`
+    A folder is read in natural order (`frame2` before `frame10`); one whose frames are numbered
+    (`00000.png`, `00001.png`, ...) must have no number missing. `reverse` and `pingpong`
     reorder as `frame_order` says. MP4 uses `quality`; GIF uses `loop`, `palette`, `dither`
     (see `write_gif`). The output's folder is created if missing; an existing output is
     replaced. Returns the number of frames written.
     """
-    kind = video_format(out)
+    kind = video_format(out, format)
     is_folder = isinstance(frames, (str, os.PathLike))
     paths = list_frames(frames) if is_folder else [Path(path) for path in frames]
+    if is_folder:
+        _check_no_gap(paths, frames)
     ordered = [paths[i] for i in frame_order(len(paths), reverse, pingpong)]
     if kind == "gif":
         return write_gif(ordered, out, fps, loop=loop, palette=palette, dither=dither)
@@ -392,6 +397,20 @@ def assemble(
             size = frame.size
             writer.write(np.asarray(frame))
     return writer.frames_written
+
+
+def _check_no_gap(paths: list[Path], folder) -> None:
+    """Refuse numbered frames with a number missing: the animation would jump over them."""
+    if not all(path.stem.isdigit() for path in paths):
+        return
+    numbers = [int(path.stem) for path in paths]
+    for k in range(1, len(numbers)):
+        before, after = numbers[k - 1], numbers[k]
+        if after > before + 1:
+            missing = f"{before + 1}" if after == before + 2 else f"{before + 1} to {after - 1}"
+            raise InputError(f"frames folder '{folder}' has a gap: frame {missing} is missing "
+                             f"between '{paths[k - 1].name}' and '{paths[k].name}'; render the "
+                             "missing frames or remove the later ones")
 
 
 def _open_frame(path: Path, size: tuple[int, int] | None = None) -> Image.Image:

@@ -1,0 +1,195 @@
+"""Nothing a user types loses a render: resume, force, a second render and damaged files.
+
+Each case runs the real command in-process (`animator.cli.main`) on a tiny render (64 px, one
+octave, two steps) and checks the exit status, the one error line and the bytes kept on disk.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from filelock import FileLock
+from helpers import with_changes
+from PIL import Image
+from test_robustness import TINY, error_line, fails, frame_bytes, run, write_config
+
+from animator.state import FIRST_FILE, LOCK_FILE
+
+# colour coherence makes every frame after the first depend on first.npz
+COHERENT = with_changes(TINY, frames=4, color={"coherence": "match_first", "strength": 1.0})
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """An uninterrupted render of COHERENT: its frames folder."""
+    folder = tmp_path_factory.mktemp("reliable")
+    from animator.cli import main
+
+    assert main(["render", str(write_config(folder, COHERENT))]) == 0
+    return folder / "out/r.gif.frames"
+
+
+def copied(reference: Path, tmp_path: Path, with_output: bool = True) -> Path:
+    """COHERENT's config in `tmp_path`, its frames folder (and GIF) a copy of the reference's."""
+    config = write_config(tmp_path, COHERENT)
+    shutil.copytree(reference, tmp_path / "out/r.gif.frames")
+    if with_output:
+        shutil.copy(reference.parent / "r.gif", tmp_path / "out/r.gif")
+    return config
+
+
+def tear(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+# --- 1. --resume with nothing to resume ------------------------------------------------------
+
+
+def test_resume_with_no_frames_never_replaces_the_output(reference, tmp_path, capsys):
+    config = copied(reference, tmp_path)
+    shutil.rmtree(tmp_path / "out/r.gif.frames")
+    before = (tmp_path / "out/r.gif").read_bytes()
+    fails(capsys, 2, "render", config, "--resume", "--set", "dream.steps=3",
+          says=("cannot resume", "r.gif' exists", "--force"))
+    assert (tmp_path / "out/r.gif").read_bytes() == before
+    assert not (tmp_path / "out/r.gif.frames").exists()
+
+
+def test_resume_never_overwrites_a_file_that_is_not_a_video(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("my notes")
+    config = write_config(tmp_path, with_changes(TINY, output={"path": "notes.txt", "format": "mp4"}))
+    fails(capsys, 2, "render", config, "--resume", says=("cannot resume", "--force"))
+    assert (tmp_path / "notes.txt").read_text() == "my notes"
+
+
+def test_resume_with_nothing_there_starts_the_render(tmp_path, capsys):
+    config = write_config(tmp_path, with_changes(TINY, frames=1, transforms=[]))
+    code, err = run(capsys, "render", config, "--resume")
+    assert code == 0, err
+    assert len(frame_bytes(tmp_path / "out/r.gif.frames")) == 1
+
+
+def test_force_and_resume_together_are_refused(tmp_path, capsys):
+    config = write_config(tmp_path, TINY)
+    fails(capsys, 2, "render", config, "--resume", "--force", says=("resume", "force", "choose one"))
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+# --- 2. --resume without an intact resume point ----------------------------------------------
+
+
+def test_resume_without_a_state_refuses_a_changed_config(reference, tmp_path, capsys):
+    config = copied(reference, tmp_path)
+    frames = tmp_path / "out/r.gif.frames"
+    for name in ("state-0.npz", "state-1.npz"):
+        tear(frames / name)
+    before = frame_bytes(frames)
+    fails(capsys, 2, "render", config, "--resume", "--set", "dream.steps=1",
+          says=("config changed", "dream.steps", "--force"))
+    assert frame_bytes(frames) == before
+
+
+def test_resume_without_a_state_keeps_frames_it_cannot_vouch_for(reference, tmp_path, capsys):
+    config = copied(reference, tmp_path)
+    frames = tmp_path / "out/r.gif.frames"
+    for name in ("state-0.npz", "state-1.npz"):
+        (frames / name).unlink()
+    before = frame_bytes(frames)
+    fails(capsys, 2, "render", config, "--resume",
+          says=("no intact resume point", "4 frames kept", "--force"))
+    assert frame_bytes(frames) == before
+    code, err = run(capsys, "render", config, "--force")
+    assert code == 0, err
+    assert frame_bytes(frames) == frame_bytes(reference)
+
+
+# --- 3. two renders of one output -------------------------------------------------------------
+
+
+def test_a_second_render_of_a_running_output_is_refused_even_with_force(reference, tmp_path, capsys):
+    config = copied(reference, tmp_path)
+    frames = tmp_path / "out/r.gif.frames"
+    before = frame_bytes(frames)
+    with FileLock(frames / LOCK_FILE, timeout=0):  # what a live render holds
+        line = fails(capsys, 2, "render", config, "--force", "--set", "seed=99", "--frames", "3",
+                     says=("another render of", "is running"))
+    assert len(line) < 300
+    assert frame_bytes(frames) == before
+
+
+def test_the_lock_of_a_killed_render_does_not_block_the_next(reference, tmp_path, capsys):
+    config = copied(reference, tmp_path)
+    frames = tmp_path / "out/r.gif.frames"
+    tear(frames / "state-0.npz")  # the last frame is dreamed again
+    kill_holder = ("import os, signal, sys; from filelock import FileLock; "
+                   "FileLock(sys.argv[1], timeout=0).acquire(); os.kill(os.getpid(), signal.SIGKILL)")
+    subprocess.run([sys.executable, "-c", kill_holder, str(frames / LOCK_FILE)], check=False)
+    assert (frames / LOCK_FILE).exists()
+    code, err = run(capsys, "render", config, "--resume")
+    assert code == 0, err
+    assert frame_bytes(frames) == frame_bytes(reference)
+
+
+def test_assembly_refuses_a_frames_folder_with_a_gap(reference, tmp_path, capsys):
+    folder = tmp_path / "frames"
+    shutil.copytree(reference, folder)
+    (folder / "00001.png").unlink()
+    (folder / "00002.png").unlink()
+    fails(capsys, 2, "assemble", folder, "-o", tmp_path / "a.gif",
+          says=("has a gap", "frame 1 to 2 is missing", "00000.png", "00003.png"))
+    assert not (tmp_path / "a.gif").exists()
+
+
+# --- 4. first.npz ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["missing", "torn"])
+def test_a_damaged_first_frame_is_dreamed_again_on_resume(damage, reference, tmp_path, capsys):
+    config = copied(reference, tmp_path)
+    frames = tmp_path / "out/r.gif.frames"
+    tear(frames / "state-0.npz")  # resume from frame 3: it depends on the first frame's pixels
+    (frames / "00003.png").unlink()
+    if damage == "missing":
+        (frames / FIRST_FILE).unlink()
+    else:
+        tear(frames / FIRST_FILE)
+    code, err = run(capsys, "render", config, "--resume")
+    assert code == 0, err
+    assert frame_bytes(frames) == frame_bytes(reference)
+    first = np.load(frames / FIRST_FILE)["frame"]
+    np.testing.assert_array_equal(np.load(reference / FIRST_FILE)["frame"], first)
+
+
+def test_a_first_frame_that_cannot_be_dreamed_again_is_refused(reference, tmp_path, capsys):
+    config = copied(reference, tmp_path)
+    frames = tmp_path / "out/r.gif.frames"
+    tear(frames / "state-0.npz")
+    (frames / FIRST_FILE).unlink()
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(frames / "00000.png")  # not frame 0's pixels
+    before = frame_bytes(frames)
+    fails(capsys, 2, "render", config, "--resume", says=(FIRST_FILE, "missing or damaged", "--force"))
+    assert frame_bytes(frames) == before
+
+
+# --- 14. smaller ------------------------------------------------------------------------------
+
+
+def test_fewer_frames_than_a_finished_render_say_so(reference, tmp_path, capsys):
+    config = copied(reference, tmp_path)
+    code, err = run(capsys, "render", config, "--resume", "--frames", "2")
+    assert code == 0, err
+    assert "holds 4 frames, more than the 2 asked for" in err
+    assert "Traceback" not in err
+
+
+def test_a_failed_start_leaves_no_empty_frames_folder(tmp_path, capsys):
+    config = write_config(tmp_path, with_changes(TINY, input="nothere.png"))
+    line = error_line(run(capsys, "render", config)[1])
+    assert "not found" in line
+    assert not (tmp_path / "out/r.gif.frames").exists()
