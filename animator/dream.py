@@ -159,7 +159,7 @@ class Dreamer:
     def tile_batch(self, height: int, width: int, tile_size: int) -> int:
         """Tiles per model call for a frame cut into `tile_size` tiles: the constructor's, else
         on a GPU as many as the memory budget holds (one call instead of many small ones keeps
-        it busy), and 1 on a CPU. Only JAX and TensorFlow with XLA batch; a whole frame is 1."""
+        it busy), and 1 on a CPU. A whole frame is 1."""
         from animator import backend
 
         if tile_size >= max(height, width):

@@ -294,6 +294,9 @@ def feature_model(model: str, backbone, layer_names: list[str], preprocess_mode:
                 f" List them with: animator layers {model}"
             )
     inner = keras.Model(backbone.inputs, [backbone.get_layer(n).output for n in layer_names])
+    # A model file saved for one input size (a classifier's 224x224) dreams frames and tiles of
+    # any size: its feature maps do not depend on it.
+    inner.input_spec = None
     pixels = keras.Input((None, None, 3), name="pixels")
     outputs = inner(preprocess(pixels, preprocess_mode or spec.preprocess))
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]

@@ -39,18 +39,30 @@ class Objective:
         """The distinct layer names, in first-use order (the feature model's outputs)."""
         return list(dict.fromkeys(term.layer for term in self.terms))
 
+    has_image_terms = False
+
+    def weights(self):
+        """The terms' weights as a float32 array, one per term."""
+        import numpy as np
+
+        return np.array([term.weight for term in self.terms], np.float32)
+
     def __call__(self, activations):
         """The objective's value given the feature model's outputs (one per name in `layers`)."""
+        return self.tile_value(activations, self.weights(), {})
+
+    def tile_value(self, activations, weights, inputs):
+        """The value of the terms that look at the model's activations of a batch of tiles."""
         from keras import ops
 
         index = {name: i for i, name in enumerate(self.layers)}
         total = 0.0
-        for term in self.terms:
+        for i, term in enumerate(self.terms):
             act = ops.cast(activations[index[term.layer]], "float32")
             if term.channel is not None:
                 act = act[..., term.channel]
             value = ops.mean(ops.square(act)) if self.reduction == "l2" else ops.mean(act)
-            total = total + term.weight * value
+            total = total + weights[i] * value
         return total
 
 
