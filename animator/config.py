@@ -226,16 +226,22 @@ def _read_yaml(path: Path) -> dict:
         raise ConfigError(f"config '{path}': {kind}; give the path of a YAML file")
     try:
         text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
     except UnicodeDecodeError:
         raise ConfigError(f"config '{path}' is not a text file: give a YAML file") from None
+    return parse(text, str(path))
+
+
+def parse(text: str, source: str = "<config>") -> dict:
+    """A YAML animation's mapping from its text (`source` names it in errors), not yet checked."""
+    try:
+        data = yaml.safe_load(text)
     except yaml.constructor.ConstructorError as error:
-        raise ConfigError(f"config '{path}': {_yaml_problem(error)}: YAML tags that build objects "
+        raise ConfigError(f"config '{source}': {_yaml_problem(error)}: YAML tags that build objects "
                           "are not allowed; write plain values") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"config '{path}' is not valid YAML: {_yaml_problem(error)}") from None
+        raise ConfigError(f"config '{source}' is not valid YAML: {_yaml_problem(error)}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"config '{path}': expected a mapping of keys (input:, frames:, ...) at "
+        raise ConfigError(f"config '{source}': expected a mapping of keys (input:, frames:, ...) at "
                           f"the top, got {type(data).__name__}")
     return data
 
@@ -280,25 +286,28 @@ def from_mapping(data: dict, base_dir: str | Path = ".", source: str = "<config>
     try:  # checked even when other keys are wrong, so that every problem is reported at once
         load_plugins([str(p) for p in plugins] if isinstance(plugins, list) else [], base_dir)
         chain = build_chain(data.get("transforms"), base_dir)
-    except AnimatorError as error:
-        problems.extend(str(error).splitlines())
+    except ConfigError as error:
+        problems.extend(error.problems or [("transforms", line) for line in str(error).splitlines()])
+    except AnimatorError as error:  # a plugin that cannot be loaded
+        problems.extend(("plugins", line) for line in str(error).splitlines())
     if problems:
-        raise ConfigError(f"config '{source}': " + "; ".join(problems))
+        raise ConfigError(f"config '{source}': " + "; ".join(line for _, line in problems),
+                          problems=problems)
     return Config(animation, base_dir, source, chain)
 
 
-def _describe(error: ValidationError, data: dict) -> list[str]:
-    """One `key.path: message, got value` per problem, with near names for unknown keys."""
+def _describe(error: ValidationError, data: dict) -> list[tuple[str, str]]:
+    """One (key path, `key.path: message, got value`) per problem, with near names for unknown keys."""
     lines = []
     for item in error.errors(include_url=False):
         loc = [part for part in item["loc"] if not _is_union_branch(part)]
         path = ".".join(str(p) for p in loc) or "(top)"
         if item["type"] == "extra_forbidden":
-            lines.append(f"{path}: unknown key{_near_key(loc, data)}")
+            lines.append((path, f"{path}: unknown key{_near_key(loc, data)}"))
         elif item["type"] == "value_error":
-            lines.append(f"{path}: {item['msg'].removeprefix('Value error, ')}")
+            lines.append((path, f"{path}: {item['msg'].removeprefix('Value error, ')}"))
         else:
-            lines.append(f"{path}: {_message(item)}, got {item.get('input')!r}")
+            lines.append((path, f"{path}: {_message(item)}, got {item.get('input')!r}"))
     return list(dict.fromkeys(lines))
 
 

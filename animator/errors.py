@@ -52,7 +52,16 @@ class UserError(AnimatorError):
 
 
 class ConfigError(UserError):
-    """A config file or command-line setting is invalid."""
+    """A config file or command-line setting is invalid.
+
+    `problems` holds each problem as (key path, its line of the message), so that a form can show
+    each line next to its field: `("dream.steps", "dream.steps: must be >= 0, got -1")`.
+    """
+
+    def __init__(self, message: str = "", *, remedy: str | None = None,
+                 problems: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(message, remedy=remedy)
+        self.problems = tuple(problems)
 
 
 class InputError(UserError):

@@ -143,3 +143,20 @@ def test_tile_size_defaults_to_auto_and_accepts_a_schedule(tmp_path):
         config_module.load(path, ["dream.tile_size=16"])
     with pytest.raises(ConfigError, match="dream.xla"):
         config_module.load(path, ["dream.xla=sometimes"])
+
+
+def test_each_problem_keeps_its_key_path_for_a_form():
+    data = {"input": "x.png", "frames": -1, "dream": {"steps": "sin("},
+            "transforms": [{"zoom": {"bogus": 1}}, "nope"]}
+    with pytest.raises(ConfigError) as caught:
+        config_module.from_mapping(data)
+    paths = [path for path, _ in caught.value.problems]
+    assert paths == ["frames", "dream.steps", "transforms[0].zoom.bogus", "transforms[1]"]
+    for path, line in caught.value.problems:
+        assert line.startswith(f"{path}: ") and line in str(caught.value)
+
+
+def test_parse_reads_yaml_text_and_names_its_source():
+    assert config_module.parse("frames: 3\n") == {"frames": 3}
+    with pytest.raises(ConfigError, match="config 'page' is not valid YAML"):
+        config_module.parse("frames: [3\n", "page")

@@ -157,7 +157,8 @@ def build_chain(
 
     `base_dir` (the config's folder) resolves plugin files named as `file.py:name`. Every problem
     (unknown transform or parameter, bad value, bad schedule) is reported together in one
-    ConfigError, one line per problem, each starting with its key path.
+    ConfigError, one line per problem, each starting with its key path (and in its `problems`,
+    beside that key path).
     """
     registry = registry or active()
     if spec is None:
@@ -169,9 +170,9 @@ def build_chain(
         try:
             steps.append(_build_step(item, f"{path}[{index}]", base_dir, registry, problems))
         except ConfigError as error:
-            problems.append(str(error))
+            problems.append((f"{path}[{index}]", str(error)))
     if problems:
-        raise ConfigError("\n".join(problems))
+        raise ConfigError("\n".join(line for _, line in problems), problems=problems)
     return Chain(tuple(steps))
 
 
@@ -184,23 +185,22 @@ def _build_step(item, path: str, base_dir, registry: Registry, problems: list) -
         param = transform.param(key)
         if param is None and not transform.accepts_any:
             expected = [p.name for p in transform.params]
-            problems.append(
-                f"{path}.{key}: unknown parameter; expected one of {expected}."
-                f"{close_names(str(key), expected)}".rstrip(".")
-            )
+            problems.append((f"{path}.{key}", f"{path}.{key}: unknown parameter; expected one of "
+                             f"{expected}.{close_names(str(key), expected)}".rstrip(".")))
             continue
         try:
             params[key] = compile_value(param or Param(str(key)), value, f"{path}.{key}")
         except ConfigError as error:
-            problems.append(str(error))
+            problems.append((f"{path}.{key}", str(error)))
     for param in transform.params:
         if param.required and param.name not in given:
-            problems.append(f"{path}.{param.name}: missing required parameter ({param})")
+            problems.append((f"{path}.{param.name}",
+                             f"{path}.{param.name}: missing required parameter ({param})"))
     if transform.check is not None:
         try:
             transform.check(dict(given))
         except (ValueError, TypeError) as error:
-            problems.append(f"{path}: {error}")
+            problems.append((path, f"{path}: {error}"))
     return Step(transform, types.MappingProxyType(params), path)
 
 
