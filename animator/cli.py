@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -284,8 +285,17 @@ def _advice(args) -> dict[str, str]:
     """CLI_ADVICE for this command line: `animator render CONFIG --resume` continues a render."""
     if getattr(args, "config", None) is None:  # nothing to resume: run the command again
         return {**CLI_ADVICE, "resume": ": run it again", "then_resume": ", then run it again"}
-    again = f"animator {args.command} {args.config}"
-    return {key: text.format(again=again) for key, text in CLI_ADVICE.items()}
+    return {key: text.format(again=_same_render(args)) for key, text in CLI_ADVICE.items()}
+
+
+def _same_render(args) -> str:
+    """The command that renders the same output again: every option that decides it, kept."""
+    words = ["animator", args.command, args.config]
+    words += ["-o", args.output] if getattr(args, "output", None) else []
+    words += [word for item in getattr(args, "set", []) for word in ("--set", item)]
+    words += ["--frames", str(args.frames)] if getattr(args, "frames", None) is not None else []
+    words += [word for item in getattr(args, "plugin", []) for word in ("--plugin", item)]
+    return shlex.join(words)
 
 
 def _one_line(error: BaseException, advice: dict[str, str] | None = None) -> str:

@@ -6,6 +6,7 @@ octave, two steps) and checks the exit status, the one error line and the bytes 
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -193,3 +194,24 @@ def test_a_failed_start_leaves_no_empty_frames_folder(tmp_path, capsys):
     line = error_line(run(capsys, "render", config)[1])
     assert "not found" in line
     assert not (tmp_path / "out/r.gif.frames").exists()
+
+
+# --- 13. the resume hint ----------------------------------------------------------------------
+
+
+def test_the_resume_hint_is_the_whole_command_that_continues_this_render(tmp_path, capsys, monkeypatch):
+    from test_robustness import PLUGIN
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "flaky.py").write_text(PLUGIN.format(body="raise ValueError('boom')"))
+    config = write_config(tmp_path, with_changes(TINY, transforms=["flaky"], plugins=["flaky.py"]))
+    line = fails(capsys, 2, "render", config, "-o", "other dir/v3.gif", "--set", "dream.steps=1",
+                 "--frames", "3", says=("then continue with",))
+    command = shlex.split(line.split("then continue with ", 1)[1])
+    assert command[:3] == ["animator", "render", str(config)] and command[-1] == "--resume"
+    assert {"-o", "other dir/v3.gif", "--set", "dream.steps=1", "--frames", "3"} <= set(command)
+    (tmp_path / "flaky.py").write_text(PLUGIN.format(body="return frame"))
+    code, err = run(capsys, *command[1:])
+    assert code == 0, err
+    assert len(frame_bytes(tmp_path / "other dir/v3.gif.frames")) == 3
+    assert not (tmp_path / "out").exists()
