@@ -260,16 +260,43 @@ def _apply_override(data: dict, item: str) -> None:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         value = text
-    *parents, last = key.strip().split(".")
+    try:
+        set_key(data, key.strip(), value)
+    except ConfigError as error:
+        raise ConfigError(f"--set {item!r}: {error}") from None
+
+
+def set_key(data: dict, key: str, value) -> None:
+    """Set `key` (a dotted path such as `dream.steps` or `transforms.0.zoom.factor`, where a number
+    indexes a list) to `value` in the parsed YAML `data`, creating missing sections."""
+    *parents, last = key.split(".")
     node = data
     for part in parents:
-        child = node.get(part)
+        child = _child(node, part)
         if child is None:
             child = node[part] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(f"--set {item!r}: '{part}' is not a section")
+        if not isinstance(child, (dict, list)):
+            raise ConfigError(f"'{part}' is not a section")
         node = child
-    node[last] = value
+    if isinstance(node, list):
+        _check_index(node, last)
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def _child(node: dict | list, part: str):
+    if isinstance(node, dict):
+        return node.get(part)
+    _check_index(node, part)
+    return node[int(part)]
+
+
+def _check_index(items: list, part: str) -> None:
+    if not part.isdigit():
+        raise ConfigError(f"'{part}' is not a list index (0, 1, ...)")
+    if int(part) >= len(items):
+        raise ConfigError(f"index {part} is out of range: the list has {len(items)} item(s)")
 
 
 def from_mapping(data: dict, base_dir: str | Path = ".", source: str = "<config>") -> Config:
@@ -296,14 +323,16 @@ def from_mapping(data: dict, base_dir: str | Path = ".", source: str = "<config>
     return Config(animation, base_dir, source, chain)
 
 
-def _describe(error: ValidationError, data: dict) -> list[tuple[str, str]]:
-    """One (key path, `key.path: message, got value`) per problem, with near names for unknown keys."""
+def _describe(error: ValidationError, data: dict,
+              model: type[BaseModel] = Animation) -> list[tuple[str, str]]:
+    """One (key path, `key.path: message, got value`) per problem, with near names for unknown keys
+    (`model`: the model that was validated, whose field names are the near names)."""
     lines = []
     for item in error.errors(include_url=False):
         loc = [part for part in item["loc"] if not _is_union_branch(part)]
         path = ".".join(str(p) for p in loc) or "(top)"
         if item["type"] == "extra_forbidden":
-            lines.append((path, f"{path}: unknown key{_near_key(loc, data)}"))
+            lines.append((path, f"{path}: unknown key{_near_key(loc, model)}"))
         elif item["type"] == "value_error":
             lines.append((path, f"{path}: {item['msg'].removeprefix('Value error, ')}"))
         else:
@@ -322,8 +351,7 @@ def _message(item: dict) -> str:
     return msg[0].lower() + msg[1:] if msg else item["type"]
 
 
-def _near_key(loc: list, data: dict) -> str:
-    model = Animation
+def _near_key(loc: list, model: type[BaseModel]) -> str:
     for part in loc[:-1]:
         field = model.model_fields.get(str(part))
         annotation = getattr(field, "annotation", None)
