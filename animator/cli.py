@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="check the config, print the resolved settings and the cost, stop")
     render.set_defaults(handler=cmd_render)
 
+    _add_sweep_parser(commands)
+
     assemble = commands.add_parser("assemble", help="make a GIF or MP4 from a folder of frames")
     assemble.add_argument("frames_dir")
     assemble.add_argument("-o", "--output", required=True, help="out.gif or out.mp4")
@@ -236,6 +238,85 @@ def _stop_on_signals(stop: threading.Event):
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _add_sweep_parser(commands) -> None:
+    sweep = commands.add_parser("sweep", help="render every variant of a sweep file, here or on Ray")
+    sweep.add_argument("sweep_file", help="a sweep YAML: base: plus grid: and/or random:")
+    sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a key of the base config (repeatable)")
+    sweep.add_argument("-o", "--output", metavar="DIR", help="the sweep's folder (default: the file's)")
+    sweep.add_argument("--ray", metavar="auto|ADDRESS",
+                       help="render each variant as a task on this Ray cluster")
+    sweep.add_argument("--jobs", type=int, default=1,
+                       help="variants at once on this machine's CPU (default 1; a GPU takes one)")
+    sweep.add_argument("--dry-run", action="store_true", help="list the variants, render nothing")
+    sweep.set_defaults(handler=cmd_sweep)
+
+
+def cmd_sweep(args) -> int:
+    """`animator sweep SWEEP.yaml`: every variant not yet finished, then the contact sheet and
+    index.html; a failed variant is reported and the others go on; Ctrl-C stops cleanly."""
+    from animator import sweep as sweep_module
+
+    folder = Path(args.output).absolute() if args.output else None
+    plan = sweep_module.load(args.sweep_file, args.set, folder)
+    if args.dry_run:
+        for variant in plan.variants:
+            print(f"{variant.id}  {', '.join(variant.label())}  {variant.folder}")
+        return 0
+    if not args.ray:
+        _import_backend(args.debug)
+    stop = threading.Event()
+    progress = _SweepProgress(plan)
+    with _stop_on_signals(stop):
+        report = sweep_module.run(plan, jobs=args.jobs, ray_address=args.ray, stop=stop,
+                                  on_frame=progress.update, on_outcome=progress.outcome)
+    progress.bar.close()
+    where = f"{report.index}" + (f" and {report.sheet.name}" if report.sheet else "")
+    print(f"wrote {where} ({len(report.with_status('finished'))} variants rendered, "
+          f"{len(report.with_status('skipped'))} finished earlier)", file=sys.stderr)
+    return _sweep_status(report, args.sweep_file)
+
+
+class _SweepProgress:
+    """One bar for the frames of every variant still to render."""
+
+    def __init__(self, plan) -> None:
+        from animator.progress import ProgressBar
+
+        todo = [v for v in plan.variants if not v.finished()]
+        self.done = {v.id: v.frames_done() for v in todo}
+        self.total = sum(v.config.frames for v in todo)
+        self.bar = ProgressBar(f"sweep of {len(todo)} variants")
+
+    def update(self, variant_id: str, done: int, total: int) -> None:
+        self.done[variant_id] = done
+        self.bar.update(sum(self.done.values()), self.total)
+
+    def outcome(self, outcome) -> None:
+        """A line per variant that ends (over the bar, which the next update redraws)."""
+        if outcome.status == "failed":
+            line = f"variant {outcome.id} failed: {_one_line(outcome.message)}"
+        elif outcome.status == "finished":
+            line = f"variant {outcome.id} finished in {outcome.seconds:.0f} s"
+        else:
+            return
+        clear = "\r" + " " * 78 + "\r" if self.bar.tty else ""
+        print(clear + line, file=sys.stderr)
+
+
+
+def _sweep_status(report, sweep_file: str) -> int:
+    stopped, failed = report.with_status("stopped"), report.with_status("failed")
+    if stopped:
+        raise Interrupted(f"stopped: {len(stopped)} variants unfinished, their frames kept: "
+                          f"continue with animator sweep {sweep_file}")
+    if failed:
+        print(f"{ERROR_PREFIX}{len(failed)} of {len(report.outcomes)} variants failed: "
+              f"{', '.join(o.id for o in failed)}", file=sys.stderr)
+        return max(o.exit_code for o in failed)
+    return 0
 
 
 def cmd_assemble(args) -> int:

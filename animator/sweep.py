@@ -1,0 +1,365 @@
+"""Sweeps: many variants of one animation, each a full config with a stable id and its own folder.
+
+A sweep file names a `base:` config (a path relative to the sweep file, or an inline mapping) and
+what to vary: `grid:` (every combination of the listed values; keys written as `--set` writes
+them, `transforms.0.zoom.factor`) and/or `random:` (`n` seeded draws from `ranges`). Variant `id`
+is a hash of its resolved settings; it renders into `<folder>/<id>/` (its `variant.yaml`, its output
+and frames folder), so running the sweep again skips finished variants and resumes the others.
+`run` renders them with an executor (`animator.executors`: here, or Ray tasks), then writes the
+contact sheet and `index.html` (`animator.sweep_results`).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import yaml
+from pydantic import Field, ValidationError
+
+from animator import config as config_module
+from animator.config import Config, Strict
+from animator.errors import AnimatorError, ConfigError, Interrupted
+
+MAX_VARIANTS = 1000
+SUFFIXES = {"gif": ".gif", "mp4": ".mp4", "frames": ""}
+Number = int | float
+
+
+class Choices(Strict):
+    """A random setting drawn from a list of values."""
+
+    choices: Annotated[list[Any], Field(min_length=1)]
+
+
+class RandomDraws(Strict):
+    """`random:`: `n` variants, each setting drawn from its range (`[low, high]`: integers when both
+    are integers, else uniform floats; or `{choices: [...]}`), from the generator seeded `seed`."""
+
+    n: Annotated[int, Field(gt=0, le=MAX_VARIANTS)]
+    seed: int = 0
+    ranges: Annotated[dict[str, tuple[Number, Number] | Choices], Field(min_length=1)]
+
+
+class ContactSheet(Strict):
+    """`contact_sheet:`: every variant side by side in one GIF or MP4 (path relative to the
+    sweep's folder), each frame fitted into a `tile`×`tile` pixel cell above its label."""
+
+    path: str = "contact_sheet.gif"
+    tile: Annotated[int, Field(ge=16, le=2048)] = 256
+    fps: Annotated[float, Field(gt=0, le=240)] | None = None  # default: the base config's
+
+
+class SweepFile(Strict):
+    """The whole sweep file."""
+
+    base: str | dict[str, Any]
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = {}
+    random: RandomDraws | None = None
+    output: str | None = None  # the sweep's folder, relative to the sweep file: out/<name>/
+    contact_sheet: ContactSheet = ContactSheet()
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One animation of the sweep: the settings it varies, its full mapping (`variant.yaml`) and
+    its validated config, whose output lies in its own folder."""
+
+    id: str
+    settings: dict[str, Any]
+    data: dict[str, Any]
+    config: Config
+
+    @property
+    def folder(self) -> Path:
+        return self.config.output_path.parent
+
+    @property
+    def yaml_path(self) -> Path:
+        return self.folder / "variant.yaml"
+
+    def label(self) -> list[str]:
+        """`key=value` per varied setting, keys shortened to their last part when unambiguous."""
+        last = [key.rsplit(".", 1)[-1] for key in self.settings]
+        names = last if len(set(last)) == len(last) else list(self.settings)
+        return [f"{name}={_short(value)}" for name, value in zip(names, self.settings.values())]
+
+    def frames_done(self) -> int:
+        from animator.state import FrameStore
+
+        return FrameStore(self.config.frames_dir).frame_count()
+
+    def finished(self) -> bool:
+        """Every frame is rendered and the output (if any) written."""
+        config = self.config
+        has_output = config.output_format == "frames" or config.output_path.is_file()
+        return has_output and self.frames_done() >= config.frames
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A loaded sweep: its variants, the folder they render into, the contact sheet's options."""
+
+    source: Path
+    folder: Path
+    variants: list[Variant]
+    sheet: ContactSheet
+    fps: float
+
+    @property
+    def sheet_path(self) -> Path:
+        return self.folder / self.sheet.path
+
+    @property
+    def index_path(self) -> Path:
+        return self.folder / "index.html"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one variant in a run: finished, skipped (finished before), failed (with the
+    error's message and exit status) or stopped (by a stop request, its frames kept)."""
+
+    id: str
+    status: str
+    frames: int = 0
+    seconds: float = 0.0
+    message: str = ""
+    exit_code: int = 0
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """A run of a sweep: each variant's outcome (in sweep order), the results written."""
+
+    outcomes: list[Outcome]
+    sheet: Path | None
+    index: Path
+
+    def with_status(self, status: str) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+def load(path: str | Path, overrides: list[str] = (), folder: str | Path | None = None) -> Sweep:
+    """Read and check a sweep file and resolve its variants.
+
+    `overrides` (`key.path=value`) apply to the base config; `folder` replaces the file's
+    `output:`. Raises ConfigError naming each bad key path (of the sweep file, or of a variant).
+    """
+    path = Path(path)
+    data = config_module._read_yaml(path)
+    try:
+        spec = SweepFile.model_validate(data)
+    except ValidationError as error:
+        problems = config_module._describe(error, data, SweepFile)
+        raise ConfigError(f"sweep '{path}': " + "; ".join(problems)) from None
+    if not spec.grid and spec.random is None:
+        raise ConfigError(f"sweep '{path}': grid: expected grid: or random: (or both), got neither")
+    base, base_dir = _base(spec.base, path)
+    for item in overrides:
+        config_module._apply_override(base, item)
+    folder = Path(folder) if folder else path.parent / (spec.output or f"out/{path.stem}")
+    variants = _variants(base, base_dir, _settings(spec, path), folder, path)
+    return Sweep(path, folder, variants, spec.contact_sheet, variants[0].config.fps)
+
+
+def _base(base: str | dict, path: Path) -> tuple[dict, Path]:
+    if isinstance(base, dict):
+        return copy.deepcopy(base), path.parent
+    base_path = path.parent / base
+    return config_module._read_yaml(base_path), base_path.parent
+
+
+def _settings(spec: SweepFile, path: Path) -> list[dict[str, Any]]:
+    """Each variant's varied settings: the grid's combinations times the random draws."""
+    grid = [dict(zip(spec.grid, values)) for values in itertools.product(*spec.grid.values())]
+    draws = _draws(spec.random, path) if spec.random else [{}]
+    count = len(grid) * len(draws)
+    if count > MAX_VARIANTS:
+        raise ConfigError(f"sweep '{path}': grid: {count} variants is more than {MAX_VARIANTS}; "
+                          "split the sweep or list fewer values")
+    return [{**point, **draw} for point in grid for draw in draws]
+
+
+def _draws(spec: RandomDraws, path: Path) -> list[dict[str, Any]]:
+    for key, bounds in spec.ranges.items():
+        if isinstance(bounds, tuple) and bounds[0] > bounds[1]:
+            raise ConfigError(f"sweep '{path}': random.ranges.{key}: expected [low, high] with "
+                              f"low <= high, got {list(bounds)}")
+    rng = np.random.default_rng(spec.seed)
+    return [{key: _draw(rng, bounds) for key, bounds in spec.ranges.items()} for _ in range(spec.n)]
+
+
+def _draw(rng: np.random.Generator, bounds: tuple[Number, Number] | Choices):
+    if isinstance(bounds, Choices):
+        return copy.deepcopy(bounds.choices[int(rng.integers(len(bounds.choices)))])
+    low, high = bounds
+    if isinstance(low, int) and isinstance(high, int):
+        return int(rng.integers(low, high, endpoint=True))
+    return float(f"{rng.uniform(low, high):.4g}")  # short enough for a label and a file
+
+
+def _variants(base: dict, base_dir: Path, settings: list[dict], folder: Path,
+              path: Path) -> list[Variant]:
+    """Resolve and check every variant; every problem is reported at once, duplicates dropped."""
+    variants, problems = {}, []
+    for varied in settings:
+        try:
+            variant = _variant(base, base_dir, varied, folder)
+        except ConfigError as error:
+            problems.append(str(error))
+            continue
+        variants.setdefault(variant.id, variant)
+    if problems:
+        raise ConfigError(f"sweep '{path}': " + "; ".join(dict.fromkeys(problems)))
+    return list(variants.values())
+
+
+def _variant(base: dict, base_dir: Path, varied: dict, folder: Path) -> Variant:
+    """The base with `varied` set, checked, in `<folder>/<id>/`; its mapping names files by
+    absolute paths, its output relative to that folder."""
+    data = copy.deepcopy(base)
+    for key, value in varied.items():
+        try:
+            config_module.set_key(data, key, copy.deepcopy(value))
+        except ConfigError as error:
+            raise ConfigError(f"{key}: {error}") from None
+    label = ", ".join(f"{key}={_short(value)}" for key, value in varied.items())
+    checked = config_module.from_mapping(data, base_dir, source=f"variant {label}")
+    variant_id = variant_id_of(checked)
+    own = (folder / variant_id).absolute()
+    data = _absolute_paths(data, checked)  # so that it renders alone, from its own folder
+    data["output"] = {**(data.get("output") or {}), "path": variant_id + SUFFIXES[checked.output_format]}
+    config = config_module.from_mapping(data, own, source=str(own / "variant.yaml"))
+    return Variant(variant_id, dict(varied), data, config)
+
+
+def variant_id_of(config: Config) -> str:
+    """12 hex digits of a hash of the resolved settings (defaults left out, so that a setting
+    added to the project later keeps old ids) and of the input file's content; not of where the
+    output goes."""
+    settings = config.animation.model_dump(mode="json", exclude_defaults=True)
+    settings.get("output", {}).pop("path", None)
+    digest = config_module._file_digest(config.input_path) if config.input_path else None
+    record = json.dumps({"settings": settings, "input_file": digest}, sort_keys=True)
+    return hashlib.sha256(record.encode()).hexdigest()[:12]
+
+
+def _absolute_paths(data: dict, config: Config) -> dict:
+    """The mapping with the files it names (input, plugin files, a model or weights file) made
+    absolute, so that its YAML renders alone from the variant's folder."""
+    from animator.models import BUNDLED, IMAGENET, MODEL_FILE_SUFFIXES
+
+    base_dir = config.base_dir.absolute()
+    if config.input_path is not None:
+        data["input"] = str(config.input_path.absolute())
+    if isinstance(data.get("plugins"), list):
+        data["plugins"] = [str(base_dir / p) if str(p).endswith(".py") else p for p in data["plugins"]]
+    dream = data.get("dream")
+    if isinstance(dream, dict):
+        if str(dream.get("model", "")).endswith(MODEL_FILE_SUFFIXES):
+            dream["model"] = str(base_dir / dream["model"])
+        if dream.get("weights") not in (None, "none", BUNDLED, IMAGENET):
+            dream["weights"] = str(base_dir / dream["weights"])
+    return data
+
+
+def _short(value) -> str:
+    text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def variant_yaml(variant: Variant) -> str:
+    """The YAML that renders this variant alone: `animator render <folder>/variant.yaml`."""
+    header = "".join(f"# {line}\n" for line in variant.label())
+    return header + yaml.safe_dump(variant.data, sort_keys=False, allow_unicode=True)
+
+
+# --- running --------------------------------------------------------------------------------
+
+
+def run(
+    sweep: Sweep,
+    *,
+    jobs: int = 1,
+    ray_address: str | None = None,
+    on_frame: Callable[[str, int, int], None] | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    stop: threading.Event | None = None,
+) -> SweepReport:
+    """Render the variants that are not finished, then write the contact sheet and index.html.
+
+    Local by default: one variant at a time in this process, or `jobs` processes (one at a time
+    on a GPU); with `ray_address` ("auto" or a cluster's address) each variant is a Ray task.
+    `on_frame(id, done, total)` follows each variant's frames, `on_outcome` receives each outcome
+    as it comes. A failed variant does not stop the others. When `stop` is set, running variants
+    end after their current frame (kept for the next run) and no more start.
+    """
+    from animator import executors, sweep_results
+
+    for variant in sweep.variants:
+        _write_variant_yaml(variant)
+    outcomes = {}
+    for variant in sweep.variants:
+        if variant.finished():
+            outcomes[variant.id] = Outcome(variant.id, "skipped", variant.frames_done())
+            if on_outcome is not None:
+                on_outcome(outcomes[variant.id])
+    todo = [v for v in sweep.variants if v.id not in outcomes]
+    if todo:
+        with executors.open_executor(jobs, ray_address, on_frame, stop) as executor:
+            outcomes.update(executors.drive(executor, todo, on_outcome, stop))
+    ordered = [outcomes[v.id] for v in sweep.variants]
+    sheet = sweep_results.write_contact_sheet(sweep)
+    index = sweep_results.write_index(sweep, ordered, sheet)
+    return SweepReport(ordered, sheet, index)
+
+
+def _write_variant_yaml(variant: Variant) -> None:
+    from animator import io
+
+    text = variant_yaml(variant).encode()
+    if variant.yaml_path.is_file() and variant.yaml_path.read_bytes() == text:
+        return
+    try:
+        variant.folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise io.output_error(error, variant.folder) from error
+    io.write_atomic(variant.yaml_path, lambda stream: stream.write(text), retry="run the sweep again")
+
+
+def render_variant(variant_id: str, data: dict, base_dir: str, source: str, mailbox=None) -> Outcome:
+    """Render one variant from its mapping (what an executor sends to a process or a Ray task),
+    resuming what an earlier run left; a failure becomes a `failed` Outcome, never an exception.
+
+    `mailbox.put((id, done, total))` receives the progress; `mailbox.is_set()` asks to stop.
+    """
+    from animator.animate import render
+
+    began = time.monotonic()
+    try:
+        if mailbox is not None and mailbox.is_set():
+            return Outcome(variant_id, "stopped")
+        config = config_module.from_mapping(data, base_dir, source=source)
+        report = None if mailbox is None else (lambda done, total, _: mailbox.put((variant_id, done, total)))
+        result = render(config, resume=True, progress=report, stop=mailbox)
+        return Outcome(variant_id, "finished", result.frames, time.monotonic() - began)
+    except Interrupted:
+        return Outcome(variant_id, "stopped", seconds=time.monotonic() - began)
+    except AnimatorError as error:
+        return Outcome(variant_id, "failed", message=str(error), exit_code=error.exit_code)
+    except Exception as error:  # an internal error in one variant must not stop the others
+        return Outcome(variant_id, "failed", message=f"internal error: {type(error).__name__}: {error}",
+                       exit_code=1)
