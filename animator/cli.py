@@ -268,7 +268,7 @@ def cmd_sweep(args) -> int:
     if not args.ray:
         _import_backend(args.debug)
     stop = threading.Event()
-    progress = _SweepProgress(plan)
+    progress = _SweepProgress(plan, _advice(args))
     with _stop_on_signals(stop):
         report = sweep_module.run(plan, jobs=args.jobs, ray_address=args.ray, stop=stop,
                                   on_frame=progress.update, on_outcome=progress.outcome)
@@ -276,15 +276,16 @@ def cmd_sweep(args) -> int:
     where = f"{report.index}" + (f" and {report.sheet.name}" if report.sheet else "")
     print(f"wrote {where} ({len(report.with_status('finished'))} variants rendered, "
           f"{len(report.with_status('skipped'))} finished earlier)", file=sys.stderr)
-    return _sweep_status(report, args.sweep_file)
+    return _sweep_status(report)
 
 
 class _SweepProgress:
     """One bar for the frames of every variant still to render."""
 
-    def __init__(self, plan) -> None:
+    def __init__(self, plan, advice: dict[str, str]) -> None:
         from animator.progress import ProgressBar
 
+        self.advice = advice
         todo = [v for v in plan.variants if not v.finished()]
         self.done = {v.id: v.frames_done() for v in todo}
         self.total = sum(v.config.frames for v in todo)
@@ -297,7 +298,7 @@ class _SweepProgress:
     def outcome(self, outcome) -> None:
         """A line per variant that ends (over the bar, which the next update redraws)."""
         if outcome.status == "failed":
-            line = f"variant {outcome.id} failed: {_one_line(outcome.message)}"
+            line = f"variant {outcome.id} failed: {' '.join(outcome.worded(self.advice).split())}"
         elif outcome.status == "finished":
             line = f"variant {outcome.id} finished in {outcome.seconds:.0f} s"
         else:
@@ -306,12 +307,11 @@ class _SweepProgress:
         print(clear + line, file=sys.stderr)
 
 
-
-def _sweep_status(report, sweep_file: str) -> int:
+def _sweep_status(report) -> int:
     stopped, failed = report.with_status("stopped"), report.with_status("failed")
     if stopped:
-        raise Interrupted(f"stopped: {len(stopped)} variants unfinished, their frames kept: "
-                          f"continue with animator sweep {sweep_file}")
+        raise Interrupted(f"stopped: {len(stopped)} variants unfinished, their frames kept",
+                          remedy="resume")
     if failed:
         print(f"{ERROR_PREFIX}{len(failed)} of {len(report.outcomes)} variants failed: "
               f"{', '.join(o.id for o in failed)}", file=sys.stderr)

@@ -17,7 +17,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,7 +28,7 @@ from pydantic import Field, ValidationError
 
 from animator import config as config_module
 from animator.config import Config, Strict
-from animator.errors import AnimatorError, ConfigError, Interrupted
+from animator.errors import PYTHON_ADVICE, AnimatorError, ConfigError, Interrupted
 
 MAX_VARIANTS = 1000
 SUFFIXES = {"gif": ".gif", "mp4": ".mp4", "frames": ""}
@@ -127,14 +127,20 @@ class Sweep:
 @dataclass(frozen=True)
 class Outcome:
     """What became of one variant in a run: finished, skipped (finished before), failed (with the
-    error's message and exit status) or stopped (by a stop request, its frames kept)."""
+    error's message, its remedy as `errors.AnimatorError` has it, and its exit status) or stopped
+    (by a stop request, its frames kept)."""
 
     id: str
     status: str
     frames: int = 0
     seconds: float = 0.0
     message: str = ""
+    remedy: str | None = None
     exit_code: int = 0
+
+    def worded(self, advice: Mapping[str, str] = PYTHON_ADVICE) -> str:
+        """The failure's message with its remedy in a front end's words."""
+        return self.message + (advice[self.remedy] if self.remedy else "")
 
 
 @dataclass(frozen=True)
@@ -159,12 +165,13 @@ def load(path: str | Path, overrides: list[str] = (), folder: str | Path | None 
     `output:`. Raises ConfigError naming each bad key path (of the sweep file, or of a variant).
     """
     path = Path(path)
-    data = config_module._read_yaml(path)
+    data = config_module.read(path)
     try:
         spec = SweepFile.model_validate(data)
     except ValidationError as error:
         problems = config_module._describe(error, data, SweepFile)
-        raise ConfigError(f"sweep '{path}': " + "; ".join(problems)) from None
+        raise ConfigError(f"sweep '{path}': " + "; ".join(line for _, line in problems),
+                          problems=problems) from None
     if not spec.grid and spec.random is None:
         raise ConfigError(f"sweep '{path}': grid: expected grid: or random: (or both), got neither")
     base, base_dir = _base(spec.base, path)
@@ -179,7 +186,7 @@ def _base(base: str | dict, path: Path) -> tuple[dict, Path]:
     if isinstance(base, dict):
         return copy.deepcopy(base), path.parent
     base_path = path.parent / base
-    return config_module._read_yaml(base_path), base_path.parent
+    return config_module.read(base_path), base_path.parent
 
 
 def _settings(spec: SweepFile, path: Path) -> list[dict[str, Any]]:
@@ -346,7 +353,7 @@ def render_variant(variant_id: str, data: dict, base_dir: str, source: str, mail
 
     `mailbox.put((id, done, total))` receives the progress; `mailbox.is_set()` asks to stop.
     """
-    from animator.animate import render
+    from animator.api import render
 
     began = time.monotonic()
     try:
@@ -354,12 +361,13 @@ def render_variant(variant_id: str, data: dict, base_dir: str, source: str, mail
             return Outcome(variant_id, "stopped")
         config = config_module.from_mapping(data, base_dir, source=source)
         report = None if mailbox is None else (lambda done, total, _: mailbox.put((variant_id, done, total)))
-        result = render(config, resume=True, progress=report, stop=mailbox)
+        result = render(config, resume=True, preview=False, progress=report, stop=mailbox)
         return Outcome(variant_id, "finished", result.frames, time.monotonic() - began)
     except Interrupted:
         return Outcome(variant_id, "stopped", seconds=time.monotonic() - began)
     except AnimatorError as error:
-        return Outcome(variant_id, "failed", message=str(error), exit_code=error.exit_code)
+        return Outcome(variant_id, "failed", message=error.message, remedy=error.remedy,
+                       exit_code=error.exit_code)
     except Exception as error:  # an internal error in one variant must not stop the others
         return Outcome(variant_id, "failed", message=f"internal error: {type(error).__name__}: {error}",
                        exit_code=1)

@@ -184,7 +184,7 @@ def _variant_html(variant: Variant, outcome: Outcome, folder: Path) -> str:
 def _status(variant: Variant, outcome: Outcome) -> str:
     total = variant.config.frames
     if outcome.status == "failed":
-        return f"failed: {outcome.message}"
+        return f"failed: {outcome.worded()}"
     if outcome.status == "skipped":
         return f"finished earlier ({total} frames)"
     if outcome.status == "finished":
