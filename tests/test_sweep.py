@@ -199,6 +199,14 @@ def test_a_bad_sweep_file_is_one_line_naming_the_key_path(tmp_path, capsys, spec
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
 
 
+def test_the_example_sweep_is_four_variants_of_the_quickstart():
+    path = Path(__file__).resolve().parent.parent / "configs" / "sweep.yaml"
+    plan = sweep_module.load(path)
+    assert len(plan.variants) == 4
+    assert plan.folder == path.parent / "out" / "sweep"
+    assert {v.config.input_path for v in plan.variants} == {path.parent / "images" / "chelsea.jpg"}
+
+
 def test_set_key_walks_into_lists_by_index():
     data = {"transforms": [{"zoom": {"factor": 1.0}}]}
     set_key(data, "transforms.0.zoom.factor", 1.5)
