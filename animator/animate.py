@@ -97,18 +97,19 @@ def run(
     if resume and force:
         raise ConfigError("resume and force exclude each other: resume continues a render, "
                           "force replaces it; choose one")
+    config, starts = _starts(config)
     store = FrameStore(config.frames_dir)
     _check_outputs(config)
-    with store.lock(config.output_path):  # creates the frames folder, so the output's folder
-        start = _starting_point(config, store, resume, force, note)
+    with store.lock(config.output_path), starts:  # the lock creates the frames folder
+        start = _starting_point(config, store, resume, force, note, starts)
         dreamer = _dreamer(config)
         if start.index == 0:  # the input and the model are good: only now replace an old render
             _begin(config, store)
         elif start.first is None:  # first.npz missing or damaged: dream frame 0 again
-            start.first = _first_again(config, dreamer, store)
+            start.first = _first_again(config, dreamer, store, starts)
         live = _LiveVideo.open(config) if start.index == 0 else None
         try:
-            done = yield from _loop(config, dreamer, store, start, stop, live)
+            done = yield from _loop(config, dreamer, store, start, stop, live, starts)
         except BaseException:
             if live is not None:
                 live.abort()
@@ -120,10 +121,55 @@ def run(
             output = config.output_path
         else:
             output = assemble(config) if done else None
+        starts.finish(output, done, note)
     if stop is not None and stop.is_set() and done < config.frames:
         where = f"; a playable {output.name} holds them" if output else ""
         raise Interrupted(f"stopped after {done} of {config.frames} frames{where}", remedy="resume")
     return RenderResult(done, start.index, output, config.frames_dir, time.monotonic() - began)
+
+
+def _starts(config: Config):
+    """(config, starts): each frame's dream start comes from `starts` (see `_Stills`); a video
+    input resolves the config's frame count and rate from its clip (`animator.clip`)."""
+    if config.video_input is None:
+        return config, _Stills(config)
+    from animator import clip
+
+    return clip.open_frames(config)
+
+
+class _Stills:
+    """The dream starts of an animation from one image: the input (or noise) for frame 0, then
+    each frame's start is the previous dream after the transforms."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Nothing to release."""
+
+    def first(self, note) -> np.ndarray:
+        """Frame 0's start: the input image (or noise) at the config's size."""
+        return _first_frame(self.config, note)
+
+    def begin(self, index: int, note) -> np.ndarray | None:
+        """Prepare to dream from frame `index`; returns frame 0's start when `index` is 0."""
+        return self.first(note) if index == 0 else None
+
+    def settings(self, t: int):
+        return self.config.dream_settings(t)
+
+    def next_start(self, t: int, carried):
+        return carried
+
+    def keep(self, t: int, start, dreamed):
+        return dreamed
+
+    def finish(self, output: Path | None, frames: int, note) -> None:
+        """Nothing to add to the finished output."""
 
 
 @dataclass
@@ -140,7 +186,8 @@ def _check_outputs(config: Config) -> None:
         raise OutputError(f"output '{out}' is the input image: choose another output.path")
 
 
-def _starting_point(config: Config, store: FrameStore, resume: bool, force: bool, note) -> _Start:
+def _starting_point(config: Config, store: FrameStore, resume: bool, force: bool, note,
+                    starts) -> _Start:
     """Where to begin: the newest intact resume point, or frame 0 from the input (nothing written).
 
     Frame 0 replaces what the folder and the output hold only under `force`, or where they hold
@@ -150,7 +197,9 @@ def _starting_point(config: Config, store: FrameStore, resume: bool, force: bool
     if saved is None:
         if not force:
             _check_nothing_to_lose(config, store, resume)
-        return _Start(0, _first_frame(config, note), np.random.default_rng(config.seed), None)
+        frame = starts.begin(0, note)
+        _check_octaves(config, frame.shape[0], frame.shape[1])
+        return _Start(0, frame, np.random.default_rng(config.seed), None)
     fingerprint, record = config.fingerprint(), _settings_record(config)
     changed = store.changed_keys(record)
     if saved.fingerprint != fingerprint:
@@ -163,6 +212,8 @@ def _starting_point(config: Config, store: FrameStore, resume: bool, force: bool
     store.fingerprint = fingerprint
     rng = np.random.default_rng()
     rng.bit_generator.state = saved.rng_state
+    if saved.index < config.frames:
+        starts.begin(saved.index, note)
     return _Start(saved.index, saved.frame, rng, store.load_first())
 
 
@@ -191,10 +242,10 @@ def _refuse_changed(store: FrameStore, changed: list[str]) -> None:
         f"{' (' + ', '.join(changed) + ')' if changed else ''}", remedy="undo_or_force")
 
 
-def _first_again(config: Config, dreamer, store: FrameStore) -> np.ndarray:
+def _first_again(config: Config, dreamer, store: FrameStore, starts) -> np.ndarray:
     """Dream frame 0 again for the colour reference, and check it is the frame on disk."""
-    dreamed, _ = dreamer.dream_frame(_first_frame(config, lambda text: None),
-                                     config.dream_settings(0), np.random.default_rng(config.seed))
+    dreamed, _ = dreamer.dream_frame(starts.first(lambda text: None), starts.settings(0),
+                                     np.random.default_rng(config.seed))
     first = _to_numpy(dreamed)
     if not np.array_equal(io.rgb_uint8(first), store.first_frame_pixels()):
         raise OutputError(f"cannot resume: '{store.folder / FIRST_FILE}' is missing or damaged, "
@@ -228,7 +279,6 @@ def _first_frame(config: Config, note) -> np.ndarray:
         pixels = loaded.pixels
     if animation.size is not None:
         pixels = io.fit_size(pixels, tuple(animation.size), mode=animation.fit)
-    _check_octaves(config, pixels.shape[0], pixels.shape[1])
     return pixels
 
 
@@ -263,8 +313,8 @@ def _dreamer(config: Config):
                    precision=dream.precision, xla=None if dream.xla == "auto" else dream.xla)
 
 
-def _loop(config, dreamer, store: FrameStore, start: _Start, stop,
-          live: _LiveVideo | None = None) -> Generator[Dreamed, None, int]:
+def _loop(config, dreamer, store: FrameStore, start: _Start, stop, live: _LiveVideo | None,
+          starts) -> Generator[Dreamed, None, int]:
     """Dream frames start.index.. until done or stopped, yielding each one; returns the number
     of frames on disk.
 
@@ -284,7 +334,8 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, stop,
         for index in range(start.index, animation.frames):
             if stop is not None and stop.is_set():
                 break
-            dreamed, _ = dreamer.dream_frame(frame, config.dream_settings(index), rng)
+            dreamed, _ = dreamer.dream_frame(frame, starts.settings(index), rng)
+            dreamed = starts.keep(index, frame, dreamed)
             if first is not None and animation.color.coherence == "match_first":
                 dreamed = match_color(dreamed, first, animation.color.strength)
             fetched = writes.fetch(dreamed)
@@ -295,7 +346,7 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, stop,
             if live is not None:
                 live.send(fetched)
             ctx = Context(index, animation.frames, size, rng, first)
-            frame = _transform(config, dreamed, ctx)
+            frame = starts.next_start(index + 1, _transform(config, dreamed, ctx))
             writes.state(written, index + 1, frame, rng.bit_generator.state)
             yield Dreamed(index, animation.frames, start.index, fetched)
         writes.drain()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from animator import schedule
 from animator.dream import RULES, DreamSettings
@@ -42,6 +42,34 @@ class Noise(Strict):
 
 class NoiseInput(Strict):
     noise: Noise
+
+
+class Clip(Strict):
+    """The `input: {video: ...}` form: a video clip, optionally from `start` to `end` (seconds)."""
+
+    video: str
+    start: Annotated[float, Field(ge=0, description="seconds into the clip to begin at")] = 0.0
+    end: Annotated[float | None, Field(gt=0, description="seconds into the clip to stop at")] = None
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"input.end must be after input.start ({self.start:g} s), got {self.end:g}")
+        return self
+
+
+class Video(Strict):
+    """The `video:` section: how each frame of a video input carries the previous dream."""
+
+    blend: Annotated[float, Field(ge=0, le=1, description=(
+        "share of the previous dream carried into each frame: 0 dreams every frame from "
+        "scratch, 1 carries all of it"))] = 0.8
+    flow: Literal["farneback", "none"] = Field("farneback", description=(
+        "optical flow that moves the carried dream with the picture (none: carried in place)"))
+    every: Annotated[int, Field(ge=1, description=(
+        "dream every Nth frame fully; frames between carry the dream along the flow"))] = 1
+    carry_steps: Annotated[int, Field(ge=0, description=(
+        "steps per octave on the carried frames between full dreams"))] = 2
 
 
 class Dream(Strict):
@@ -105,7 +133,7 @@ class Output(Strict):
 class Animation(Strict):
     """The whole file."""
 
-    input: str | NoiseInput
+    input: str | NoiseInput | Clip
     size: Size | None = None
     fit: Literal["resize", "fit", "crop"] = "resize"
     frames: Annotated[int, Field(gt=0)] = 60
@@ -117,6 +145,7 @@ class Animation(Strict):
     plugins: list[str] = []
     color: Color = Color()
     output: Output = Output()
+    video: Video = Video()
 
 
 class Config:
@@ -136,7 +165,14 @@ class Config:
         """The input image's path (relative paths are from the config's folder), or None for noise."""
         if isinstance(self.animation.input, str):
             return self.base_dir / self.animation.input
+        if isinstance(self.animation.input, Clip):
+            return self.base_dir / self.animation.input.video
         return None
+
+    @property
+    def video_input(self) -> Clip | None:
+        """The `input: {video: ...}` section, or None for an image or noise input."""
+        return self.animation.input if isinstance(self.animation.input, Clip) else None
 
     @property
     def output_path(self) -> Path:

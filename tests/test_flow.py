@@ -1,0 +1,68 @@
+"""Optical flow for video input: Farneback's estimate, the consistency mask, the warp, the mix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from animator import flow
+
+
+def textured(height: int = 48, width: int = 64, seed: int = 0) -> np.ndarray:
+    from scipy import ndimage
+
+    noise = np.random.default_rng(seed).uniform(0, 255, (height, width, 3))
+    return ndimage.gaussian_filter(noise, (1.5, 1.5, 0)).astype(np.float32)
+
+
+def grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    rows, columns = np.mgrid[0:height, 0:width].astype(np.float32)
+    return rows, columns
+
+
+def test_farneback_finds_a_whole_frame_shift():
+    image = textured(48, 72)
+    shifted = np.roll(image, 3, axis=1)  # everything 3 px to the right
+    estimate = flow.farneback(image[:, 8:-8], shifted[:, 8:-8])
+    assert np.median(estimate[..., 0]) == pytest.approx(3, abs=0.25)
+    assert np.median(estimate[..., 1]) == pytest.approx(0, abs=0.25)
+
+
+def test_flows_that_agree_are_reliable_and_disagreeing_ones_are_not():
+    height, width = 8, 10
+    rows, columns = grid(height, width)
+    forward = np.zeros((height, width, 2), np.float32)
+    forward[..., 0] = 2.0  # everything moves 2 px right
+    backward = -forward
+    backward[2:4, 5:7] = 0.0  # here the way back does not return home: an occlusion
+    reliable = flow.consistent(forward, backward, columns + backward[..., 0], rows + backward[..., 1])
+    expected = np.ones((height, width), bool)
+    expected[2:4, 5:7] = False
+    expected[:, :1] = False  # their source lies 2 px left of the frame: entering it
+    np.testing.assert_array_equal(reliable, expected)
+
+
+def test_no_flow_carries_every_pixel_from_where_it_was():
+    step = flow.carry(textured(6, 5), textured(6, 5, seed=1), "none")
+    rows, columns = grid(6, 5)
+    np.testing.assert_array_equal(step.source, np.stack([rows, columns]))
+    np.testing.assert_array_equal(step.reliable, np.ones((6, 5, 1)))
+
+
+def test_the_warp_moves_pixels_to_where_the_source_says():
+    from keras import ops
+
+    frame = textured(6, 8)
+    rows, columns = grid(6, 8)
+    warped = ops.convert_to_numpy(flow.warp(frame, np.stack([rows, columns - 1])))
+    np.testing.assert_allclose(warped[:, 1:], frame[:, :-1], atol=1e-4)
+    np.testing.assert_allclose(warped[:, 0], frame[:, 0], atol=1e-4)  # the edge repeats
+
+
+def test_mix_moves_each_pixel_by_its_weight():
+    from keras import ops
+
+    start, other = np.zeros((2, 2, 3), np.float32), np.full((2, 2, 3), 100, np.float32)
+    weight = np.array([[[0.0], [0.25]], [[1.0], [0.5]]], np.float32)
+    mixed = ops.convert_to_numpy(flow.mix(start, other, weight))
+    np.testing.assert_allclose(mixed[..., 0], [[0, 25], [100, 50]])
