@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.set_defaults(handler=cmd_render)
 
     _add_sweep_parser(commands)
+    _add_video_command(commands)
 
     assemble = commands.add_parser("assemble", help="make a GIF or MP4 from a folder of frames")
     assemble.add_argument("frames_dir")
@@ -124,6 +125,29 @@ def build_parser() -> argparse.ArgumentParser:
                         help="weights to build with (default none: names and shapes only)")
     layers.set_defaults(handler=cmd_layers)
     return parser
+
+
+def _add_video_command(commands) -> None:
+    from animator.config import Clip, Video
+
+    def explain(model, key: str) -> str:
+        return model.model_fields[key].description
+
+    video = commands.add_parser("video", help="dream a video clip, carrying the dream along the motion")
+    video.add_argument("clip", help="input video file (anything ffmpeg reads: .mp4, .mov, .webm, ...)")
+    video.add_argument("-o", "--output", required=True,
+                       help="output: .mp4 (keeps the sound), .gif, or a folder name for frames")
+    video.add_argument("--config", help="YAML with dream:, transforms:, video: settings "
+                       "(its input: is replaced by CLIP)")
+    video.add_argument("--blend", type=float, help=explain(Video, "blend"))
+    video.add_argument("--flow", choices=["farneback", "none"], help=explain(Video, "flow"))
+    video.add_argument("--every", type=int, metavar="N", help=explain(Video, "every"))
+    video.add_argument("--start", type=float, metavar="SECONDS", help=explain(Clip, "start"))
+    video.add_argument("--end", type=float, metavar="SECONDS", help=explain(Clip, "end"))
+    video.add_argument("--resume", action="store_true",
+                       help="continue an interrupted run of the same clip and settings")
+    video.add_argument("--force", action="store_true", help="start over, replacing the output")
+    video.set_defaults(handler=cmd_video)
 
 
 def cmd_dream(args) -> int:
@@ -197,13 +221,31 @@ def cmd_render(args) -> int:
     return _render(config, args)
 
 
-def _render(config, args) -> int:
+def cmd_video(args) -> int:
+    """`animator video CLIP -o OUT`: dream each frame of a clip; Ctrl-C stops cleanly."""
+    from animator import config as config_module
+
+    clip = {"video": str(Path(args.clip).absolute()), "start": args.start, "end": args.end}
+    clip = {key: value for key, value in clip.items() if value is not None}
+    video = {key: value for key in ("blend", "flow", "every")
+             if (value := getattr(args, key)) is not None}
+    output = str(Path(args.output).absolute())
+    if args.config:
+        overrides = [f"video.{key}={value}" for key, value in video.items()]
+        config = config_module.load(args.config, [*overrides, f"output.path={output}"], input=clip)
+    else:
+        data = {"input": clip, "video": video, "output": {"path": output}}
+        config = config_module.from_mapping(data, Path.cwd(), source=args.clip)
+    return _render(config, args, f"dreaming {Path(args.clip).name}")
+
+
+def _render(config, args, label: str | None = None) -> int:
     from animator.animate import render
     from animator.progress import ProgressBar
 
     _import_backend(args.debug)
     stop = threading.Event()
-    bar = ProgressBar(f"rendering {Path(args.config).name}")
+    bar = ProgressBar(label or f"rendering {Path(args.config).name}")
     try:
         with _stop_on_signals(stop):
             result = render(config, resume=args.resume, force=args.force, progress=bar.update,
@@ -364,18 +406,30 @@ CLI_ADVICE = {
 
 def _advice(args) -> dict[str, str]:
     """CLI_ADVICE for this command line: `animator render CONFIG --resume` continues a render."""
-    if getattr(args, "config", None) is None:  # nothing to resume: run the command again
+    if getattr(args, "config", None) is None and args.command != "video":  # nothing to resume
         return {**CLI_ADVICE, "resume": ": run it again", "then_resume": ", then run it again"}
     return {key: text.format(again=_same_render(args)) for key, text in CLI_ADVICE.items()}
 
 
 def _same_render(args) -> str:
     """The command that renders the same output again: every option that decides it, kept."""
+    if args.command == "video":
+        return _same_video(args)
     words = ["animator", args.command, args.config]
     words += ["-o", args.output] if getattr(args, "output", None) else []
     words += [word for item in getattr(args, "set", []) for word in ("--set", item)]
     words += ["--frames", str(args.frames)] if getattr(args, "frames", None) is not None else []
     words += [word for item in getattr(args, "plugin", []) for word in ("--plugin", item)]
+    return shlex.join(words)
+
+
+def _same_video(args) -> str:
+    """`animator video CLIP -o OUT` with the options that decide the frames, kept."""
+    words = ["animator", "video", args.clip, "-o", args.output]
+    words += ["--config", args.config] if args.config else []
+    for key in ("blend", "flow", "every", "start", "end"):
+        if (value := getattr(args, key)) is not None:
+            words += [f"--{key}", str(value)]
     return shlex.join(words)
 
 
