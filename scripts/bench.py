@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, default=None, help="save all results here")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where the sides write frames and GIFs (default: a temporary folder)")
+    parser.add_argument("--video", action="store_true",
+                        help="dream a demo clip instead: seconds per frame and flicker with the flow "
+                             "on and off and every: 3 (scripts/bench_video.py)")
     parser.add_argument("--worker", choices=SIDES, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
     return parser
@@ -154,6 +157,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.video:
+        return video_bench(args)
     settings = settings_from(args)
     if args.worker:
         result = run_worker(args.worker, settings, args.workdir or Path(tempfile.mkdtemp()))
@@ -170,6 +175,18 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def video_bench(args: argparse.Namespace) -> int:
+    """`--video`: a dreamed clip, in this process (see scripts/bench_video.py)."""
+    import bench_video  # beside this script, on sys.path when it runs
+
+    os.environ.setdefault("KERAS_BACKEND", args.backend)
+    with tempfile.TemporaryDirectory(prefix="animator-bench-video-") as scratch:
+        workdir = args.workdir or Path(scratch)
+        workdir.mkdir(parents=True, exist_ok=True)
+        bench_video.run(args, workdir)
     return 0
 
 

@@ -71,3 +71,15 @@ def test_flops_walk_strides_pooling_and_separable_convolutions():
     x = keras.layers.Dense(2)(x)  # 2*5*2 * 16 = 320
     model = keras.Model(inputs, x)
     assert load_bench().forward_flops(model, 17, 17) == 13824 + 1792 + 320
+
+
+def test_bench_video_reports_speed_and_flicker_for_each_variant(tmp_path):
+    report, stdout = run_bench(tmp_path, "--video", "--size", "64x48", "--frames", "4",
+                               "--steps", "1", "--model", "vgg16-hed", "--layers", "block2_conv2",
+                               "--weights", "bundled")
+    assert set(report["variants"]) == {"scratch", "flow", "no flow", "every 3"}
+    for result in report["variants"].values():
+        assert result["seconds_per_frame"] > 0 and result["flicker"] >= 0
+    assert report["variants"]["scratch"]["flicker_ratio"] == 1.0
+    assert "less flicker" in stdout
+    assert len(list((tmp_path / "work" / "every_3" / "dreamed.mp4.frames").glob("0*.png"))) == 4
