@@ -221,7 +221,8 @@ def _connect(ray, address: str) -> None:
     try:
         ray.init(address=address, logging_level="ERROR", log_to_driver=False)
     except (ConnectionError, ValueError) as error:
-        raise ConfigError(f"--ray {address}: cannot connect to a Ray cluster ({error}); start one "
+        reason = str(error).split(". ")[0].rstrip(".")  # Ray's own advice names its flags, not ours
+        raise ConfigError(f"--ray {address}: cannot connect to a Ray cluster ({reason}): start one "
                           "with `ray start --head`, or give its address") from None
 
 

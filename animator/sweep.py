@@ -243,8 +243,7 @@ def _variant(base: dict, base_dir: Path, varied: dict, folder: Path) -> Variant:
             config_module.set_key(data, key, copy.deepcopy(value))
         except ConfigError as error:
             raise ConfigError(f"{key}: {error}") from None
-    label = ", ".join(f"{key}={_short(value)}" for key, value in varied.items())
-    checked = config_module.from_mapping(data, base_dir, source=f"variant {label}")
+    checked = config_module.from_mapping(data, base_dir, source=f"variant {_settings_text(varied)}")
     variant_id = variant_id_of(checked)
     own = (folder / variant_id).absolute()
     data = _absolute_paths(data, checked)  # so that it renders alone, from its own folder
@@ -283,6 +282,10 @@ def _absolute_paths(data: dict, config: Config) -> dict:
     return data
 
 
+def _settings_text(settings: dict) -> str:
+    return ", ".join(f"{key}={_short(value)}" for key, value in settings.items())
+
+
 def _short(value) -> str:
     text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -290,7 +293,7 @@ def _short(value) -> str:
 
 def variant_yaml(variant: Variant) -> str:
     """The YAML that renders this variant alone: `animator render <folder>/variant.yaml`."""
-    header = "".join(f"# {line}\n" for line in variant.label())
+    header = f"# sweep variant {variant.id}: {_settings_text(variant.settings)}\n"
     return header + yaml.safe_dump(variant.data, sort_keys=False, allow_unicode=True)
 
 

@@ -177,7 +177,8 @@ def _variant_html(variant: Variant, outcome: Outcome, folder: Path) -> str:
     return (f'<section id="{_e(variant.id)}"><h2>{_e(variant.id)}</h2>'
             f'<p class="{_e(outcome.status)}">{_e(_status(variant, outcome))}</p>'
             f"<ul>{settings}</ul>{shown}"
-            f"<details><summary>YAML to render it alone: <code>{_e(command)}</code></summary>"
+            f"<details><summary>YAML to render it alone (from this page's folder): "
+            f"<code>{_e(command)}</code></summary>"
             f"<pre>{_e(variant_yaml(variant))}</pre></details></section>")
 
 

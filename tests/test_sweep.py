@@ -43,6 +43,12 @@ def pngs(folder: Path) -> list[np.ndarray]:
     return [np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.glob("[0-9]*.png"))]
 
 
+def assert_same_frames(folder: Path, other: Path, count: int = 3) -> None:
+    ours, theirs = pngs(folder), pngs(other)
+    assert len(ours) == len(theirs) == count
+    assert all(np.array_equal(a, b) for a, b in zip(ours, theirs))
+
+
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory):
     path = write_sweep(tmp_path_factory.mktemp("grid"), grid=GRID)
@@ -107,8 +113,7 @@ def test_a_variant_yaml_renders_that_variant_alone(grid, tmp_path):
     data["output"]["path"] = str(tmp_path / "alone.gif")
     (tmp_path / "alone.yaml").write_text(yaml.safe_dump(data))
     assert main(["render", str(tmp_path / "alone.yaml")]) == 0
-    assert all(np.array_equal(a, b) for a, b in zip(pngs(tmp_path / "alone.gif.frames"),
-                                                    pngs(variant.config.frames_dir)))
+    assert_same_frames(tmp_path / "alone.gif.frames", variant.config.frames_dir)
 
 
 def test_running_a_finished_sweep_again_renders_nothing_new(grid):
@@ -153,8 +158,7 @@ def test_a_stopped_sweep_resumes_to_the_same_frames(tmp_path):
     sweep_module.run(uninterrupted)
     for resumed, whole in zip(plan.variants, uninterrupted.variants):
         assert resumed.id == whole.id
-        assert all(np.array_equal(a, b) for a, b in zip(pngs(resumed.config.frames_dir),
-                                                        pngs(whole.config.frames_dir)))
+        assert_same_frames(resumed.config.frames_dir, whole.config.frames_dir)
 
 
 def test_random_draws_are_seeded_and_within_their_ranges(tmp_path):
@@ -229,6 +233,14 @@ def test_the_same_sweep_on_a_local_ray_instance_gives_the_same_frames(grid, tmp_
     assert [o.status for o in report.outcomes] == ["finished"] * 4
     assert sorted(seen) == sorted((v.id, k, 3) for v in on_ray.variants for k in (1, 2, 3))
     for local, remote in zip(plan.variants, on_ray.variants):
-        assert [np.asarray(f) for f in pngs(remote.config.frames_dir)] and all(
-            np.array_equal(a, b) for a, b in zip(pngs(local.config.frames_dir),
-                                                 pngs(remote.config.frames_dir)))
+        assert_same_frames(local.config.frames_dir, remote.config.frames_dir)
+
+
+@pytest.mark.slow
+def test_jobs_render_variants_in_processes_with_the_same_frames(grid, tmp_path):
+    plan, _ = grid
+    in_processes = sweep_module.load(plan.source, folder=tmp_path / "jobs")
+    report = sweep_module.run(in_processes, jobs=2)
+    assert [o.status for o in report.outcomes] == ["finished"] * 4
+    for local, other in zip(plan.variants, in_processes.variants):
+        assert_same_frames(local.config.frames_dir, other.config.frames_dir)
