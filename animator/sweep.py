@@ -332,7 +332,10 @@ def run(
         with executors.open_executor(jobs, ray_address, on_frame, stop) as executor:
             outcomes.update(executors.drive(executor, todo, on_outcome, stop))
     ordered = [outcomes[v.id] for v in sweep.variants]
-    sheet = sweep_results.write_contact_sheet(sweep)
+    if todo or not sweep.sheet_path.is_file():  # a sheet of the same frames is not made twice
+        sheet = sweep_results.write_contact_sheet(sweep)
+    else:
+        sheet = sweep.sheet_path
     index = sweep_results.write_index(sweep, ordered, sheet)
     return SweepReport(ordered, sheet, index)
 

@@ -118,11 +118,13 @@ def test_a_variant_yaml_renders_that_variant_alone(grid, tmp_path):
 
 def test_running_a_finished_sweep_again_renders_nothing_new(grid):
     plan, _ = grid
-    frames = sorted(plan.folder.glob("*/*.frames/*.png"))
-    before = [p.stat().st_mtime_ns for p in frames]
+    files = sorted(plan.folder.glob("*/*.frames/*.png")) + sorted(plan.folder.glob("*/*.gif"))
+    files.append(plan.sheet_path)
+    assert len(files) == 4 * 3 + 4 + 1
+    before = [p.stat().st_mtime_ns for p in files]
     again = sweep_module.run(sweep_module.load(plan.source))
     assert [o.status for o in again.outcomes] == ["skipped"] * 4
-    assert [p.stat().st_mtime_ns for p in frames] == before
+    assert [p.stat().st_mtime_ns for p in files] == before
 
 
 def test_a_failing_variant_is_reported_and_the_others_finish(tmp_path, capsys):
@@ -176,9 +178,12 @@ def test_random_draws_are_seeded_and_within_their_ranges(tmp_path):
     assert len(sweep_module.load(combined).variants) == 10
 
 
-def test_ids_depend_on_the_settings_not_on_where_the_sweep_writes(tmp_path):
+def test_ids_depend_on_the_settings_not_on_where_the_sweep_writes(tmp_path, capsys):
     path = write_sweep(tmp_path, grid=GRID)
     ids = [v.id for v in sweep_module.load(path).variants]
+    assert main(["sweep", str(path), "--dry-run"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ids
+    assert not (tmp_path / "out").exists()
     assert [v.id for v in sweep_module.load(path, folder=tmp_path / "elsewhere").variants] == ids
     changed = [v.id for v in sweep_module.load(path, ["dream.steps=2"]).variants]
     assert not set(changed) & set(ids)
