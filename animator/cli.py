@@ -124,6 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     layers.add_argument("--weights", default="none",
                         help="weights to build with (default none: names and shapes only)")
     layers.set_defaults(handler=cmd_layers)
+
+    studio = commands.add_parser("studio", help="a web page to edit, preview, render and watch")
+    studio.add_argument("--dir", default="renders", help="the renders folder (default: renders/)")
+    studio.add_argument("--port", type=int, default=8765)
+    studio.add_argument("--host", default="127.0.0.1",
+                        help="address to serve on (default 127.0.0.1: this machine only; any other "
+                             "needs the token printed in the URL)")
+    studio.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
+                        help="load a transform plugin for the page (the page itself loads none)")
+    studio.set_defaults(handler=cmd_studio)
     return parser
 
 
@@ -431,6 +441,21 @@ def _same_video(args) -> str:
         if (value := getattr(args, key)) is not None:
             words += [f"--{key}", str(value)]
     return shlex.join(words)
+
+
+def cmd_studio(args) -> int:
+    """`animator studio`: serve the page until Ctrl-C."""
+    from animator.studio import serve
+
+    def announce(url: str, warning: str | None) -> None:
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(f"studio: open {url}  (renders in {Path(args.dir).absolute()}; Ctrl-C to stop)",
+              file=sys.stderr)
+
+    _import_backend(args.debug)
+    serve(args.dir, host=args.host, port=args.port, plugins=args.plugin, announce=announce)
+    return 0
 
 
 def _one_line(error: BaseException, advice: dict[str, str] | None = None) -> str:

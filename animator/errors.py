@@ -68,6 +68,10 @@ class InputError(UserError):
     """An input image cannot be read or used."""
 
 
+class TooLarge(InputError):
+    """An input over a size limit (an image over max_pixels): refused before it is decoded."""
+
+
 class ModelError(UserError):
     """A model, its weights or a layer name cannot be used."""
 

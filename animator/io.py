@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from animator.errors import InputError, OutputError
+from animator.errors import InputError, OutputError, TooLarge
 
 try:  # ISA-L's deflate: about 10x zlib's speed at the same size for frames (level 1)
     from isal import isal_zlib as _deflate
@@ -54,22 +54,39 @@ def read_image(path: str | os.PathLike, max_pixels: int = 40_000_000) -> LoadedI
     image gives its first frame and a note. An image over `max_pixels` (width × height) is
     refused from its header, before it is decoded. Raises `InputError` with a one-line fix.
     """
-    path = Path(path)
-    _check_is_file(path)
+    with _checked_image(path, max_pixels) as image:
+        notes = _animation_notes(image)
+        image = ImageOps.exif_transpose(image)
+        pixels, more_notes = _to_rgb_array(image)
+    return LoadedImage(pixels, notes + more_notes)
+
+
+def image_size(source, max_pixels: int, name: str | None = None) -> tuple[int, int]:
+    """An image's (width, height), read from the header of a file path or a binary stream
+    (`name` names a stream in errors) without decoding its pixels. Raises `InputError` for an
+    image over `max_pixels` (width × height) or a file that is not an image."""
+    with _checked_image(source, max_pixels, name) as image:
+        return image.size
+
+
+@contextlib.contextmanager
+def _checked_image(source, max_pixels: int, name: str | None = None):
+    """The opened (not yet decoded) image, once its header shows at most `max_pixels`; errors
+    while it is used become one-line `InputError`s."""
+    path = Path(name or source)
+    if name is None:
+        _check_is_file(path)
     try:
-        with _open_image(path) as image:
+        with _open_image(source) as image:
             _check_pixel_count(path, image.size, max_pixels)
-            notes = _animation_notes(image)
-            image = ImageOps.exif_transpose(image)
-            pixels, more_notes = _to_rgb_array(image)
+            yield image
     except Image.DecompressionBombError as err:
-        raise InputError(
+        raise TooLarge(
             f"input image '{path}' is too large to decode safely ({err}): "
             "set `size:` in the config to render smaller"
         ) from err
     except (OSError, SyntaxError, EOFError) as err:
         raise _unreadable(path, err) from err
-    return LoadedImage(pixels, notes + more_notes)
 
 
 def _check_is_file(path: Path) -> None:
@@ -79,7 +96,7 @@ def _check_is_file(path: Path) -> None:
         raise InputError(f"input image '{path}' is a folder: give the path of one image file")
 
 
-def _open_image(path: Path) -> Image.Image:
+def _open_image(path) -> Image.Image:
     # Our own max_pixels check replaces Pillow's warning; its hard limit still raises.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -99,7 +116,7 @@ def _check_pixel_count(path: Path, size: tuple[int, int], max_pixels: int) -> No
     width, height = size
     if width * height > max_pixels:
         # The limit guards decoding, which comes before any resize: `size:` alone cannot help.
-        raise InputError(
+        raise TooLarge(
             f"input image '{path}' is {width}×{height} ({width * height / 1e6:.1f} megapixels), "
             f"over the limit of {max_pixels:,} pixels: shrink the image file, or raise max_pixels "
             f"to {width * height:,} and set `size:` to dream it smaller"

@@ -1,0 +1,174 @@
+"""The studio over HTTP: config checks in the CLI's words, the renders folder as the only place
+the page can reach, uploads refused from their header, one render at a time, cancel and resume."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zlib
+
+import pytest
+from PIL import Image
+
+pytest.importorskip("starlette")
+pytest.importorskip("httpx")
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from animator import cli  # noqa: E402
+from animator.studio.app import create_app  # noqa: E402
+from animator.studio.work import Studio  # noqa: E402
+
+CHANGE = {"X-Studio": "1"}
+TINY = ("input: {noise: {size: [48, 48], seed: 2}}\nframes: 12\nseed: 1\n"
+        "dream: {octaves: 1, steps: 2, jitter: 4, layers: {block3_conv3: 1.0}}\n"
+        "transforms: [{zoom: {factor: 1.05}}]\n")
+
+
+@pytest.fixture
+def studio(tmp_path):
+    return Studio(tmp_path / "renders")
+
+
+@pytest.fixture
+def client(studio):
+    return TestClient(create_app(studio), base_url="http://127.0.0.1")
+
+
+def test_a_bad_config_gets_the_clis_messages_beside_each_field(client, tmp_path, capsys):
+    text = TINY.replace("steps: 2", "steps: -2").replace("factor: 1.05", "factr: 1.05") + "frmaes: 3\n"
+    result = client.post("/api/check", json={"yaml": text}, headers=CHANGE).json()
+    assert not result["ok"]
+    by_path = {p["path"]: p["message"] for p in result["problems"]}
+    assert set(by_path) == {"dream.steps", "frmaes", "transforms[0].zoom.factr"}
+    (tmp_path / "bad.yaml").write_text(text)
+    assert cli.main(["render", str(tmp_path / "bad.yaml")]) == 2
+    said = capsys.readouterr().err
+    for message in by_path.values():
+        assert message in said
+    assert result["config"]["dream"]["steps"] == -2  # the form still shows what was typed
+
+
+def test_yaml_that_does_not_parse_says_where(client):
+    response = client.post("/api/check", json={"yaml": "frames: [3\n"}, headers=CHANGE)
+    assert response.status_code == 400
+    assert "is not valid YAML" in response.json()["message"] and "line 2" in response.json()["message"]
+
+
+@pytest.mark.parametrize("path", ["../secret.txt", "/etc/passwd", "inputs/../../secret.txt",
+                                  ".studio/preview.frames/00000.png", "link/secret.txt"])
+def test_nothing_outside_the_renders_folder_is_served(client, studio, tmp_path, path):
+    (tmp_path / "secret.txt").write_text("secret")
+    (studio.root / "link").symlink_to(tmp_path, target_is_directory=True)
+    response = client.get(f"/files/{path}")
+    assert response.status_code in (403, 404)
+    assert "secret" not in response.text.replace("secret.txt", "")
+
+
+@pytest.mark.parametrize("field, value", [("input", "../cat.png"), ("input", "/tmp/cat.png"),
+                                          ("input", "link/cat.png"), ("dream.model", "../m.keras"),
+                                          ("dream.weights", "/w.h5")])
+def test_a_config_cannot_name_files_outside_the_folder(client, studio, tmp_path, field, value):
+    (studio.root / "link").symlink_to(tmp_path, target_is_directory=True)
+    key = field.rpartition(".")[2]
+    text = TINY.replace("{noise: {size: [48, 48], seed: 2}}", value) if field == "input" \
+        else TINY.replace("dream: {", f"dream: {{{key}: '{value}', ")
+    result = client.post("/api/check", json={"yaml": text}, headers=CHANGE).json()
+    assert [p["path"] for p in result["problems"]] == [field]
+    response = client.post("/api/render", json={"yaml": text, "name": "x"}, headers=CHANGE)
+    assert response.status_code == 400
+    assert any(words in response.json()["message"] for words in ("not inside the renders folder",
+                                                                   "symbolic link"))
+    assert client.get("/api/status").json()["state"] == "idle"
+
+
+def test_plugins_come_from_the_command_line_only(client, studio, tmp_path):
+    marker = tmp_path / "imported"
+    (studio.root / "evil.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    for text in (TINY + "plugins: [evil.py]\n", TINY.replace("zoom:", "evil.py:zoom:")):
+        result = client.post("/api/check", json={"yaml": text}, headers=CHANGE).json()
+        assert result["problems"] and "command line only" in result["problems"][0]["message"]
+    assert not marker.exists()
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that claims `width`×`height` pixels in under 100 bytes (a few rows of zeros follow)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(64))) \
+        + chunk(b"IEND", b"")
+
+
+def test_an_upload_over_max_pixels_is_refused_from_its_header(client, studio):
+    response = client.post("/api/upload", files={"file": ("big.png", png_header(9000, 5000))},
+                           data={"max_pixels": "40000000"}, headers=CHANGE)
+    assert response.status_code == 413
+    assert "9000×5000" in response.json()["message"]
+    bomb = client.post("/api/upload", files={"file": ("bomb.png", png_header(100_000, 100_000))},
+                       headers=CHANGE)
+    assert bomb.status_code == 413
+    small = io.BytesIO()
+    Image.new("RGB", (20, 20)).save(small, "PNG")
+    response = client.post("/api/upload", files={"file": ("../../small.png", small.getvalue())},
+                           data={"max_pixels": "100"}, headers=CHANGE)
+    assert response.status_code == 413  # 400 pixels over a limit of 100
+    assert not (studio.root / "inputs").exists() or not any((studio.root / "inputs").iterdir())
+    response = client.post("/api/upload", files={"file": ("../../small.png", small.getvalue())},
+                           headers=CHANGE)
+    assert response.json() == {"path": "inputs/small.png"}
+    assert (studio.root / "inputs" / "small.png").read_bytes() == small.getvalue()
+
+
+def test_changes_need_the_pages_header_and_the_host_must_be_local(client):
+    assert client.post("/api/render", json={"yaml": TINY, "name": "x"}).status_code == 403
+    assert client.get("/api/form", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_off_loopback_every_request_needs_the_token(studio):
+    client = TestClient(create_app(studio, token="s3cret", loopback=False), base_url="http://10.0.0.5")
+    assert client.get("/api/form").status_code == 403
+    assert client.get("/?token=wrong").status_code == 403
+    assert client.get("/?token=s3cret").status_code == 200  # sets the cookie the page then uses
+    assert client.get("/api/form").status_code == 200
+
+
+def wait_for(client, states, timeout=120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = client.get("/api/status").json()
+        if status["state"] in states:
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"render still {status['state']} after {timeout} s")
+
+
+def test_one_render_at_a_time_cancel_keeps_frames_and_resume_finishes(client, studio):
+    started = client.post("/api/render", json={"yaml": TINY, "name": "r1"}, headers=CHANGE)
+    assert started.status_code == 202
+    busy = client.post("/api/preview", json={"yaml": TINY}, headers=CHANGE)
+    assert busy.status_code == 409 and "running" in busy.json()["message"]
+    while client.get("/api/status").json()["done"] < 2:
+        time.sleep(0.05)
+    client.post("/api/cancel", headers=CHANGE)
+    status = wait_for(client, ("cancelled", "done"))
+    assert status["state"] == "cancelled" and 2 <= status["done"] < 12
+    assert "press Resume" in status["message"]
+    with Image.open(studio.root / "r1" / "r1.gif") as gif:
+        assert gif.n_frames == status["done"]
+    again = client.post("/api/render", json={"yaml": TINY, "name": "r1"}, headers=CHANGE)
+    assert again.status_code == 202
+    refused = wait_for(client, ("failed", "done"))
+    assert "press Resume to continue it, or Start over" in refused["message"]
+    client.post("/api/render", json={"yaml": TINY, "name": "r1", "mode": "resume"}, headers=CHANGE)
+    finished = wait_for(client, ("done", "failed"))
+    assert finished["state"] == "done" and finished["started_at"] == status["done"]
+    [render] = client.get("/api/renders").json()
+    assert render["name"] == "r1" and render["frames"] == 12 and render["files"]["gif"]
+    assert "path" not in render["yaml"]  # the page edits the config without its output path
+    gif = client.get("/api/download/r1.gif")
+    with Image.open(io.BytesIO(gif.content)) as image:
+        assert image.n_frames == 12
+    assert client.get("/api/download/r1.mp4").status_code == 200  # assembled on demand
+    assert (studio.root / "r1" / "r1.mp4").is_file()
