@@ -553,11 +553,13 @@ def _planned_size(config: Config) -> tuple[int, int] | None:
 
 def describe(config: Config) -> str:
     """The resolved settings and the expected cost, for `--dry-run`."""
+    config, starts = _starts(config)  # a video's frame count and rate are its clip's
     animation = config.animation
     size = _planned_size(config)
     if size is not None:  # a dry run says now what the render would refuse
         _check_octaves(config, size[1], size[0])
-    steps = [config.dream_settings(t) for t in range(animation.frames)]
+    with starts:
+        steps = [starts.settings(t) for t in range(animation.frames)]
     total_steps = sum(s.octaves * s.steps for s in steps)
     lines = [
         f"config: {config.source}",

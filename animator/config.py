@@ -228,10 +228,14 @@ class Config:
 
 
 def _file_digest(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256()
+    try:  # in chunks: an input video may be larger than the memory
+        with open(path, "rb") as stream:
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
     except OSError:
         return None
+    return digest.hexdigest()[:16]
 
 
 # --- loading --------------------------------------------------------------------------------

@@ -263,3 +263,24 @@ def test_the_video_command_dreams_a_clip_with_a_config(square_clip, tmp_path, ca
     assert clip_module.count_frames(clip_module.probe(out)) == FRAMES // 2
     record = (tmp_path / "dreamed.mp4.frames" / "render.json").read_text()
     assert '"blend": 0.6' in record and '"every": 2' in record
+
+
+def test_a_dry_run_counts_the_clips_frames_and_the_carried_steps(square_clip, tmp_path, capsys):
+    config = tmp_path / "dry.yaml"
+    config.write_text(f"input: {{video: '{square_clip}', start: 0.5}}\nvideo: {{every: 2}}\n"
+                      "dream: {octaves: 1, steps: 4}\n")
+    assert main(["render", str(config), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "frames: 5 at 10 fps" in out
+    assert "cost: 16 gradient steps" in out  # frames 0, 2, 4: 4 steps; 1, 3 carried: 2
+
+
+def test_an_interrupted_video_names_the_video_command_to_resume():
+    from animator.cli import _advice, build_parser
+
+    args = build_parser().parse_args(["video", "my clip.mp4", "-o", "out.mp4", "--blend", "0.5",
+                                      "--start", "1"])
+    error = Interrupted("stopped after 2 of 9 frames", remedy="resume")
+    assert error.worded(_advice(args)) == ("stopped after 2 of 9 frames: continue with animator "
+                                           "video 'my clip.mp4' -o out.mp4 --blend 0.5 --start 1.0 "
+                                           "--resume")
