@@ -72,13 +72,14 @@ def write_clip(path: Path, size=(192, 128), frames: int = 24, fps: float = 12, s
     return path
 
 
-def before_after_gif(clip: Path, dreamed: Path, out: Path, fps: float) -> Path:
-    """A GIF of the input clip and its dream side by side, from the two videos."""
+def before_after_gif(clip: Path, dreamed: Path, out: Path, fps: float, every: int = 2) -> Path:
+    """A GIF of the input clip and its dream side by side, from the two videos; every `every`th
+    frame at `fps / every`, to keep it small."""
     import imageio.v3 as iio
 
     from animator import video
 
-    pairs = zip(iio.imiter(clip), iio.imiter(dreamed))
+    pairs = list(zip(iio.imiter(clip), iio.imiter(dreamed)))[::every]
     frames = [np.concatenate([a, b[:a.shape[0], :a.shape[1]]], axis=1) for a, b in pairs]
     folder = out.with_name(out.name + ".frames")
     folder.mkdir(parents=True, exist_ok=True)
@@ -86,7 +87,7 @@ def before_after_gif(clip: Path, dreamed: Path, out: Path, fps: float) -> Path:
     for i, frame in enumerate(frames):
         paths.append(folder / f"{i:05d}.png")
         Image.fromarray(frame).save(paths[-1])
-    video.write_gif(paths, out, fps)
+    video.write_gif(paths, out, fps / every)
     for path in paths:
         path.unlink()
     folder.rmdir()
