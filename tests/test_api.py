@@ -7,19 +7,14 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import with_changes
 from PIL import Image
+from test_render import TINY as RENDER_TINY
 
 import animator
 from animator.errors import ConfigError, OutputError
 
-TINY = {
-    "input": {"noise": {"size": [48, 48], "seed": 3}},
-    "frames": 4,
-    "fps": 10,
-    "seed": 1,
-    "dream": {"octaves": 1, "steps": 2, "jitter": 8, "layers": {"block3_conv3": 1.0}},
-    "transforms": [{"zoom": {"factor": 1.05}}],
-}
+TINY = with_changes(RENDER_TINY, frames=4)  # 64x64 noise, one octave of two steps, a zoom
 
 
 def pngs(folder) -> list[np.ndarray]:
@@ -83,7 +78,7 @@ def test_frames_yields_the_rendered_frames_and_resumes(whole, tmp_path):
     rest = list(animator.frames(TINY, output=out, resume=True))
     assert len(rest) == 2
     for got, want in zip(first + rest, expected, strict=True):
-        assert got.dtype == np.uint8 and got.shape == (48, 48, 3)
+        assert got.dtype == np.uint8 and got.shape == (64, 64, 3)
         np.testing.assert_array_equal(got, want)
     assert out.exists()
 
