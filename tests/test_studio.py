@@ -172,3 +172,14 @@ def test_one_render_at_a_time_cancel_keeps_frames_and_resume_finishes(client, st
         assert image.n_frames == 12
     assert client.get("/api/download/r1.mp4").status_code == 200  # assembled on demand
     assert (studio.root / "r1" / "r1.mp4").is_file()
+
+
+def test_stopping_the_server_stops_the_render_and_keeps_its_frames(studio):
+    with TestClient(create_app(studio), base_url="http://127.0.0.1") as client:
+        long = TINY.replace("frames: 12", "frames: 200")
+        assert client.post("/api/render", json={"yaml": long, "name": "s"}, headers=CHANGE).status_code == 202
+        while client.get("/api/status").json()["done"] < 1:
+            time.sleep(0.05)
+    assert studio.job.state == "cancelled"  # the server's shutdown waited for the frame loop
+    frames = sorted((studio.root / "s" / "s.gif.frames").glob("[0-9]*.png"))
+    assert 1 <= len(frames) == studio.job.done < 200

@@ -9,6 +9,7 @@ is never granted); a file is served only from inside the renders folder (`work.i
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from importlib import resources
 
@@ -63,9 +64,18 @@ def create_app(studio: Studio, token: str | None = None, loopback: bool = True) 
         Route("/files/{path:path}", api.file),
     ]
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK))] if loopback else []
-    app = Starlette(routes=routes, middleware=middleware,
+    app = Starlette(routes=routes, middleware=middleware, lifespan=_lifespan(studio),
                     exception_handlers={AnimatorError: _error_response})
     return _Guard(app, token)
+
+
+def _lifespan(studio: Studio):
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        await run_in_threadpool(studio.close)  # Ctrl-C: the render keeps every frame it dreamed
+
+    return lifespan
 
 
 class _Guard:

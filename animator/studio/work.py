@@ -118,6 +118,7 @@ class Studio:
         self.max_pixels = max_pixels
         self.busy = threading.Lock()
         self.job: Job | None = None
+        self.thread: threading.Thread | None = None
 
     # --- configs ----------------------------------------------------------------------------
 
@@ -234,9 +235,9 @@ class Studio:
             raise StudioError(f"cannot start '{name}': another render or a preview is running; "
                               "wait for it or cancel it", 409)
         self.job = Job(name, config.frames)
-        thread = threading.Thread(target=self._render, args=(self.job, config, mode),
-                                  name=f"studio-{name}", daemon=True)
-        thread.start()
+        self.thread = threading.Thread(target=self._render, args=(self.job, config, mode),
+                                       name=f"studio-{name}", daemon=True)
+        self.thread.start()
         return self.job
 
     def _render(self, job: Job, config: Config, mode: str) -> None:
@@ -271,6 +272,13 @@ class Studio:
             job.stop.set()
             job.state = "stopping"
         return job
+
+    def close(self, timeout: float = 600) -> None:
+        """Stop a running render after its current frame and wait for it (the server is
+        stopping): every frame dreamed is on disk, and Resume continues it later."""
+        self.cancel()
+        if self.thread is not None:
+            self.thread.join(timeout)
 
     # --- files ------------------------------------------------------------------------------
 
