@@ -288,7 +288,7 @@ def _check_octaves(config: Config, height: int, width: int) -> None:
     from animator.dream import size_fix
 
     min_size = models.spec_for(config.animation.dream.model).min_size
-    for t in range(config.frames):
+    for t in config.sample_frames():
         settings = config.dream_settings(t)
         fix = size_fix(height, width, settings, min_size)
         if fix:
@@ -558,9 +558,12 @@ def describe(config: Config) -> str:
     size = _planned_size(config)
     if size is not None:  # a dry run says now what the render would refuse
         _check_octaves(config, size[1], size[0])
+    sampled = config.sample_frames()
+    exact = len(sampled) == animation.frames  # else an estimate from evenly spaced frames
+    picks = sampled if exact else [round(t) for t in np.linspace(0, animation.frames - 1, 1000)]
     with starts:
-        steps = [starts.settings(t) for t in range(animation.frames)]
-    total_steps = sum(s.octaves * s.steps for s in steps)
+        steps = [starts.settings(t) for t in picks]
+    total_steps = sum(s.octaves * s.steps for s in steps) * animation.frames // len(picks)
     lines = [
         f"config: {config.source}",
         f"input: {config.input_path or 'noise ' + json.dumps(animation.input.noise.model_dump())}",
@@ -569,7 +572,8 @@ def describe(config: Config) -> str:
         f"({animation.frames / animation.fps:.1f} s of video)",
         f"dream: {json.dumps(animation.dream.model_dump(exclude_none=True))}",
         f"transforms: {', '.join(config.chain.names) or 'none'}",
-        f"cost: {total_steps} gradient steps ({total_steps // max(1, animation.frames)} per frame)",
+        f"cost: {'' if exact else 'about '}{total_steps} gradient steps "
+        f"({total_steps // max(1, animation.frames)} per frame)",
     ]
     return "\n".join(lines)
 

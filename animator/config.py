@@ -3,7 +3,9 @@
 `load(path)` reads the YAML with `yaml.safe_load` (no tags that build objects), applies
 `--set key.path=value` overrides, and validates everything together: unknown keys (with the near
 name), wrong types, out-of-range values, schedules and the transform chain. Nothing deeper reads
-files or the environment.
+files or the environment. A config is bounded before anything walks it: at most
+`MAX_CONFIG_BYTES` of text, `MAX_CONFIG_VALUES` values once YAML aliases are expanded, nested at
+most `MAX_CONFIG_DEPTH` deep, and at most `MAX_FRAMES` frames.
 """
 
 from __future__ import annotations
@@ -14,14 +16,19 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from animator import schedule
 from animator.dream import RULES, DreamSettings
-from animator.errors import AnimatorError, ConfigError, close_names
+from animator.errors import AnimatorError, ConfigError, close_names, excerpt
 
 DEFAULT_MAX_PIXELS = 40_000_000
+MAX_CONFIG_BYTES = 256 * 1024  # a long config is a few kilobytes; YAML parses ~100 KB/s in Python
+MAX_CONFIG_VALUES = 100_000  # values once aliases are expanded: a 500-byte alias bomb holds billions
+MAX_CONFIG_DEPTH = 50
+MAX_FRAMES = 1_000_000  # 18 hours at 15 fps
 SCHEDULED = ("octaves", "octave_scale", "steps", "step_size", "jitter", "tile_size", "max_loss")
 
 Number = int | float
@@ -136,7 +143,7 @@ class Animation(Strict):
     input: str | NoiseInput | Clip
     size: Size | None = None
     fit: Literal["resize", "fit", "crop"] = "resize"
-    frames: Annotated[int, Field(gt=0)] = 60
+    frames: Annotated[int, Field(gt=0, le=MAX_FRAMES)] = 60
     fps: Annotated[float, Field(gt=0, le=240)] = 15
     seed: int = 0
     max_pixels: Annotated[int, Field(gt=0)] = DEFAULT_MAX_PIXELS
@@ -201,6 +208,19 @@ class Config:
         return {key: schedule.parse(getattr(dream, key), f"dream.{key}")
                 for key in SCHEDULED if getattr(dream, key) not in (None, "auto")}
 
+    def sample_frames(self, count: int = 1000) -> list[int]:
+        """Frames at which to check the schedules without visiting every frame of a long render:
+        all of an animation up to `2 * count` frames; else the first `count`, `count` evenly
+        spaced, each keyframe with its neighbours, and the last."""
+        frames = self.animation.frames
+        if frames <= 2 * count:
+            return list(range(frames))
+        picks = {*range(count), frames - 1}
+        picks.update(round(t) for t in np.linspace(0, frames - 1, count))
+        for parsed in self._schedules.values():
+            picks.update(t + d for t in parsed.keyframes for d in (-1, 0, 1))
+        return sorted(t for t in picks if 0 <= t < frames)
+
     def dream_settings(self, t: int) -> DreamSettings:
         """The dream settings at frame `t` (schedules evaluated; integers rounded)."""
         values = {key: value(t) for key, value in self._schedules.items()}
@@ -228,6 +248,8 @@ class Config:
 
 
 def _file_digest(path: Path) -> str | None:
+    if not path.is_file():  # a pipe could block the read forever
+        return None
     digest = hashlib.sha256()
     try:  # in chunks: an input video may be larger than the memory
         with open(path, "rb") as stream:
@@ -262,9 +284,12 @@ def read(path: str | Path) -> dict:
 
 def _read_yaml(path: Path) -> dict:
     if not path.is_file():
-        kind = "a folder" if path.is_dir() else "not found"
+        kind = "a folder" if path.is_dir() else "not a regular file" if path.exists() else "not found"
         raise ConfigError(f"config '{path}': {kind}; give the path of a YAML file")
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config '{path}' is {path.stat().st_size:,} bytes, over the limit of "
+                              f"{MAX_CONFIG_BYTES:,}: is it the right file?")
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"config '{path}' is not a text file: give a YAML file") from None
@@ -273,8 +298,12 @@ def _read_yaml(path: Path) -> dict:
 
 def parse(text: str, source: str = "<config>") -> dict:
     """A YAML animation's mapping from its text (`source` names it in errors), not yet checked."""
+    _check_length(text, f"config '{source}'")
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(f"config '{source}': values nested too deeply (the limit is "
+                          f"{MAX_CONFIG_DEPTH} levels)") from None
     except yaml.constructor.ConstructorError as error:
         raise ConfigError(f"config '{source}': {_yaml_problem(error)}: YAML tags that build objects "
                           "are not allowed; write plain values") from None
@@ -283,6 +312,7 @@ def parse(text: str, source: str = "<config>") -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"config '{source}': expected a mapping of keys (input:, frames:, ...) at "
                           f"the top, got {type(data).__name__}")
+    _check_extent(data, source)  # before anything walks it (a sweep file, too)
     return data
 
 
@@ -296,9 +326,10 @@ def _apply_override(data: dict, item: str) -> None:
     key, sep, text = item.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. dream.steps=5")
+    _check_length(text, f"--set {excerpt(key)}")
     try:
         value = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         value = text
     try:
         set_key(data, key.strip(), value)
@@ -343,6 +374,7 @@ def from_mapping(data: dict, base_dir: str | Path = ".", source: str = "<config>
     """Validate an already-parsed mapping (the YAML's content) into a Config."""
     from transforms import build_chain, load_plugins
 
+    _check_extent(data, source)
     problems, animation, chain = [], None, None
     try:
         animation = Animation.model_validate(data)
@@ -363,6 +395,33 @@ def from_mapping(data: dict, base_dir: str | Path = ".", source: str = "<config>
     return Config(animation, base_dir, source, chain)
 
 
+def _check_length(text: str, what: str) -> None:
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{what} is {len(text):,} characters long, over the limit of "
+                          f"{MAX_CONFIG_BYTES:,}")
+
+
+def _check_extent(data, source: str) -> None:
+    """Refuse a config too big to check quickly: YAML aliases repeat a value without copying it
+    (`&a [*b, *b]`), so a tiny file can stand for billions of values. Stops counting at the limit."""
+    pending, count = [(data, 0)], 1
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict):
+            children = [item for pair in value.items() for item in pair]
+        elif isinstance(value, (list, tuple)):
+            children = value
+        else:
+            continue
+        count += len(children)  # counted before they are queued: the queue stays bounded too
+        if count > MAX_CONFIG_VALUES:
+            raise ConfigError(f"config '{source}' holds over {MAX_CONFIG_VALUES:,} values once its "
+                              "YAML aliases (*name) are expanded: write the values out, fewer")
+        if depth >= MAX_CONFIG_DEPTH:
+            raise ConfigError(f"config '{source}': values nested over {MAX_CONFIG_DEPTH} levels deep")
+        pending.extend((item, depth + 1) for item in children)
+
+
 def _describe(error: ValidationError, data: dict,
               model: type[BaseModel] = Animation) -> list[tuple[str, str]]:
     """One (key path, `key.path: message, got value`) per problem, with near names for unknown keys
@@ -376,7 +435,7 @@ def _describe(error: ValidationError, data: dict,
         elif item["type"] == "value_error":
             lines.append((path, f"{path}: {item['msg'].removeprefix('Value error, ')}"))
         else:
-            lines.append((path, f"{path}: {_message(item)}, got {item.get('input')!r}"))
+            lines.append((path, f"{path}: {_message(item)}, got {excerpt(item.get('input'))}"))
     return list(dict.fromkeys(lines))
 
 

@@ -21,6 +21,7 @@ from animator.errors import ConfigError, ModelError
 from animator.objective import make_objective
 
 DEFAULT_MODEL = "vgg16-hed"
+OCTAVE_CHUNK_STEPS = 20  # steps per compiled call: a longer octave is split (see Dreamer._ascend)
 
 
 @dataclass(frozen=True)
@@ -229,14 +230,26 @@ class Dreamer:
             shifts = rng.integers(-settings.jitter, settings.jitter + 1, (settings.steps, 2))
             if settings.steps:
                 tile = self.tile_size(*size, settings)
-                image, step_losses = self._octave(image, shifts, settings.step_size, tile,
-                                                  settings.normalisation, max_loss,
-                                                  self.tile_batch(*size, tile))
-                losses.add(step_losses)
+                image = self._ascend(image, shifts, settings, tile, self.tile_batch(*size, tile),
+                                     max_loss, losses)
             detail = image - base
             if progress is not None:
                 progress(k + 1, len(sizes))
         return image, losses
+
+    def _ascend(self, image, shifts, settings: DreamSettings, tile: int, batch: int, max_loss: float,
+                losses: Losses):
+        """An octave's steps, compiled in runs of at most OCTAVE_CHUNK_STEPS: between runs Python
+        runs again, so a signal (a second Ctrl-C) is seen within one run, not one long octave."""
+        for start in range(0, len(shifts), OCTAVE_CHUNK_STEPS):
+            part = shifts[start:start + OCTAVE_CHUNK_STEPS]
+            image, step_losses = self._octave(image, part, settings.step_size, tile,
+                                              settings.normalisation, max_loss, batch)
+            losses.add(step_losses)
+            if start + len(part) < len(shifts) and math.isfinite(max_loss) and \
+                    _exceeds(step_losses, max_loss):  # the octave stopped: so do later runs
+                break
+        return image
 
     def loss(self, image) -> float:
         """The objective on a whole image (no tiling): for tests and diagnostics."""
@@ -271,6 +284,12 @@ class Losses(Sequence):
 
     def __getitem__(self, index):
         return self._read()[index]
+
+
+def _exceeds(step_losses, max_loss: float) -> bool:
+    from keras import ops
+
+    return bool(np.max(ops.convert_to_numpy(step_losses)) > max_loss)
 
 
 def _resize(image, size: tuple[int, int]):

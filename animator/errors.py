@@ -96,3 +96,16 @@ def close_names(name: str, choices, n: int = 5) -> str:
 
     close = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.5)
     return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
+def excerpt(value, limit: int = 80) -> str:
+    """`repr(value)` cut to about `limit` characters, without building the whole of a huge value:
+    an error quotes what it was given, never megabytes of it."""
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxlevel = 3
+    short.maxstring = short.maxother = short.maxlong = limit
+    short.maxlist = short.maxtuple = short.maxdict = short.maxset = 6
+    text = short.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

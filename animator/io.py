@@ -94,6 +94,9 @@ def _check_is_file(path: Path) -> None:
         raise InputError(f"input image '{path}' not found: check the path")
     if path.is_dir():
         raise InputError(f"input image '{path}' is a folder: give the path of one image file")
+    if not path.is_file():  # a pipe or a device: reading could wait forever
+        raise InputError(f"input image '{path}' is not a regular file (a pipe or a device): "
+                         "give the path of an image file")
 
 
 def _open_image(path) -> Image.Image:

@@ -27,11 +27,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from animator.errors import ConfigError
+from animator.errors import ConfigError, excerpt
 
 __all__ = ["FUNCTIONS", "INTERPOLATIONS", "Schedule", "parse"]
 
 INTERPOLATIONS = ("linear", "smooth", "step")
+MAX_EXPRESSION_LENGTH = 1000  # characters
+MAX_EXPRESSION_DEPTH = 60  # nested operations: evaluation recurses once per level
 
 
 def _reduce(ufunc):
@@ -79,6 +81,11 @@ class Schedule:
         """The value when it never changes (a plain number), else None."""
         return self._constant
 
+    @property
+    def keyframes(self) -> tuple[int, ...]:
+        """The frames where keyframes are set (where the value may turn), else ()."""
+        return getattr(self._evaluate, "keyframes", ())
+
     def __call__(self, t: float, **names) -> float | np.ndarray:
         """Value at frame `t`: a float, or an array shaped like an array-valued name (`n`)."""
         unknown = set(names) - set(self.names)
@@ -104,10 +111,10 @@ def parse(value: object, path: str = "value", names: tuple[str, ...] = ("t",)) -
         return value
     names = tuple(names)
     if isinstance(value, bool) or value is None:
-        raise ConfigError(f"{path}: expected a number, keyframes or an expression, got {value!r}")
+        raise ConfigError(f"{path}: expected a number, keyframes or an expression, got {excerpt(value)}")
     if isinstance(value, (int, float)):
         if not math.isfinite(value):
-            raise ConfigError(f"{path}: expected a finite number, got {value!r}")
+            raise ConfigError(f"{path}: expected a finite number, got {excerpt(value)}")
         return Schedule(value, path, names, None, float(value))
     if isinstance(value, Mapping):
         evaluate = _keyframes_from_mapping(value, path, names)
@@ -119,7 +126,7 @@ def parse(value: object, path: str = "value", names: tuple[str, ...] = ("t",)) -
     else:
         raise ConfigError(
             f"{path}: expected a number, keyframes or an expression, got {type(value).__name__} "
-            f"{value!r}"
+            f"{excerpt(value)}"
         )
     schedule = Schedule(value, path, names, evaluate, None)
     _try(schedule, path)
@@ -155,7 +162,7 @@ def _keyframes_from_mapping(value: Mapping, path: str, names: tuple[str, ...]) -
             )
         frames = value["keyframes"]
         if not isinstance(frames, Mapping):
-            raise ConfigError(f"{path}.keyframes: expected a mapping frame: value, got {frames!r}")
+            raise ConfigError(f"{path}.keyframes: expected a mapping frame: value, got {excerpt(frames)}")
         return _keyframes(_keyframe_values(frames, f"{path}.keyframes", names), interpolation)
     return _keyframes(_keyframe_values(value, path, names), "linear")
 
@@ -169,7 +176,7 @@ def _keyframe_values(frames: Mapping, path: str, names: tuple[str, ...]) -> list
         frame = _frame_number(key, path)
         item_path = f"{path}[{frame}]"
         if isinstance(item, bool) or not isinstance(item, (int, float, str)):
-            raise ConfigError(f"{item_path}: expected a number or an expression, got {item!r}")
+            raise ConfigError(f"{item_path}: expected a number or an expression, got {excerpt(item)}")
         if isinstance(item, str):
             points.append((frame, compile_expression(item, item_path, names)))
         else:
@@ -206,6 +213,7 @@ def _keyframes(points: list, interpolation: str) -> Callable:
         a = value_a(t, names)
         return a if fraction == 0.0 else a + (value_b(t, names) - a) * fraction
 
+    evaluate.keyframes = tuple(frames)
     return evaluate
 
 
@@ -253,11 +261,23 @@ def _closing_parenthesis(text: str, start: int, path: str) -> int:
 
 
 def compile_expression(text: str, path: str, names: tuple[str, ...] = ("t",)) -> Callable:
-    """Check `text` and return `evaluate(t, names) -> value`; raises ConfigError if not allowed."""
+    """Check `text` and return `evaluate(t, names) -> value`; raises ConfigError if not allowed.
+
+    An expression is at most `MAX_EXPRESSION_LENGTH` characters and `MAX_EXPRESSION_DEPTH`
+    operations deep (`1+1+1` is 2 deep), so that reading and evaluating it stay quick.
+    """
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise ConfigError(f"{path}: expression {excerpt(text, 40)} is {len(text):,} characters long, "
+                          f"over the limit of {MAX_EXPRESSION_LENGTH:,}")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as error:
         raise ConfigError(f"{path}: invalid expression {text!r}: {error.msg}") from None
+    except (RecursionError, MemoryError):  # the parser's own nesting limits
+        tree = None
+    if tree is None or _depth(tree) > MAX_EXPRESSION_DEPTH:
+        raise ConfigError(f"{path}: expression {excerpt(text, 40)} nests over "
+                          f"{MAX_EXPRESSION_DEPTH} operations deep: write it shorter")
     allowed = ", ".join([*names, *CONSTANTS, *FUNCTIONS])
     for node in ast.walk(tree):
         problem = _refuse(node, names)
@@ -265,6 +285,19 @@ def compile_expression(text: str, path: str, names: tuple[str, ...] = ("t",)) ->
             raise ConfigError(f"{path}: {problem} in expression {text!r}; allowed: {allowed}")
     body = tree.body
     return lambda t, values: _evaluate(body, {"t": t, **values})
+
+
+def _depth(tree: ast.AST) -> int:
+    """How deep the operations nest (a walk without recursion: it measures untrusted trees)."""
+    deepest, pending = 0, [(tree, 0)]
+    while pending:
+        node, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_EXPRESSION_DEPTH:
+            pending.extend((child, depth + 1) for child in ast.iter_child_nodes(node)
+                           if not isinstance(child, (ast.expr_context, ast.operator, ast.unaryop,
+                                                     ast.cmpop)))
+    return deepest
 
 
 def _refuse(node: ast.AST, names: tuple[str, ...]) -> str | None:

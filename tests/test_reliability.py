@@ -215,3 +215,140 @@ def test_the_resume_hint_is_the_whole_command_that_continues_this_render(tmp_pat
     assert code == 0, err
     assert len(frame_bytes(tmp_path / "other dir/v3.gif.frames")) == 3
     assert not (tmp_path / "out").exists()
+
+
+# --- 5-9. hangs and memory --------------------------------------------------------------------
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """A few hundred bytes of YAML standing for 9**levels strings."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for k in range(1, levels):
+        lines.append(f"a{k}: &a{k} [" + ", ".join([f"*a{k - 1}"] * 9) + "]")
+    return "\n".join(lines)
+
+
+BOMB_TARGETS = {
+    "transforms": "transforms: *a8",
+    "layers": "dream: {layers: *a8}",
+    "plugins": "plugins: *a8",
+    "input": "input: *a8",
+    "parameter": "dream: {steps: *a8}",
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("target", list(BOMB_TARGETS))
+def test_a_yaml_alias_bomb_is_refused_at_once(target, tmp_path, capsys):
+    # the bomb's anchors sit in keys the config does not know: the size check comes first
+    text = f"{alias_bomb()}\nframes: 2\n{BOMB_TARGETS[target]}\n"
+    if target != "input":
+        text += "input: {noise: {size: [64, 64]}}\n"
+    assert len(text) < 600
+    line = fails(capsys, 2, "render", write_config(tmp_path, text), "--dry-run",
+                 says=("over 100,000 values", "aliases"))
+    assert len(line) < 300
+
+
+@pytest.mark.timeout(60)
+def test_an_excerpt_of_a_big_bad_value_is_quoted(tmp_path, capsys):
+    config = write_config(tmp_path, with_changes(TINY, fps=list(range(20_000))))
+    line = fails(capsys, 2, "render", config, "--dry-run", says=("fps:", "[0, 1, 2, 3, 4, 5, ...]"))
+    assert len(line) < 300
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["long", "deep"])
+def test_an_oversized_config_is_refused(kind, tmp_path, capsys):
+    from animator.config import MAX_CONFIG_BYTES
+
+    if kind == "long":
+        text = "input: {noise: {size: [64, 64]}}\nplugins:\n" + "  - x\n" * (MAX_CONFIG_BYTES // 6 + 1)
+        says = ("bytes, over the limit of",)
+    else:
+        text = "input: {noise: {size: [64, 64]}}\ntransforms: " + "[" * 500 + "]" * 500 + "\n"
+        says = ("nested", "deep")
+    fails(capsys, 2, "render", write_config(tmp_path, text), "--dry-run", says=says)
+
+
+@pytest.mark.timeout(60)
+def test_a_billion_frames_are_refused(tmp_path, capsys):
+    fails(capsys, 2, "render", write_config(tmp_path, TINY), "--frames", "1000000000", "--dry-run",
+          says=("frames: input should be less than or equal to 1000000",))
+
+
+@pytest.mark.timeout(60)
+def test_a_million_frames_are_checked_without_visiting_each(tmp_path, capsys):
+    # octaves turn to 4 (too many for 64 px) at one keyframe late in the render: found anyway
+    ok = with_changes(TINY, frames=1_000_000, dream__steps="2 + (t > 500000)",
+                      dream__step_size={0: 1.0, 700_000: 2.0})
+    code, err = run(capsys, "render", write_config(tmp_path, ok), "--dry-run")
+    assert code == 0, err
+    bad = with_changes(ok, dream__octaves={"keyframes": {0: 1, 987_654: 4, 987_655: 1},
+                                           "interpolation": "step"})
+    fails(capsys, 2, "render", write_config(tmp_path, bad), "--dry-run",
+          says=("dream.octaves: 4 octaves", "frame 987654"))
+
+
+EXPRESSIONS = {
+    "2000-term sum": "+".join(["sin(t)"] * 2000),
+    "100000 minus signs": "-" * 100_000 + "t",
+    "3000-term power chain": "**".join(["1"] * 3000),
+    "nested calls": "sin(" * 80 + "t" + ")" * 80,
+    "500-term sum": "+".join(["t"] * 500),
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("case", list(EXPRESSIONS))
+def test_a_huge_expression_is_refused(case, tmp_path, capsys):
+    config = write_config(tmp_path, with_changes(TINY, dream__step_size=EXPRESSIONS[case]))
+    line = fails(capsys, 2, "render", config, "--dry-run", says=("dream.step_size: expression",))
+    assert len(line) < 300
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("what", ["input", "config"])
+def test_a_pipe_is_refused_not_waited_on(what, tmp_path, capsys):
+    import os
+
+    os.mkfifo(tmp_path / "pipe")
+    config = write_config(tmp_path, with_changes(TINY, input="pipe"))
+    fails(capsys, 2, "render", tmp_path / "pipe" if what == "config" else config,
+          says=("pipe", "not a regular file"))
+
+
+def test_a_long_octave_runs_in_short_compiled_calls(monkeypatch):
+    from animator import dream
+    from animator.dream import Dreamer, DreamSettings
+
+    image = np.random.default_rng(0).uniform(0, 255, (32, 32, 3)).astype(np.float32)
+    settings = DreamSettings(octaves=1, steps=45, jitter=4)
+    dreamer = Dreamer(model="vgg16-hed", layers={"block1_conv2": 1.0})
+    calls = []
+    octave = dreamer._octave
+
+    def counting(image, shifts, *rest):
+        calls.append(len(shifts))
+        return octave(image, shifts, *rest)
+
+    monkeypatch.setattr(dreamer, "_octave", counting)
+    chunked, losses = dreamer.dream_frame(image, settings, np.random.default_rng(1))
+    assert calls == [20, 20, 5] and len(losses) == 45
+    monkeypatch.setattr(dream, "OCTAVE_CHUNK_STEPS", 1000)
+    whole, _ = dreamer.dream_frame(image, settings, np.random.default_rng(1))
+    assert calls[3:] == [45]
+    np.testing.assert_allclose(np.asarray(chunked), np.asarray(whole), atol=1e-3)
+
+    def interrupted(image, shifts, *rest):  # a second Ctrl-C arrives during the second run
+        calls.append(len(shifts))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return octave(image, shifts, *rest)
+
+    monkeypatch.setattr(dream, "OCTAVE_CHUNK_STEPS", 20)
+    monkeypatch.setattr(dreamer, "_octave", interrupted)
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):
+        dreamer.dream_frame(image, DreamSettings(octaves=1, steps=3000), np.random.default_rng(1))
+    assert calls == [20, 20]

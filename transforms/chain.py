@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from animator import schedule
-from animator.errors import ConfigError, PluginError, close_names
+from animator.errors import ConfigError, PluginError, close_names, excerpt
 from transforms.context import Context
 from transforms.registry import Param, Profile, Registry, Transform, active, type_name
 
@@ -164,7 +164,7 @@ def build_chain(
     if spec is None:
         return Chain()
     if not isinstance(spec, (list, tuple)):
-        raise ConfigError(f"{path}: expected a list of transforms, got {spec!r}")
+        raise ConfigError(f"{path}: expected a list of transforms, got {excerpt(spec)}")
     steps, problems = [], []
     for index, item in enumerate(spec):
         try:
@@ -213,9 +213,9 @@ def _name_and_params(item, path: str) -> tuple[str, dict]:
             return str(name), {}
         if isinstance(params, Mapping):
             return str(name), dict(params)
-        raise ConfigError(f"{path}.{name}: expected a mapping of parameters, got {params!r}")
+        raise ConfigError(f"{path}.{name}: expected a mapping of parameters, got {excerpt(params)}")
     raise ConfigError(
-        f"{path}: expected a transform name or a one-key mapping name: {{params}}, got {item!r}"
+        f"{path}: expected a transform name or a one-key mapping name: {{params}}, got {excerpt(item)}"
     )
 
 
@@ -265,9 +265,9 @@ def compile_value(param: Param, value: object, path: str) -> object:
 
 def _compile_sequence(param: Param, origin, args: tuple, value: object, path: str):
     if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{path}: expected a list ({type_name(param.annotation)}), got {value!r}")
+        raise ConfigError(f"{path}: expected a list ({type_name(param.annotation)}), got {excerpt(value)}")
     if origin is tuple and args and args[-1] is not Ellipsis and len(args) != len(value):
-        raise ConfigError(f"{path}: expected {len(args)} items, got {len(value)}: {value!r}")
+        raise ConfigError(f"{path}: expected {len(args)} items, got {len(value)}: {excerpt(value)}")
     items = []
     for index, item in enumerate(value):
         item_type = _item_type(origin, args, index)
@@ -284,7 +284,7 @@ def _item_type(origin, args: tuple, index: int):
 
 def _expect(value: object, ok: bool, what: str, path: str) -> object:
     if not ok:
-        raise ConfigError(f"{path}: expected {what}, got {value!r}")
+        raise ConfigError(f"{path}: expected {what}, got {excerpt(value)}")
     return value
 
 
