@@ -103,7 +103,8 @@ def test_unknown_parameter_names_the_key_path_and_expected_ones():
     with pytest.raises(ConfigError) as caught:
         build_chain([{"zoom": {}}, {"roll": {"shfit": 3}}])
     assert str(caught.value) == (
-        "transforms[1].roll.shfit: unknown parameter; expected one of ['shift', 'axis', 'group', 'rounding']. "
+        "transforms[1].roll.shfit: unknown parameter; expected one of "
+        "['shift', 'axis', 'group', 'rounding']. "
         "Did you mean: shift?"
     )
 
