@@ -129,4 +129,12 @@ def test_edit_render_watch_cancel_download(server, browser):
             distances = [np.abs(frame - live).mean() for live in seen]
             assert int(np.argmin(distances)) == index and distances[index] < 4  # palette rounding
     assert (folder / "watched.yaml").is_file()
-    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#gallery .card[data-name="watched"]'))
+
+    # the gallery re-opens the render's config in the form and the YAML
+    card = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, '#gallery .card[data-name="watched"]'))
+    set_field(browser, "f-frames", "5")
+    browser.find_element(By.ID, "name").clear()
+    card.find_element(By.CSS_SELECTOR, "button.open").click()
+    wait.until(lambda d: d.find_element(By.ID, "f-frames").get_attribute("value") == "60")
+    assert browser.find_element(By.ID, "name").get_attribute("value") == "watched"
+    assert "factor: 1.1" in yaml_box.get_attribute("value")
