@@ -136,6 +136,7 @@ a { color: #9cf; }
 section { background: #1c1c1c; padding: 1em; border-radius: 6px; max-width: 28em; }
 .failed { color: #f88; } .stopped { color: #fc6; } .finished, .skipped { color: #8d8; }
 img, video { max-width: 100%; image-rendering: pixelated; }
+section img, section video { width: 100%; }
 pre { background: #000; padding: 0.5em; overflow-x: auto; font-size: 0.8em; }
 """
 
@@ -144,7 +145,8 @@ def write_index(sweep: Sweep, outcomes: list[Outcome], sheet: Path | None) -> Pa
     """Write `index.html` beside the variants' folders; every value in it is HTML-escaped."""
     counts = {}
     for outcome in outcomes:
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        status = "finished earlier" if outcome.status == "skipped" else outcome.status
+        counts[status] = counts.get(status, 0) + 1
     summary = ", ".join(f"{n} {status}" for status, n in counts.items())
     parts = [
         "<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
