@@ -183,3 +183,20 @@ def test_stopping_the_server_stops_the_render_and_keeps_its_frames(studio):
     assert studio.job.state == "cancelled"  # the server's shutdown waited for the frame loop
     frames = sorted((studio.root / "s" / "s.gif.frames").glob("[0-9]*.png"))
     assert 1 <= len(frames) == studio.job.done < 200
+
+
+def test_serving_beyond_this_machine_warns_and_needs_a_token(tmp_path, monkeypatch):
+    import uvicorn
+
+    from animator import studio as studio_module
+
+    served, said = [], []
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **_: served.append((app, host, port)))
+    studio_module.serve(tmp_path, host="127.0.0.1", port=8123, announce=lambda *a: said.append(a))
+    assert said[-1] == ("http://127.0.0.1:8123/", None) and served[-1][1:] == ("127.0.0.1", 8123)
+    studio_module.serve(tmp_path, host="0.0.0.0", port=8123, announce=lambda *a: said.append(a))
+    url, warning = said[-1]
+    assert url.startswith("http://0.0.0.0:8123/?token=") and "reachable from other machines" in warning
+    client = TestClient(served[-1][0], base_url="http://192.168.1.9:8123")
+    assert client.get("/api/form").status_code == 403
+    assert client.get("/?" + url.partition("?")[2]).status_code == 200
