@@ -29,6 +29,9 @@ MAX_CONFIG_BYTES = 256 * 1024  # a long config is a few kilobytes; YAML parses ~
 MAX_CONFIG_VALUES = 100_000  # values once aliases are expanded: a 500-byte alias bomb holds billions
 MAX_CONFIG_DEPTH = 50
 MAX_FRAMES = 1_000_000  # 18 hours at 15 fps
+# An image input with one of these suffixes is a video given the wrong way (read_image would
+# give its first frame at best).
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg")
 SCHEDULED = ("octaves", "octave_scale", "steps", "step_size", "jitter", "tile_size", "max_loss")
 
 Number = int | float
@@ -153,6 +156,14 @@ class Animation(Strict):
     color: Color = Color()
     output: Output = Output()
     video: Video = Video()
+
+    @field_validator("input", mode="after")
+    @classmethod
+    def _not_a_video(cls, value):
+        if isinstance(value, str) and Path(value).suffix.lower() in VIDEO_SUFFIXES:
+            raise ValueError(f"{value!r} is a video: write input: {{video: {value}}} to dream "
+                             "each of its frames")
+        return value
 
 
 class Config:

@@ -284,3 +284,9 @@ def test_an_interrupted_video_names_the_video_command_to_resume():
     assert error.worded(_advice(args)) == ("stopped after 2 of 9 frames: continue with animator "
                                            "video 'my clip.mp4' -o out.mp4 --blend 0.5 --start 1.0 "
                                            "--resume")
+
+
+def test_a_video_given_as_an_image_input_says_how_to_dream_it(tmp_path):
+    with pytest.raises(ConfigError, match=r"input: 'clip.mp4' is a video: write input: "
+                                          r"\{video: clip.mp4\} to dream each of its frames"):
+        config_module.from_mapping({"input": "clip.mp4"}, tmp_path)
