@@ -200,3 +200,10 @@ def test_serving_beyond_this_machine_warns_and_needs_a_token(tmp_path, monkeypat
     client = TestClient(served[-1][0], base_url="http://192.168.1.9:8123")
     assert client.get("/api/form").status_code == 403
     assert client.get("/?" + url.partition("?")[2]).status_code == 200
+
+
+def test_every_front_end_words_every_remedy():
+    from animator.errors import PYTHON_ADVICE
+    from animator.studio.work import STUDIO_ADVICE
+
+    assert set(STUDIO_ADVICE) == set(PYTHON_ADVICE) == set(cli.CLI_ADVICE)

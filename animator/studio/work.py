@@ -29,6 +29,7 @@ from animator.errors import AnimatorError, ConfigError, InputError, Interrupted,
 STUDIO_ADVICE = {
     "resume_or_force": ": press Resume to continue it, or Start over to replace it",
     "undo_or_force": ": undo the change, or press Start over",
+    "force": ": press Start over",
     "resume": ": press Resume to continue",
     "then_resume": ", then press Resume",
 }
