@@ -1,9 +1,10 @@
 """The frame loop: dream, write, transform, repeat; resumable after any interruption.
 
-Each frame is written to `<output>.frames/00000.png` (atomically), then the state needed to go on
-(the transformed frame, the random generator, the config's fingerprint) is saved beside it, so a
-crash, a full disk or Ctrl-C loses at most the frame being dreamed, and `resume=True` continues
-with exactly the frames an uninterrupted render would have made. PNG and state writing run on a
+Each frame is written to `<output>.frames/00000.png` (atomically), and every
+`output.checkpoint_every` frames or seconds (and when the loop ends) the state needed to go on
+(the transformed frame, the random generator, the config's fingerprint) is saved beside it, so
+`resume=True` after a crash, a full disk or Ctrl-C dreams again the frames since that point and
+continues with exactly the frames an uninterrupted render would have made. PNG and state writing run on a
 background thread while the next frame dreams; an MP4 played forward is encoded on another as the
 frames arrive, so a finished render needs no assembly pass (a resumed, reversed or ping-pong one,
 a GIF, or one whose encoder failed, is assembled from the frames folder at the end).
@@ -321,38 +322,78 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, stop, live: _LiveVi
     The frame stays on the backend's device from dream to transforms to the next dream: this
     thread never waits for a copy to the host (but for the first frame, kept for colour
     coherence), so on a GPU the next dream is queued while background threads copy each frame
-    out, write its PNG and resume point, and feed the encoder (`_Writes`). A resume point is
-    saved only once its frame is on disk, and a failed write stops the loop before any later
-    resume point is saved, so the folder always resumes cleanly.
+    out, write its PNG and resume points, and feed the encoder (`_Writes`). A resume point is
+    saved every `output.checkpoint_every` and when the loop ends, stopped, finished or failed
+    (after the last frame that was transformed), each only once every frame before it is on
+    disk; a failed write stops the loop before any later resume point is saved, so the folder
+    always resumes cleanly.
     """
     from transforms import Context, match_color
 
     animation, frame, rng, first = config.animation, start.frame, start.rng, start.first
     size = (int(frame.shape[1]), int(frame.shape[0]))
     writes = _Writes(store)
+    checkpoints = _Checkpoints(animation.output.checkpoint_every)
     try:
-        for index in range(start.index, animation.frames):
-            if stop is not None and stop.is_set():
-                break
-            dreamed, _ = dreamer.dream_frame(frame, starts.settings(index), rng)
-            dreamed = starts.keep(index, frame, dreamed)
-            if first is not None and animation.color.coherence == "match_first":
-                dreamed = match_color(dreamed, first, animation.color.strength)
-            fetched = writes.fetch(dreamed)
-            if first is None:  # colour coherence keeps the first frame's float pixels
-                first = _to_numpy(dreamed)
-                store.save_first(first)
-            written = writes.frame(index, fetched)
-            if live is not None:
-                live.send(fetched)
-            ctx = Context(index, animation.frames, size, rng, first)
-            frame = starts.next_start(index + 1, _transform(config, dreamed, ctx))
-            writes.state(written, index + 1, frame, rng.bit_generator.state)
-            yield Dreamed(index, animation.frames, start.index, fetched)
+        try:
+            for index in range(start.index, animation.frames):
+                if stop is not None and stop.is_set():
+                    break
+                dreamed, _ = dreamer.dream_frame(frame, starts.settings(index), rng)
+                dreamed = starts.keep(index, frame, dreamed)
+                if first is not None and animation.color.coherence == "match_first":
+                    dreamed = match_color(dreamed, first, animation.color.strength)
+                fetched = writes.fetch(dreamed)
+                if first is None:  # colour coherence keeps the first frame's float pixels
+                    first = _to_numpy(dreamed)
+                    store.save_first(first)
+                writes.frame(index, fetched)
+                if live is not None:
+                    live.send(fetched)
+                ctx = Context(index, animation.frames, size, rng, first)
+                frame = starts.next_start(index + 1, _transform(config, dreamed, ctx))
+                checkpoints.reach(index + 1, frame, rng.bit_generator.state)
+                if checkpoints.due():
+                    writes.state(*checkpoints.take())
+                yield Dreamed(index, animation.frames, start.index, fetched)
+        finally:  # a resume (or a longer render) goes on after the last transformed frame
+            if checkpoints.unsaved():
+                writes.state(*checkpoints.take())
         writes.drain()
     finally:
         writes.close()
     return store.frame_count()
+
+
+class _Checkpoints:
+    """When to save a resume point: every `frames` frames (at multiples of it), or once
+    `seconds` have passed since the last one; frames dreamed since are dreamed again on resume.
+
+    `every` is `output.checkpoint_every` (5 or "30s"). `reach` records the newest resume point
+    (index, transformed frame, generator state); `take` hands it over to be saved.
+    """
+
+    def __init__(self, every: int | str) -> None:
+        from animator.config import checkpoint_cadence
+
+        self.frames, self.seconds = checkpoint_cadence(every)
+        self.point: tuple | None = None
+        self.clock = time.monotonic()
+
+    def reach(self, index: int, frame, rng_state: dict) -> None:
+        self.point = (index, frame, rng_state)
+
+    def due(self) -> bool:
+        if self.frames is not None:
+            return self.point[0] % self.frames == 0
+        return time.monotonic() - self.clock >= self.seconds
+
+    def unsaved(self) -> bool:
+        return self.point is not None
+
+    def take(self) -> tuple:
+        point, self.point, self.clock = self.point, None, time.monotonic()
+        return point
 
 
 class _Writes:
@@ -361,11 +402,10 @@ class _Writes:
     One thread copies each dreamed frame off the device as uint8 pixels, in order (`fetch`):
     rounded once for both the PNG writers and the encoder. Up to `threads`
     PNGs are encoded at once (compression releases the GIL; one thread on a 2-core machine,
-    where the dream needs the cores, up to 4 on a GPU host), and one more thread copies each
-    transformed frame and saves the resume points in order, each once its frame is on disk; as
-    the frames before it were waited for by the points before it, every frame up to it is on
-    disk. After a failed write no later point is saved. At most `threads + 1` frames are in
-    flight: `frame` waits for the oldest beyond that and raises its failure, if any.
+    where the dream needs the cores, up to 4 on a GPU host), and one more thread copies the
+    transformed frame of each resume point and saves it once every frame before it is on disk.
+    After a failed write no later point is saved. At most `threads + 1` writes are in flight:
+    `frame` waits for the oldest beyond that and raises its failure, if any.
     """
 
     def __init__(self, store: FrameStore, threads: int | None = None) -> None:
@@ -375,21 +415,25 @@ class _Writes:
         self.frames = ThreadPoolExecutor(self.threads, thread_name_prefix="frame-writer")
         self.states = ThreadPoolExecutor(1, thread_name_prefix="state-writer")
         self.pending: deque[Future] = deque()
+        self.unsaved: list[Future] = []  # frame writes since the last resume point
         self.broken = False
 
     def fetch(self, frame) -> Future:
         """Start copying a frame (a backend tensor or numpy) to uint8 RGB pixels."""
         return self.fetches.submit(lambda: io.rgb_uint8(_to_numpy(frame)))
 
-    def frame(self, index: int, fetched: Future) -> Future:
-        """Start writing frame `index`'s PNG once `fetched`; returns the write for `state`."""
+    def frame(self, index: int, fetched: Future) -> None:
+        """Start writing frame `index`'s PNG once `fetched`."""
         while len(self.pending) > self.threads:
             self._wait_oldest()
-        return self.frames.submit(self._write_frame, index, fetched)
+        written = self.frames.submit(self._write_frame, index, fetched)
+        self.pending.append(written)
+        self.unsaved.append(written)
 
-    def state(self, written: Future, index: int, frame, rng_state: dict) -> None:
+    def state(self, index: int, frame, rng_state: dict) -> None:
         """Save the resume point before frame `index` (`frame`: a backend tensor or numpy)
-        once `written` (its last frame) is done."""
+        once every frame before it is on disk."""
+        written, self.unsaved = self.unsaved, []
         self.pending.append(self.states.submit(self._save_state, written, index, frame, rng_state))
 
     def drain(self) -> None:
@@ -406,11 +450,12 @@ class _Writes:
     def _write_frame(self, index: int, fetched: Future) -> None:
         self.store.write_frame(index, fetched.result())
 
-    def _save_state(self, written: Future, index: int, frame, rng_state: dict) -> None:
+    def _save_state(self, written: list[Future], index: int, frame, rng_state: dict) -> None:
         try:
             if self.broken:
                 raise _WriteSkipped
-            written.result()  # never record a resume point past a frame that is not on disk
+            for write in written:  # never record a resume point past a frame not on disk
+                write.result()
             self.store.save_state(index, _to_numpy(frame), rng_state)
         except BaseException:
             self.broken = True
@@ -459,7 +504,7 @@ class _LiveVideo:
 
         try:
             writer = Mp4Writer(config.output_path, config.animation.fps, quality=options.quality,
-                               frames_dir=config.frames_dir)
+                               preset=options.preset, frames_dir=config.frames_dir)
         except OutputError:  # assembling at the end will report it, with the frames kept
             return None
         return cls(writer)
@@ -520,7 +565,8 @@ def assemble(config: Config) -> Path | None:
     try:
         video.assemble(config.frames_dir, out, fps=config.animation.fps, reverse=options.reverse,
                        pingpong=options.pingpong, loop=options.loop, quality=options.quality,
-                       palette=options.palette, dither=options.dither, format=config.output_format)
+                       preset=options.preset, palette=options.palette, dither=options.dither,
+                       format=config.output_format)
     except (OutputError, OSError, RuntimeError) as error:  # ffmpeg missing or failing, disk full
         # video's own advice lacks this config's fps and options: replace it with the full command
         reason = str(error).partition(": the frames are kept")[0]
@@ -537,7 +583,7 @@ def assemble_command(config: Config) -> str:
     if config.output_format == "gif":
         flags.append(f"--loop {options.loop}")
     else:
-        flags.append(f"--quality {options.quality:g}")
+        flags.append(f"--quality {options.quality:g} --preset {options.preset}")
     return f"animator assemble {config.frames_dir} -o {config.output_path} {' '.join(flags)}"
 
 

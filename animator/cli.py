@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     assemble.add_argument("--pingpong", action="store_true")
     assemble.add_argument("--loop", type=int, default=0, help="GIF loop count (0 = forever)")
     assemble.add_argument("--quality", type=float, default=8, help="MP4 quality 0..10")
+    assemble.add_argument("--preset", default=None,
+                          help="MP4: libx264's preset, ultrafast..veryslow (slower: a smaller file)")
     assemble.set_defaults(handler=cmd_assemble)
 
     listing = commands.add_parser("transforms", help="list the registered transforms")
@@ -376,7 +378,8 @@ def cmd_assemble(args) -> int:
     from animator import video
 
     count = video.assemble(args.frames_dir, args.output, fps=args.fps, reverse=args.reverse,
-                           pingpong=args.pingpong, loop=args.loop, quality=args.quality)
+                           pingpong=args.pingpong, loop=args.loop, quality=args.quality,
+                           preset=args.preset or video.DEFAULT_PRESET)
     print(f"wrote {args.output} ({count} frames)", file=sys.stderr)
     return 0
 

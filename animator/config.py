@@ -13,16 +13,26 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from animator import schedule
 from animator.dream import RULES, DreamSettings
 from animator.errors import AnimatorError, ConfigError, close_names, excerpt
+from animator.video import DEFAULT_PRESET, PRESETS
 
 DEFAULT_MAX_PIXELS = 40_000_000
 MAX_CONFIG_BYTES = 256 * 1024  # a long config is a few kilobytes; YAML parses ~100 KB/s in Python
@@ -136,8 +146,33 @@ class Output(Strict):
     pingpong: bool = False
     loop: Annotated[int, Field(ge=0)] = 0
     quality: Annotated[float, Field(ge=0, le=10)] = 8
+    preset: Literal[PRESETS] = DEFAULT_PRESET  # libx264: slower presets make smaller files
     palette: Literal["shared", "per_frame"] = "shared"
     dither: bool = False
+    # The resume state (the frame, 25 MB at 1080p) is written every N frames, or every "Ns"
+    # seconds: a resume re-dreams the frames since, identical to the ones on disk.
+    checkpoint_every: StrictInt | str = "10s"
+
+    @field_validator("checkpoint_every", mode="before")
+    @classmethod
+    def _cadence(cls, value):
+        checkpoint_cadence(value)
+        return value
+
+
+def checkpoint_cadence(value: int | str) -> tuple[int | None, float | None]:
+    """`output.checkpoint_every` as (frames, seconds), one of them None: `5` -> (5, None),
+    `"30s"` -> (None, 30.0). Raises ValueError for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value, None
+    if isinstance(value, str) and value.endswith("s"):
+        try:
+            seconds = float(value[:-1])
+        except ValueError:
+            seconds = math.nan
+        if seconds > 0 and math.isfinite(seconds):
+            return None, seconds
+    raise ValueError(f"must be a number of frames (>= 1) or of seconds ('30s'), got {value!r}")
 
 
 class Animation(Strict):

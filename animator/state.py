@@ -48,6 +48,7 @@ class FrameStore:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.fingerprint = ""
+        self._saved = dict.fromkeys(STATE_FILES, -1)  # the index each state file holds
 
     def frame_path(self, index: int) -> Path:
         return self.folder / f"{index:05d}.png"
@@ -113,6 +114,7 @@ class FrameStore:
 
     def clear(self) -> None:
         """Remove this project's files from the folder (frames, states, temporaries); keep others."""
+        self._saved = dict.fromkeys(STATE_FILES, -1)
         if not self.folder.is_dir():
             return
         ours = set(STATE_FILES) | {FIRST_FILE, RECORD_FILE, *OLD_FILES}
@@ -126,7 +128,8 @@ class FrameStore:
         io.write_png_atomic(self.frame_path(index), pixels, fast=True)
 
     def save_state(self, index: int, frame, rng_state: dict) -> None:
-        """Save the resume point before frame `index`, in the older of the two state files."""
+        """Save the resume point before frame `index`, in the older of the two state files
+        (by the index's parity while points are saved at every frame)."""
         frame = np.ascontiguousarray(frame, np.float32)
         payload = {
             "index": np.int64(index),
@@ -135,13 +138,18 @@ class FrameStore:
             "fingerprint": np.frombuffer(self.fingerprint.encode(), np.uint8),
             "checksum": np.frombuffer(_digest(frame, index).encode(), np.uint8),
         }
-        self._write(STATE_FILES[index % 2], lambda stream: np.savez(stream, **payload))
+        name = STATE_FILES[index % 2]
+        if self._saved[name] == max(self._saved.values()) >= 0:  # it holds the newest: keep it
+            name = STATE_FILES[1 - index % 2]
+        self._write(name, lambda stream: np.savez(stream, **payload))
+        self._saved[name] = index
 
     def latest_state(self) -> SavedState | None:
         """The newest intact resume point whose frames are all on disk and readable, or None."""
         frames = self.frame_count()
-        states = sorted(filter(None, map(self._read_state, STATE_FILES)),
-                        key=lambda s: s.index, reverse=True)
+        found = {name: self._read_state(name) for name in STATE_FILES}
+        self._saved = {name: state.index if state else -1 for name, state in found.items()}
+        states = sorted(filter(None, found.values()), key=lambda s: s.index, reverse=True)
         for state in states:
             if state.index <= frames and self._frame_readable(state.index - 1):
                 return state

@@ -111,6 +111,8 @@ def test_the_fingerprint_follows_the_pixels_not_the_output(tmp_path):
     path = write(tmp_path, "input: {noise: {size: [64, 64]}}\nframes: 10\n")
     base = config_module.load(path).fingerprint()
     assert config_module.load(path, ["frames=20", "fps=3", "output.reverse=true"]).fingerprint() == base
+    same = ["output.checkpoint_every=7", "output.preset=slow"]  # how it is written, not what
+    assert config_module.load(path, same).fingerprint() == base
     assert config_module.load(path, ["dream.steps=3"]).fingerprint() != base
     assert config_module.load(path, ["seed=9"]).fingerprint() != base
 
@@ -160,3 +162,20 @@ def test_parse_reads_yaml_text_and_names_its_source():
     assert config_module.parse("frames: 3\n") == {"frames": 3}
     with pytest.raises(ConfigError, match="config 'page' is not valid YAML"):
         config_module.parse("frames: [3\n", "page")
+
+
+@pytest.mark.parametrize("value, cadence", [("5", (5, None)), ("2.5s", (None, 2.5)), ("'30s'", (None, 30.0))])
+def test_the_checkpoint_cadence_is_frames_or_seconds(value, cadence, tmp_path):
+    path = write(tmp_path, f"input: {{noise: {{size: [64, 64]}}}}\noutput: {{checkpoint_every: {value}}}\n")
+    every = config_module.load(path).animation.output.checkpoint_every
+    assert config_module.checkpoint_cadence(every) == cadence
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "0s", "ten", "5m", "true", "infs"])
+def test_a_bad_checkpoint_cadence_or_preset_is_refused(value, tmp_path):
+    path = write(tmp_path, f"input: {{noise: {{size: [64, 64]}}}}\noutput: {{checkpoint_every: {value}}}\n")
+    with pytest.raises(ConfigError, match=r"output\.checkpoint_every: must be a number of frames "
+                                          r"\(>= 1\) or of seconds \('30s'\), got"):
+        config_module.load(path)
+    with pytest.raises(ConfigError, match=r"output\.preset: .*'veryfast'.*got 'quick'"):
+        config_module.load(path, ["output.checkpoint_every=3", "output.preset=quick"])

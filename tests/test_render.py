@@ -344,11 +344,12 @@ class _Store:
         self.real.save_state(index, frame, rng_state)
 
 
-def _write_frames(writes, count: int) -> None:
+def _write_frames(writes, count: int, every: int = 1) -> None:
     pixels = np.full((8, 8, 3), 100, np.uint8)
     for index in range(count):
-        written = writes.frame(index, writes.fetch(pixels))
-        writes.state(written, index + 1, pixels.astype(np.float32), {"n": index})
+        writes.frame(index, writes.fetch(pixels))
+        if (index + 1) % every == 0:
+            writes.state(index + 1, pixels.astype(np.float32), {"n": index})
     writes.drain()
 
 
@@ -377,3 +378,17 @@ def test_no_resume_point_is_saved_past_a_failed_frame(tmp_path):
             writes.close()
     assert store.saved == [1]  # the point after frame 0; none after the missing frame 1
     assert store.real.latest_state().index == 1
+
+
+def test_a_sparse_resume_point_waits_for_every_frame_since_the_last(tmp_path):
+    from animator.animate import _Writes
+
+    store = _Store(tmp_path, fail_at=4)
+    writes = _Writes(store, threads=3)
+    with pytest.raises(OutputError, match="frame 4"):
+        try:
+            _write_frames(writes, 9, every=3)  # points at 3, 6 (after the failed frame 4), 9
+        finally:
+            writes.close()
+    assert store.saved == [3]
+    assert store.real.latest_state().index == 3
