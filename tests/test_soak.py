@@ -23,19 +23,21 @@ SOAK = {
 
 
 def soak_config(folder: Path, name: str):
-    data = {**SOAK, "output": {"path": f"{name}/soak.gif"}}
+    # resume points every 7 frames: a resume dreams again the frames since the last one
+    data = {**SOAK, "output": {"path": f"{name}/soak.gif", "checkpoint_every": 7}}
     return config_module.from_mapping(data, folder, source=str(folder / f"{name}.yaml"))
 
 
 def render_in_pieces(config) -> int:
     """Render, stopping after every EVERY frames and resuming; returns the interruptions."""
-    interruptions = 0
+    interruptions, stopped_at = 0, set()
     for attempt in range(FRAMES // EVERY + 1):
         stop = threading.Event()
 
         def progress(done, total, started_at, stop=stop):
-            # not right after a resume: the frame redone after the tear below ends at frame 100
-            if done % EVERY == 0 and done < total and done - started_at > 1:
+            # once at each multiple: frames redone after a resume pass it again
+            if done % EVERY == 0 and done < total and done not in stopped_at:
+                stopped_at.add(done)
                 stop.set()
 
         try:
