@@ -366,8 +366,9 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, stop, live: _LiveVi
 
 
 class _Checkpoints:
-    """When to save a resume point: every `frames` frames (at multiples of it), or once
-    `seconds` have passed since the last one; frames dreamed since are dreamed again on resume.
+    """When to save a resume point: after the run's first frame (so that a folder with frames
+    always has one), then every `frames` frames (at multiples of it), or once `seconds` have
+    passed since the last one; frames dreamed since are dreamed again on resume.
 
     `every` is `output.checkpoint_every` (5 or "30s"). `reach` records the newest resume point
     (index, transformed frame, generator state); `take` hands it over to be saved.
@@ -378,12 +379,14 @@ class _Checkpoints:
 
         self.frames, self.seconds = checkpoint_cadence(every)
         self.point: tuple | None = None
-        self.clock = time.monotonic()
+        self.clock, self.taken = time.monotonic(), False
 
     def reach(self, index: int, frame, rng_state: dict) -> None:
         self.point = (index, frame, rng_state)
 
     def due(self) -> bool:
+        if not self.taken:
+            return True
         if self.frames is not None:
             return self.point[0] % self.frames == 0
         return time.monotonic() - self.clock >= self.seconds
@@ -392,7 +395,7 @@ class _Checkpoints:
         return self.point is not None
 
     def take(self) -> tuple:
-        point, self.point, self.clock = self.point, None, time.monotonic()
+        point, self.point, self.clock, self.taken = self.point, None, time.monotonic(), True
         return point
 
 

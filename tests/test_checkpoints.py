@@ -13,8 +13,8 @@ import yaml
 from animator.state import FrameStore
 
 # A transform that does nothing, except that with KILL_AT=i in the environment it waits at frame
-# i for the first resume point to be on disk, then kills its own process with SIGKILL: no
-# handler runs, nothing is flushed, exactly as if the machine had lost power.
+# i for two resume points (after frame 0, and after frame 3) to be on disk, then kills its own
+# process with SIGKILL: no handler runs, nothing is flushed, as if the machine lost power.
 KILLER = """
 import os, signal, time
 from pathlib import Path
@@ -24,7 +24,7 @@ from transforms import register
 def killer(frame, ctx, folder: str = ""):
     if os.environ.get("KILL_AT") == str(ctx.index):
         deadline = time.monotonic() + 60
-        while not list(Path(folder).glob("state-*.npz")) and time.monotonic() < deadline:
+        while len(list(Path(folder).glob("state-*.npz"))) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGKILL)
     return frame
@@ -64,7 +64,7 @@ def test_a_render_killed_between_two_resume_points_resumes_to_identical_frames(t
     done = render(killed, kill_at=KILL_AT)
     assert done.returncode == -9, done.stderr[-2000:]
     store = FrameStore(killed / "out/r.gif.frames")
-    assert store.latest_state().index == EVERY  # the only resume point: frames 0..3 done
+    assert store.latest_state().index == EVERY  # the newest resume point: frames 0..3 done
     on_disk = store.frame_count()
     assert EVERY < on_disk <= KILL_AT + 1  # frames past it were written, then the process died
     before = {i: os.stat(store.frame_path(i)).st_ino for i in range(on_disk)}
