@@ -123,8 +123,9 @@ class Dreamer:
         xla: bool | None = None,
         tile_batch: int | None = None,
     ):
-        from animator import backend
+        from animator import backend, compile_cache
 
+        compile_cache.use_jax_cache()  # before the model is built: building compiles too
         self.model_name = model
         self.spec = models.spec_for(model)
         backbone = models.build_backbone(model, weights, precision)
