@@ -186,7 +186,10 @@ def _base(base: str | dict, path: Path) -> tuple[dict, Path]:
     if isinstance(base, dict):
         return copy.deepcopy(base), path.parent
     base_path = path.parent / base
-    return config_module.read(base_path), base_path.parent
+    try:
+        return config_module.read(base_path), base_path.parent
+    except ConfigError as error:
+        raise ConfigError(f"sweep '{path}': base: {error}") from None
 
 
 def _settings(spec: SweepFile, path: Path) -> list[dict[str, Any]]:

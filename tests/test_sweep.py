@@ -197,6 +197,7 @@ def test_ids_depend_on_the_settings_not_on_where_the_sweep_writes(tmp_path, caps
     ({"grid": {"transforms.3.zoom.factor": [1.1]}}, "transforms.3.zoom.factor: index 3 is out of range"),
     ({"random": {"n": 2, "ranges": {"seed": [5, 1]}}}, "random.ranges.seed: expected [low, high]"),
     ({}, "expected grid: or random: (or both)"),
+    ({"base": "missing.yaml", "grid": {"seed": [1]}}, "base: config '"),
 ])
 def test_a_bad_sweep_file_is_one_line_naming_the_key_path(tmp_path, capsys, spec, message):
     path = write_sweep(tmp_path, **spec)
