@@ -103,6 +103,7 @@ def run(
     _check_outputs(config)
     with store.lock(config.output_path), starts:  # the lock creates the frames folder
         start = _starting_point(config, store, resume, force, note, starts)
+        io.remove_stale_temporaries(config.output_path)  # a killed render's unfinished MP4
         dreamer = _dreamer(config)
         if start.index == 0:  # the input and the model are good: only now replace an old render
             _begin(config, store)
@@ -288,7 +289,7 @@ def _check_octaves(config: Config, height: int, width: int) -> None:
     from animator import models
     from animator.dream import size_fix
 
-    min_size = models.spec_for(config.animation.dream.model).min_size
+    min_size = models.spec_for(config.dream_model).min_size
     for t in config.sample_frames():
         settings = config.dream_settings(t)
         fix = size_fix(height, width, settings, min_size)
@@ -301,13 +302,11 @@ def _check_octaves(config: Config, height: int, width: int) -> None:
 
 def _dreamer(config: Config):
     from animator.dream import Dreamer
-    from animator.models import BUNDLED, IMAGENET, MODEL_FILE_SUFFIXES
+    from animator.models import BUNDLED, IMAGENET
 
     dream = config.animation.dream
-    model, weights = dream.model, dream.weights
+    model, weights = config.dream_model, dream.weights
     # files named in the config are relative to its folder, like the input and the plugins
-    if model.endswith(MODEL_FILE_SUFFIXES):
-        model = str(config.base_dir / model)
     if weights not in (None, "none", BUNDLED, IMAGENET):
         weights = str(config.base_dir / weights)
     return Dreamer(model=model, weights=weights, layers=dream.layers, objective=dream.objective,

@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     assemble.add_argument("--quality", type=float, default=8, help="MP4 quality 0..10")
     assemble.add_argument("--preset", default=None,
                           help="MP4: libx264's preset, ultrafast..veryslow (slower: a smaller file)")
+    assemble.add_argument("--force", action="store_true", help="overwrite an existing output")
     assemble.set_defaults(handler=cmd_assemble)
 
     listing = commands.add_parser("transforms", help="list the registered transforms")
@@ -209,10 +210,23 @@ def _check_output(image: Path, output: Path, force: bool) -> None:
         raise OutputError(f"output '{output}' is the input image: choose another output path")
     if output.exists() and not force:
         raise OutputError(f"output '{output}' exists: pass --force to overwrite it")
+    _check_image_suffix(output)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OutputError(f"cannot create folder '{output.parent}': {error.strerror}") from error
+    if not os.access(output.parent, os.W_OK):  # found now, not after the dream
+        raise OutputError(f"cannot write '{output}': the folder is not writable: choose another "
+                          "output folder or fix its permissions")
+
+
+def _check_image_suffix(output: Path) -> None:
+    from PIL import Image
+
+    kind = Image.registered_extensions().get(output.suffix.lower())
+    if kind is None or kind not in Image.SAVE:
+        raise OutputError(f"cannot write '{output}': unknown image suffix '{output.suffix}': "
+                          "use .png or .jpg")
 
 
 def cmd_render(args) -> int:
@@ -377,6 +391,8 @@ def cmd_assemble(args) -> int:
     """`animator assemble FRAMES_DIR -o out.gif`."""
     from animator import video
 
+    if Path(args.output).exists() and not args.force:
+        raise OutputError(f"output '{args.output}' exists: pass --force to overwrite it")
     count = video.assemble(args.frames_dir, args.output, fps=args.fps, reverse=args.reverse,
                            pingpong=args.pingpong, loop=args.loop, quality=args.quality,
                            preset=args.preset or video.DEFAULT_PRESET)

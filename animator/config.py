@@ -159,6 +159,15 @@ class Output(Strict):
         checkpoint_cadence(value)
         return value
 
+    @model_validator(mode="after")
+    def _format_matches_suffix(self):
+        suffix = Path(self.path or "").suffix.lower()
+        named = {".gif": "gif", ".mp4": "mp4"}.get(suffix)
+        if self.format in ("gif", "mp4") and named not in (None, self.format):
+            raise ValueError(f"format {self.format} does not match the path's suffix {suffix} "
+                             f"({self.path!r}): change one of them")
+        return self
+
 
 def checkpoint_cadence(value: int | str) -> tuple[int | None, float | None]:
     """`output.checkpoint_every` as (frames, seconds), one of them None: `5` -> (5, None),
@@ -235,6 +244,14 @@ class Config:
             return self.base_dir / output.path
         suffix = {"mp4": ".mp4"}.get(output.format or "gif", ".gif")
         return self.base_dir / "out" / f"{Path(self.source).stem}{suffix}"
+
+    @property
+    def dream_model(self) -> str:
+        """`dream.model`: a zoo name, or a model file's path (relative ones from the config's folder)."""
+        from animator.models import MODEL_FILE_SUFFIXES
+
+        model = self.animation.dream.model
+        return str(self.base_dir / model) if model.endswith(MODEL_FILE_SUFFIXES) else model
 
     @property
     def output_format(self) -> str:

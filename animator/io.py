@@ -11,6 +11,7 @@ import errno
 import os
 import re
 import secrets
+import shutil
 import struct
 import warnings
 import zlib
@@ -83,7 +84,7 @@ def _checked_image(source, max_pixels: int, name: str | None = None):
     except Image.DecompressionBombError as err:
         raise TooLarge(
             f"input image '{path}' is too large to decode safely ({err}): "
-            "set `size:` in the config to render smaller"
+            "shrink the image file (`size:` resizes only after decoding)"
         ) from err
     except (OSError, SyntaxError, EOFError) as err:
         raise _unreadable(path, err) from err
@@ -363,6 +364,24 @@ def temp_beside(path: Path, suffix: str = TEMP_SUFFIX) -> Path:
             continue
         return temp
     raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path.parent))
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the temporaries a killed writer left beside `path` (`temp_beside`'s files, a GIF
+    writer's spool folders); returns what was removed. Call it only while no other writer of
+    `path` runs (a render holds its lock)."""
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.([0-9a-f]{{8}}\.\w+|frames-\w+)$")
+    removed = []
+    with contextlib.suppress(OSError):
+        for item in path.parent.iterdir():
+            if pattern.match(item.name):
+                with contextlib.suppress(OSError):
+                    if item.is_dir():
+                        shutil.rmtree(item)
+                    else:
+                        item.unlink()
+                    removed.append(item)
+    return removed
 
 
 def commit(temp: Path, path: Path) -> None:

@@ -232,10 +232,24 @@ def _build_backbone(model: str, weights: str | None):
 def _load_model_file(path: str):
     import keras
 
+    if not _looks_like_model_file(path):
+        raise ModelError(f"model file '{path}' is not a Keras model (a .keras file is a zip archive, "
+                         "an .h5 file HDF5): give a file saved with model.save()")
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as error:
         raise ModelError(f"cannot load model file '{path}': {_first_line(error)}") from error
+
+
+def _looks_like_model_file(path: str) -> bool:
+    """Whether the file starts as its suffix says: zip for .keras, HDF5 for .h5 (Keras' own
+    error for anything else is "File not found")."""
+    magic = {".keras": b"PK\x03\x04", ".h5": b"\x89HDF\r\n\x1a\n"}.get(Path(path).suffix.lower())
+    try:
+        with open(path, "rb") as stream:
+            return magic is None or stream.read(len(magic)) == magic
+    except OSError:
+        return True  # Keras reports what is wrong with it
 
 
 def dreamable_layers(backbone) -> list[tuple[str, tuple]]:

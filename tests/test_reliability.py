@@ -352,3 +352,105 @@ def test_a_long_octave_runs_in_short_compiled_calls(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         dreamer.dream_frame(image, DreamSettings(octaves=1, steps=3000), np.random.default_rng(1))
     assert calls == [20, 20]
+
+
+# --- 10-14. wrong results and wrong advice ----------------------------------------------------
+
+
+def test_output_format_decides_the_container_of_a_path_without_suffix(tmp_path, capsys):
+    config = write_config(tmp_path, with_changes(TINY, frames=2, transforms=[],
+                                                 output={"path": "out/anim", "format": "gif"}))
+    code, err = run(capsys, "render", config)
+    assert code == 0, err
+    with Image.open(tmp_path / "out/anim") as gif:
+        assert gif.format == "GIF" and gif.n_frames == 2
+
+
+def test_output_format_and_a_contrary_suffix_are_refused_at_load(tmp_path, capsys):
+    config = write_config(tmp_path, with_changes(TINY, output={"path": "named.mp4", "format": "gif"}))
+    fails(capsys, 2, "render", config, "--dry-run",
+          says=("output: format gif does not match the path's suffix .mp4",))
+
+
+def test_a_model_file_is_found_beside_the_config_from_any_folder(tmp_path, capsys, monkeypatch):
+    import keras
+
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="c1")(inputs)
+    keras.Model(inputs, keras.layers.Conv2D(4, 3, padding="same", name="c2")(x)).save(
+        tmp_path / "plain_here.keras")
+    config = write_config(tmp_path, with_changes(TINY, frames=1, transforms=[],
+                                                 dream={"octaves": 1, "steps": 1, "model": "plain_here.keras",
+                                                        "layers": {"c2": 1.0}}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, err = run(capsys, "render", config)
+    assert code == 0, err
+    assert len(frame_bytes(tmp_path / "out/r.gif.frames")) == 1
+
+
+def test_assemble_refuses_an_existing_output_without_force(reference, tmp_path, capsys):
+    out = tmp_path / "a.gif"
+    out.write_bytes(b"mine")
+    fails(capsys, 2, "assemble", reference, "-o", out, says=("exists", "--force"))
+    assert out.read_bytes() == b"mine"
+    code, err = run(capsys, "assemble", reference, "-o", out, "--force")
+    assert code == 0, err
+    assert Image.open(out).n_frames == 4
+
+
+@pytest.mark.parametrize("case", ["suffix", "read-only"])
+def test_dream_checks_its_output_before_dreaming(case, tmp_path, capsys, monkeypatch):
+    import os
+
+    from animator.dream import Dreamer
+
+    monkeypatch.setattr(Dreamer, "__init__", lambda *a, **k: pytest.fail("dreamed before the check"))
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "in.png")
+    if case == "suffix":
+        fails(capsys, 2, "dream", tmp_path / "in.png", "-o", tmp_path / "x.xyz",
+              says=("unknown image suffix '.xyz'", ".png"))
+    else:
+        real = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode: False if mode == os.W_OK else real(p, mode))
+        fails(capsys, 2, "dream", tmp_path / "in.png", "-o", tmp_path / "x.png", says=("not writable",))
+
+
+def test_a_killed_mp4_render_leaves_no_temporary_after_the_next_run(tmp_path, capsys):
+    config = write_config(tmp_path, with_changes(TINY, frames=1, transforms=[],
+                                                 output={"path": "out/r.mp4"}))
+    (tmp_path / "out").mkdir()
+    stale = [tmp_path / "out/.r.mp4.0123abcd.mp4", tmp_path / "out/.r.mp4.frames-x1y2"]
+    stale[0].write_bytes(b"half an mp4")
+    stale[1].mkdir()
+    (tmp_path / "out/.other.mp4.0123abcd.mp4").write_bytes(b"not ours")
+    code, err = run(capsys, "render", config)
+    assert code == 0, err
+    assert not any(path.exists() for path in stale)
+    assert (tmp_path / "out/.other.mp4.0123abcd.mp4").exists()
+
+
+def test_a_plugin_calling_sys_exit_is_an_error_not_an_exit(tmp_path, capsys):
+    (tmp_path / "quits.py").write_text("import sys\nsys.exit(3)\n")
+    config = write_config(tmp_path, with_changes(TINY, plugins=["quits.py"]))
+    fails(capsys, 2, "render", config, "--dry-run", says=("plugin 'quits.py'", "SystemExit: 3"))
+
+
+def test_layers_of_a_file_that_is_not_a_model(tmp_path, capsys):
+    (tmp_path / "fake.keras").write_text("not a model")
+    fails(capsys, 2, "layers", tmp_path / "fake.keras", says=("fake.keras' is not a Keras model",))
+
+
+def test_a_decompression_bomb_is_not_told_to_set_size(tmp_path, capsys):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 20_000, 20_000, 8, 2, 0, 0, 0)  # 400 megapixels, no pixel data
+    (tmp_path / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    config = write_config(tmp_path, with_changes(TINY, input="bomb.png", max_pixels=10**9))
+    line = fails(capsys, 2, "render", config, says=("too large to decode safely", "shrink the image"))
+    assert "set `size:`" not in line

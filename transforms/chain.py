@@ -87,7 +87,7 @@ class Step:
         given = ops.convert_to_numpy(frame) if self.transform.numpy else frame
         try:
             result = self.transform.function(given, ctx, **arguments)
-        except Exception as error:
+        except (Exception, SystemExit) as error:  # sys.exit() in a plugin: reported, frames kept
             raise self._error(ctx, f"failed: {type(error).__name__}: {error}") from error
         return self._checked(result, tuple(frame.shape), ctx)
 

@@ -92,7 +92,7 @@ def _exec_file(spec: str, path: Path) -> None:
     except SyntaxError as error:
         del sys.modules[name]
         raise PluginError(f"plugin {spec!r}: syntax error at line {error.lineno}: {error.msg}") from None
-    except Exception as error:
+    except (Exception, SystemExit) as error:  # a plugin's sys.exit() must not end the command
         del sys.modules[name]
         raise PluginError(f"plugin {spec!r}: import failed: {type(error).__name__}: {error}") from error
 
@@ -114,5 +114,5 @@ def _import_module(spec: str) -> None:
                 "sys.path; a file needs the .py suffix)"
             ) from None
         raise PluginError(f"plugin {spec!r}: import failed: {error}") from error
-    except Exception as error:
+    except (Exception, SystemExit) as error:
         raise PluginError(f"plugin {spec!r}: import failed: {type(error).__name__}: {error}") from error
