@@ -491,7 +491,7 @@ def _describe(error: ValidationError, data: dict,
     (`model`: the model that was validated, whose field names are the near names)."""
     lines = []
     for item in error.errors(include_url=False):
-        loc = [part for part in item["loc"] if not _is_union_branch(part)]
+        loc = _key_path(item["loc"], data)
         path = ".".join(str(p) for p in loc) or "(top)"
         if item["type"] == "extra_forbidden":
             lines.append((path, f"{path}: unknown key{_near_key(loc, model)}"))
@@ -500,6 +500,23 @@ def _describe(error: ValidationError, data: dict,
         else:
             lines.append((path, f"{path}: {_message(item)}, got {excerpt(item.get('input'))}"))
     return list(dict.fromkeys(lines))
+
+
+def _key_path(loc: tuple, data) -> list:
+    """pydantic's `loc` less the union members it names: a part that is a key of the data is
+    kept even when it looks like one (a misspelt `Color:` key)."""
+    path, node = [], data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif _is_union_branch(part):
+            continue
+        else:
+            node = None
+        path.append(part)
+    return path
 
 
 def _is_union_branch(part) -> bool:
