@@ -258,7 +258,10 @@ class VideoFrames:
             note(f"{self.clip.path.name}: its sound is left out: a {self.config.output_format} "
                  "output has none (write an .mp4 to keep it)")
             return
-        add_audio(output, self.clip, self.config.video_input.start, frames / self.config.fps)
+        try:
+            add_audio(output, self.clip, self.config.video_input.start, frames / self.config.fps)
+        except OutputError as error:  # the picture is complete: a render without its sound
+            note(str(error))
 
     def close(self) -> None:
         """Stop decoding (ffmpeg ends) and the preparing thread."""

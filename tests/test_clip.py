@@ -290,3 +290,10 @@ def test_a_video_given_as_an_image_input_says_how_to_dream_it(tmp_path):
     with pytest.raises(ConfigError, match=r"input: 'clip.mp4' is a video: write input: "
                                           r"\{video: clip.mp4\} to dream each of its frames"):
         config_module.from_mapping({"input": "clip.mp4"}, tmp_path)
+
+
+def test_a_gif_of_a_clip_with_sound_says_the_sound_is_left_out(sound_clip, tmp_path):
+    notes = []
+    config = video_config(tmp_path, sound_clip, name="out.gif")
+    assert render(config, note=notes.append).frames == FRAMES
+    assert notes == ["tone.mp4: its sound is left out: a gif output has none (write an .mp4 to keep it)"]
