@@ -1,0 +1,148 @@
+"""Measure a render's long-run quality from its frames folder: drift, sharpness, clipping, flicker.
+
+    python scripts/quality.py out/zoom.mp4.frames                 # summary
+    python scripts/quality.py out/zoom.mp4.frames --csv q.csv     # and every frame's figures
+    python scripts/quality.py DIR --transforms "[{zoom: {factor: 1.03}}]"
+
+Per frame i (PNG frames in name order, frame 0 the reference):
+- drift: how far the colours moved from frame 0's, the largest per-channel change of mean or
+  standard deviation, in % of 255;
+- sharpness: the standard deviation of the Laplacian of the grey image (grey levels), and its
+  ratio to frame 0's;
+- clipped: the share of pixels with a channel at 0 or 255 (ringing and blown-out colour);
+- unexplained: the mean absolute difference, in grey levels, between frame i and frame i-1 moved
+  by the render's transforms (read from the folder's render.json, or given with --transforms): the
+  change that the motion does not explain (what the dream adds, and flicker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+LUMA = np.array([0.299, 0.587, 0.114])
+
+
+@dataclass(frozen=True)
+class FrameQuality:
+    index: int
+    drift: float  # % of 255
+    sharpness: float  # grey levels
+    clipped: float  # share of pixels, 0..1
+    unexplained: float  # grey levels; NaN for frame 0
+
+
+def sharpness(frame: np.ndarray) -> float:
+    """Standard deviation of the Laplacian of the frame's grey (BT.601 luma), in grey levels."""
+    from scipy import ndimage
+
+    return float(ndimage.laplace(frame @ LUMA).std())
+
+
+def clipped_share(frame: np.ndarray) -> float:
+    """Share of pixels with any channel at 0 or 255."""
+    return float(np.mean(np.any((frame <= 0) | (frame >= 255), axis=2)))
+
+
+def drift(frame: np.ndarray, first: np.ndarray) -> float:
+    """Largest per-channel change of the mean or the spread from `first`'s, in % of 255."""
+    moved = [np.abs(f(frame, axis=(0, 1)) - f(first, axis=(0, 1))) for f in (np.mean, np.std)]
+    return float(np.max(moved) / 255 * 100)
+
+
+def read(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.float64)
+
+
+def motion(frames_dir: Path, transforms: str | None):
+    """The render's transform chain (a function of frame, index), or None when unknown."""
+    import yaml
+
+    if transforms is not None:
+        spec = yaml.safe_load(transforms)
+    elif (frames_dir / "render.json").exists():
+        spec = json.loads((frames_dir / "render.json").read_text())["settings"].get("transforms")
+    else:
+        return None
+    if not spec:
+        return None  # nothing moves: frame i-1 itself is what frame i is expected to be
+    from transforms import Context, build_chain
+
+    chain = build_chain(spec)
+    rng = np.random.default_rng(0)
+
+    def move(frame: np.ndarray, index: int) -> np.ndarray:
+        ctx = Context(index, index + 1, (frame.shape[1], frame.shape[0]), rng)
+        return np.asarray(chain.apply(frame.astype(np.float32), ctx), dtype=np.float64)
+
+    return move
+
+
+def measure(frames_dir: Path, transforms: str | None = None, count: int | None = None):
+    """FrameQuality for the first `count` (default: every) PNG frame of `frames_dir`, in order."""
+    paths = sorted(frames_dir.glob("*.png"))[:count]
+    if not paths:
+        raise SystemExit(f"quality.py: no PNG frames in {frames_dir}")
+    move = motion(frames_dir, transforms)
+    first = previous = read(paths[0])
+    for index, path in enumerate(paths):
+        frame = first if index == 0 else read(path)
+        unexplained = float("nan")
+        if index > 0:
+            expected = move(previous, index - 1) if move else previous
+            unexplained = float(np.mean(np.abs((frame - expected) @ LUMA)))
+        yield FrameQuality(index, drift(frame, first), sharpness(frame), clipped_share(frame),
+                           unexplained)
+        previous = frame
+
+
+def summary(rows: list[FrameQuality], tail: int) -> list[str]:
+    last = rows[-tail:]
+    base = rows[0].sharpness
+    mean = lambda values: float(np.nanmean(list(values)))  # noqa: E731
+    kept = mean(r.sharpness for r in last)
+    ratio = f" ({kept / base:.0%} of frame 0)" if base > 0 else ""
+    return [
+        f"frames: {len(rows)}",
+        f"sharpness: frame 0 {base:.2f}; last {len(last)} frames {kept:.2f}{ratio}",
+        f"colour drift: last {len(last)} frames {mean(r.drift for r in last):.2f}%, "
+        f"largest {max(r.drift for r in rows):.2f}%",
+        f"clipped pixels: frame 0 {rows[0].clipped:.2%}, last {len(last)} frames "
+        f"{mean(r.clipped for r in last):.2%}",
+        f"unexplained change: {mean(r.unexplained for r in rows[1:]):.2f} grey levels per frame "
+        f"(last {len(last)}: {mean(r.unexplained for r in last):.2f})",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("frames_dir", type=Path, help="a render's frames folder (PNG frames)")
+    parser.add_argument("--transforms", help="the motion between frames, as a YAML transforms "
+                        "list (default: the folder's render.json)")
+    parser.add_argument("--tail", type=int, default=30, help="frames at the end to summarise")
+    parser.add_argument("--frames", type=int, help="measure only the first N frames")
+    parser.add_argument("--csv", type=Path, help="write every frame's figures to this CSV file")
+    args = parser.parse_args(argv)
+    if not args.frames_dir.is_dir():
+        parser.error(f"{args.frames_dir} is not a folder")
+    rows = list(measure(args.frames_dir, args.transforms, args.frames))
+    if args.csv:
+        with args.csv.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=list(asdict(rows[0])))
+            writer.writeheader()
+            writer.writerows(asdict(row) for row in rows)
+    print("\n".join(summary(rows, max(1, args.tail))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
