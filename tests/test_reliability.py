@@ -454,3 +454,32 @@ def test_a_decompression_bomb_is_not_told_to_set_size(tmp_path, capsys):
     config = write_config(tmp_path, with_changes(TINY, input="bomb.png", max_pixels=10**9))
     line = fails(capsys, 2, "render", config, says=("too large to decode safely", "shrink the image"))
     assert "set `size:`" not in line
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_aborts_a_long_octave_within_seconds(tmp_path):
+    import os
+    import signal
+    import time
+
+    config = write_config(tmp_path, with_changes(TINY, frames=3, transforms=[],
+                                                 dream__steps=3000))  # ~200 s an octave on 2 cores
+    command = [sys.executable, "-m", "animator", "render", str(config)]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "out/r.gif.frames" / LOCK_FILE).exists():
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(12)  # the model is built and the octave runs
+        process.send_signal(signal.SIGINT)
+        time.sleep(5)  # two signals within one compiled call would be seen as one
+        process.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+    assert process.returncode == 130, err
+    assert "aborted" in error_line(err)
+    assert time.monotonic() - sent < 30
