@@ -17,42 +17,67 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import numpy as np
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StrictInt,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
-from animator import schedule
-from animator.dream import RULES, DreamSettings
+from animator import params, schedule
+from animator.dream import DreamSettings
 from animator.errors import AnimatorError, ConfigError, close_names, excerpt
 from animator.video import DEFAULT_PRESET, PRESETS
 
-DEFAULT_MAX_PIXELS = 40_000_000
 MAX_CONFIG_BYTES = 256 * 1024  # a long config is a few kilobytes; YAML parses ~100 KB/s in Python
 MAX_CONFIG_VALUES = 100_000  # values once aliases are expanded: a 500-byte alias bomb holds billions
 MAX_CONFIG_DEPTH = 50
-MAX_FRAMES = 1_000_000  # 18 hours at 15 fps
+MAX_FRAMES = params.ANIMATION["frames"].range.le
 # An image input with one of these suffixes is a video given the wrong way (read_image would
 # give its first frame at best).
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg")
-SCHEDULED = ("octaves", "octave_scale", "steps", "step_size", "jitter", "tile_size", "max_loss")
 
 Number = int | float
 ScheduleValue = int | float | str | dict
 Size = tuple[Annotated[int, Field(ge=8, le=16384)], Annotated[int, Field(ge=8, le=16384)]]
+SCHEDULED = tuple(name for name, param in params.DREAM.items() if param.scheduled)
 
 
 class Strict(BaseModel):
     """Frozen, and unknown keys are errors."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _declared(name: str, table: dict[str, params.Parameter]) -> type[Strict]:
+    """A model whose fields are the table's parameters: type, default and checks from there."""
+    return create_model(name, __base__=Strict, **{key: _field(p) for key, p in table.items()})
+
+
+def _field(param: params.Parameter) -> tuple:
+    info = Field(param.default, description=param.help)
+    if param.scheduled:  # checked here for its form; its range over the frames by from_mapping
+        annotation = ScheduleValue | None if param.default is None else ScheduleValue
+        return Annotated[annotation, AfterValidator(functools.partial(_parse, param))], info
+    if param.range is not None:  # pydantic checks it; `_describe` words its error
+        return Annotated[param.annotation, param.range], info
+    return param.annotation, info
+
+
+def _parse(param: params.Parameter, value):
+    if value is None or (isinstance(param.default, str) and value == param.default):  # "auto"
+        return value
+    try:
+        schedule.parse(value, param.name)
+    except ConfigError as error:
+        raise ValueError(str(error).removeprefix(f"{param.name}: ")) from None
+    return value
 
 
 class Noise(Strict):
@@ -92,63 +117,18 @@ class Video(Strict):
         "steps per octave on the carried frames between full dreams"))] = 2
 
 
-class Dream(Strict):
+class Dream(_declared("DreamDeclared", params.DREAM)):
     """The `dream:` section; numeric values may be schedules of the frame index `t`."""
 
-    model: str = "vgg16-hed"
-    weights: str | None = None
-    layers: dict[str, float] | list[str] | str | None = None
-    objective: Literal["mean", "l2"] = "mean"
-    octaves: ScheduleValue = 3
-    octave_scale: ScheduleValue = 1.4
-    steps: ScheduleValue = 10
-    step_size: ScheduleValue = 1.5
-    jitter: ScheduleValue = 32
-    tile_size: ScheduleValue = "auto"  # auto: from the memory budget, whole frames when they fit
-    max_loss: ScheduleValue | None = None
-    normalisation: Literal["std", "mean_abs"] = "std"
-    precision: Literal["float32", "bfloat16", "float16"] = "float32"
-    xla: Literal["auto", True, False] = "auto"  # TensorFlow only; auto: on a GPU
 
-    @field_validator(*SCHEDULED, mode="after")
-    @classmethod
-    def _schedule(cls, value, info):
-        if value is not None and not (info.field_name == "tile_size" and value == "auto"):
-            _check_schedule(value, f"dream.{info.field_name}", info.field_name)
-        return value
+class Color(_declared("ColorDeclared", params.COLOR)):
+    """The `color:` section: colour coherence across frames."""
 
 
-def _check_schedule(value, path: str, name: str) -> None:
-    """Parse now (errors at load time) and check the range at frame 0 and at a few later frames."""
-    try:
-        parsed = schedule.parse(value, path)
-        samples = [parsed(t) for t in (0, 1, 10, 100, 1000)]
-    except ConfigError as error:
-        raise ValueError(str(error).removeprefix(f"{path}: ")) from None
-    rule, ok = RULES[name]
-    for t, sample in zip((0, 1, 10, 100, 1000), samples):
-        if not ok(sample):
-            where = "" if isinstance(value, (int, float)) else f" (at t={t})"
-            raise ValueError(f"{rule}, got {sample:g}{where}")
+class Output(_declared("OutputDeclared", params.OUTPUT)):
+    """The `output:` section: where and how the frames become a video."""
 
-
-
-
-class Color(Strict):
-    coherence: Literal["none", "match_first"] = "none"
-    strength: Annotated[float, Field(ge=0, le=1)] = 1.0
-
-
-class Output(Strict):
-    path: str | None = None
-    format: Literal["gif", "mp4", "frames"] | None = None
-    reverse: bool = False
-    pingpong: bool = False
-    loop: Annotated[int, Field(ge=0)] = 0
-    quality: Annotated[float, Field(ge=0, le=10)] = 8
     preset: Literal[PRESETS] = DEFAULT_PRESET  # libx264: slower presets make smaller files
-    palette: Literal["shared", "per_frame"] = "shared"
-    dither: bool = False
     # The resume state (the frame, 25 MB at 1080p) is written every N frames, or every "Ns"
     # seconds: a resume re-dreams the frames since, identical to the ones on disk.
     checkpoint_every: StrictInt | str = "10s"
@@ -184,16 +164,11 @@ def checkpoint_cadence(value: int | str) -> tuple[int | None, float | None]:
     raise ValueError(f"must be a number of frames (>= 1) or of seconds ('30s'), got {value!r}")
 
 
-class Animation(Strict):
+class Animation(_declared("AnimationDeclared", params.ANIMATION)):
     """The whole file."""
 
     input: str | NoiseInput | Clip
     size: Size | None = None
-    fit: Literal["resize", "fit", "crop"] = "resize"
-    frames: Annotated[int, Field(gt=0, le=MAX_FRAMES)] = 60
-    fps: Annotated[float, Field(gt=0, le=240)] = 15
-    seed: int = 0
-    max_pixels: Annotated[int, Field(gt=0)] = DEFAULT_MAX_PIXELS
     dream: Dream = Dream()
     transforms: list[Any] = []  # checked by transforms.build_chain
     plugins: list[str] = []
@@ -272,23 +247,14 @@ class Config:
                 for key in SCHEDULED if getattr(dream, key) not in (None, "auto")}
 
     def sample_frames(self, count: int = 1000) -> list[int]:
-        """Frames at which to check the schedules without visiting every frame of a long render:
-        all of an animation up to `2 * count` frames; else the first `count`, `count` evenly
-        spaced, each keyframe with its neighbours, and the last."""
-        frames = self.animation.frames
-        if frames <= 2 * count:
-            return list(range(frames))
-        picks = {*range(count), frames - 1}
-        picks.update(round(t) for t in np.linspace(0, frames - 1, count))
-        for parsed in self._schedules.values():
-            picks.update(t + d for t in parsed.keyframes for d in (-1, 0, 1))
-        return sorted(t for t in picks if 0 <= t < frames)
+        """The frames at which to check the schedules (`schedule.sample_frames`)."""
+        return schedule.sample_frames(self.animation.frames, self._schedules.values(), count)
 
     def dream_settings(self, t: int) -> DreamSettings:
         """The dream settings at frame `t` (schedules evaluated; integers rounded)."""
         values = {key: value(t) for key, value in self._schedules.items()}
-        for key in ("octaves", "steps", "jitter", "tile_size"):
-            if key in values:
+        for key in values:
+            if params.DREAM[key].annotation is int:
                 values[key] = int(round(values[key]))
         return DreamSettings(normalisation=self.animation.dream.normalisation, **values)
 
@@ -445,9 +411,12 @@ def from_mapping(data: dict, base_dir: str | Path = ".", source: str = "<config>
         problems.extend(_describe(error, data))
     base_dir = Path(base_dir)
     plugins = data.get("plugins")
+    frames = animation.frames if animation else _frames_or_default(data)
+    dream = data.get("dream")
+    problems.extend(_dream_range_problems(dream if isinstance(dream, dict) else {}, frames))
     try:  # checked even when other keys are wrong, so that every problem is reported at once
         load_plugins([str(p) for p in plugins] if isinstance(plugins, list) else [], base_dir)
-        chain = build_chain(data.get("transforms"), base_dir)
+        chain = build_chain(data.get("transforms"), base_dir, frames=frames)
     except ConfigError as error:
         problems.extend(error.problems or [("transforms", line) for line in str(error).splitlines()])
     except AnimatorError as error:  # a plugin that cannot be loaded
@@ -485,6 +454,31 @@ def _check_extent(data, source: str) -> None:
         pending.extend((item, depth + 1) for item in children)
 
 
+def _frames_or_default(data: dict) -> int:
+    frames = data.get("frames")
+    valid = isinstance(frames, int) and not isinstance(frames, bool) and frames > 0
+    return frames if valid else params.default("animation", "frames")
+
+
+def _dream_range_problems(dream: dict, frames: int) -> list[tuple[str, str]]:
+    """Each dream setting's schedule (as written) checked against its declared range at every
+    frame; one that does not parse is left to the model's validation, which reports it."""
+    problems = []
+    for name in SCHEDULED:
+        param, value = params.DREAM[name], dream.get(name)
+        if param.range is None or value is None or value == param.default == "auto":
+            continue
+        try:
+            parsed = schedule.parse(value, f"dream.{name}")
+        except ConfigError:
+            continue
+        problem = params.range_problem(parsed, param.range, frames, f"dream.{name}",
+                                       integer=param.annotation is int)
+        if problem:
+            problems.append((f"dream.{name}", problem))
+    return problems
+
+
 def _describe(error: ValidationError, data: dict,
               model: type[BaseModel] = Animation) -> list[tuple[str, str]]:
     """One (key path, `key.path: message, got value`) per problem, with near names for unknown keys
@@ -495,6 +489,8 @@ def _describe(error: ValidationError, data: dict,
         path = ".".join(str(p) for p in loc) or "(top)"
         if item["type"] == "extra_forbidden":
             lines.append((path, f"{path}: unknown key{_near_key(loc, model)}"))
+        elif item["type"] in _BOUND_ERRORS and _declared(loc) is not None:
+            lines.append((path, f"{path}: must be {_declared(loc).range}, got {item.get('input')!r}"))
         elif item["type"] == "value_error":
             lines.append((path, f"{path}: {item['msg'].removeprefix('Value error, ')}"))
         else:
@@ -517,6 +513,16 @@ def _key_path(loc: tuple, data) -> list:
             node = None
         path.append(part)
     return path
+
+
+_BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def _declared(loc: list) -> params.Parameter | None:
+    """The declaration of the setting at key path `loc` (`["output", "loop"]`, `["fps"]`)."""
+    section, name = (str(loc[0]), loc[1]) if len(loc) == 2 else ("animation", loc[0])
+    param = params.SECTIONS.get(section, {}).get(name)
+    return param if param is not None and param.range is not None else None
 
 
 def _is_union_branch(part) -> bool:

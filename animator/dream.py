@@ -19,8 +19,10 @@ import numpy as np
 from animator import models
 from animator.errors import ConfigError, ModelError
 from animator.objective import make_objective
+from animator.params import DREAM
 
-DEFAULT_MODEL = "vgg16-hed"
+DEFAULT_MODEL = DREAM["model"].default
+_DEFAULT = {name: param.default for name, param in DREAM.items()}
 OCTAVE_CHUNK_STEPS = 20  # steps per compiled call: a longer octave is split (see Dreamer._ascend)
 
 
@@ -28,46 +30,31 @@ OCTAVE_CHUNK_STEPS = 20  # steps per compiled call: a longer octave is split (se
 class DreamSettings:
     """How hard and at which scales to dream one frame.
 
-    octaves: number of scales (1 = the frame's size only); octave_scale: size ratio between
-    octaves (> 1); steps: gradient-ascent steps per octave; step_size: grey levels per step of the
-    normalised gradient; jitter: largest random roll in pixels; tile_size: largest tile side in
-    pixels for the gradient (bounded memory on large frames), or None to choose it from a memory
-    budget (the whole frame when it fits: no tiling); normalisation: "std" (TensorFlow
-    tutorial) or "mean_abs" (Google's notebook); max_loss: stop an octave once the objective exceeds it.
+    Each setting's meaning, unit, range and default are declared once, in
+    `animator.params.DREAM`; tile_size None is its "auto" (from the memory budget).
     """
 
-    octaves: int = 3
-    octave_scale: float = 1.4
-    steps: int = 10
-    step_size: float = 1.5
-    jitter: int = 32
-    tile_size: int | None = None
-    normalisation: str = "std"
-    max_loss: float | None = None
+    octaves: int = _DEFAULT["octaves"]
+    octave_scale: float = _DEFAULT["octave_scale"]
+    steps: int = _DEFAULT["steps"]
+    step_size: float = _DEFAULT["step_size"]
+    jitter: int = _DEFAULT["jitter"]
+    tile_size: int | None = None  # the declared "auto"
+    normalisation: str = _DEFAULT["normalisation"]
+    max_loss: float | None = _DEFAULT["max_loss"]
 
     def __post_init__(self):
-        for key, (rule, ok) in RULES.items():
-            value = getattr(self, key)
-            if value is not None and not ok(value):
-                raise ConfigError(f"dream.{key}: {rule}, got {value!r}")
+        for field in dataclasses.fields(self):
+            declared, value = DREAM[field.name], getattr(self, field.name)
+            problem = declared.range and value is not None and declared.range.violation(value)
+            if problem:
+                raise ConfigError(f"dream.{field.name}: {problem}, got {value!r}")
         if self.normalisation not in NORMALISATIONS:
-            raise ConfigError(f"dream.normalisation: must be std or mean_abs, "
+            raise ConfigError(f"dream.normalisation: must be one of {', '.join(NORMALISATIONS)}, "
                               f"got {self.normalisation!r}")
 
 
-NORMALISATIONS = ("std", "mean_abs")
-
-# The range of each numeric setting (None, where allowed, means "not set"): checked here for
-# settings built in Python, and by the config for each schedule's values over the frames.
-RULES = {
-    "octaves": ("must be >= 1", lambda v: v >= 1),
-    "octave_scale": ("must be > 1", lambda v: v > 1),
-    "steps": ("must be >= 0", lambda v: v >= 0),
-    "step_size": ("must be >= 0", lambda v: v >= 0),
-    "jitter": ("must be >= 0", lambda v: v >= 0),
-    "tile_size": ("must be >= 32", lambda v: v >= 32),
-    "max_loss": ("must be a number", lambda v: True),
-}
+NORMALISATIONS = DREAM["normalisation"].choices
 
 
 def octave_sizes(height: int, width: int, octaves: int, octave_scale: float) -> list[tuple[int, int]]:
@@ -117,9 +104,9 @@ class Dreamer:
         model: str = DEFAULT_MODEL,
         weights: str | None = None,
         layers=None,
-        objective: str = "mean",
+        objective: str = _DEFAULT["objective"],
         preprocess: str | None = None,
-        precision: str = "float32",
+        precision: str = _DEFAULT["precision"],
         xla: bool | None = None,
         tile_batch: int | None = None,
     ):

@@ -355,3 +355,32 @@ def _compare(node: ast.Compare, values: dict):
         result = np.logical_and(result, _COMPARE[type(op)](left, right))
         left = right
     return np.asarray(result, dtype=np.float64)
+
+
+def sample_frames(frames: int, schedules=(), count: int = 1000) -> list[int]:
+    """Frames at which to check schedules without visiting every frame of a long render: all of
+    an animation up to `2 * count` frames; else the first `count`, `count` evenly spaced, each
+    keyframe of `schedules` with its neighbours, and the last."""
+    if frames <= 2 * count:
+        return list(range(max(1, frames)))
+    picks = {*range(count), frames - 1}
+    picks.update(round(t) for t in np.linspace(0, frames - 1, count))
+    for parsed in schedules:
+        picks.update(t + d for t in parsed.keyframes for d in (-1, 0, 1))
+    return sorted(t for t in picks if 0 <= t < frames)
+
+
+def first_outside(schedule: Schedule, allowed: Callable[[float], bool], frames: int,
+                  integer: bool = False) -> tuple[int, float] | None:
+    """The first frame t of a `frames`-long render whose value `allowed` refuses, with that value;
+    or None. The frames are those `sample_frames` picks (all of them up to 2000 frames).
+
+    `integer`: the value is rounded first, as an int parameter is. A constant is checked once.
+    This is the one place a schedule's range is checked over a render's frames.
+    """
+    for t in [0] if schedule.constant is not None else sample_frames(frames, [schedule]):
+        value = schedule(t)
+        value = float(round(value)) if integer else value
+        if not allowed(value):
+            return t, value
+    return None

@@ -274,7 +274,7 @@ def test_an_oversized_config_is_refused(kind, tmp_path, capsys):
 @pytest.mark.timeout(60)
 def test_a_billion_frames_are_refused(tmp_path, capsys):
     fails(capsys, 2, "render", write_config(tmp_path, TINY), "--frames", "1000000000", "--dry-run",
-          says=("frames: input should be less than or equal to 1000000",))
+          says=("frames: must be > 0 and <= 1,000,000, got 1000000000",))
 
 
 @pytest.mark.timeout(60)

@@ -60,11 +60,6 @@ def test_roll_accepts_numpy_and_a_function_directly():
     np.testing.assert_array_equal(out[:, 2], np.roll(frame[:, 2], -2, axis=0))
 
 
-def test_roll_refuses_a_group_below_one():
-    with pytest.raises(ValueError, match="group must be >= 1"):
-        roll(numbered(), context(numbered()), shift=1, group=0)
-
-
 def test_roll_lines_directly():
     frame = numbered()
     out = np.asarray(roll_lines(frame, [0, 1, 2, 3, 4, 5], axis="rows"))

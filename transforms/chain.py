@@ -25,10 +25,12 @@ import numpy as np
 
 from animator import schedule
 from animator.errors import ConfigError, PluginError, close_names, excerpt
+from animator.params import range_problem
+from animator.schedule import Schedule
 from transforms.context import Context
 from transforms.registry import Param, Profile, Registry, Transform, active, type_name
 
-__all__ = ["Chain", "Step", "apply", "build_chain"]
+__all__ = ["Chain", "Step", "apply", "build_chain", "range_problems"]
 
 
 @dataclass(frozen=True)
@@ -152,13 +154,16 @@ def build_chain(
     base_dir: str | Path | None = None,
     path: str = "transforms",
     registry: Registry | None = None,
+    frames: int | None = None,
 ) -> Chain:
     """Check the config's list of transforms and compile its parameters into a Chain.
 
-    `base_dir` (the config's folder) resolves plugin files named as `file.py:name`. Every problem
-    (unknown transform or parameter, bad value, bad schedule) is reported together in one
-    ConfigError, one line per problem, each starting with its key path (and in its `problems`,
-    beside that key path).
+    `base_dir` (the config's folder) resolves plugin files named as `file.py:name`. With `frames`,
+    each parameter with a declared range is checked at every frame of a render that long (a
+    constant once). Every problem (unknown transform or parameter, bad value, bad schedule, a
+    value out of range and the first frame where it is) is reported together in one ConfigError,
+    one line per problem, each starting with its key path (and in its `problems`, beside that
+    key path).
     """
     registry = registry or active()
     if spec is None:
@@ -171,9 +176,30 @@ def build_chain(
             steps.append(_build_step(item, f"{path}[{index}]", base_dir, registry, problems))
         except ConfigError as error:
             problems.append((f"{path}[{index}]", str(error)))
+    chain = Chain(tuple(steps))
+    if frames is not None:
+        problems += range_problems(chain, frames)
     if problems:
         raise ConfigError("\n".join(line for _, line in problems), problems=problems)
-    return Chain(tuple(steps))
+    return chain
+
+
+def range_problems(chain: Chain, frames: int) -> list[tuple[str, str]]:
+    """(key path, line) for each parameter whose value leaves its declared range in frames
+    0..frames-1."""
+    problems = []
+    for step in chain.steps:
+        for name, value in step.params.items():
+            param = step.transform.param(name)
+            if param is None or param.range is None or not isinstance(value, (Schedule, Integer)):
+                continue
+            integer = isinstance(value, Integer)
+            parsed = value.schedule if integer else value
+            path = f"{step.path}.{name}"
+            problem = range_problem(parsed, param.range, frames, path, integer)
+            if problem:
+                problems.append((path, problem))
+    return problems
 
 
 def _build_step(item, path: str, base_dir, registry: Registry, problems: list) -> Step | None:

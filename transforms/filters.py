@@ -13,14 +13,16 @@ filters all three axes of the H×W×3 array).
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 
 from transforms.context import Context
-from transforms.registry import register
+from transforms.registry import Range, register
 
 __all__ = ["blur", "color_match", "edges", "hue_shift", "match_color", "prewitt", "sobel"]
+
+Strength = Annotated[float, Range(ge=0, le=1), "0: the frame unchanged, 1: the full effect"]
 
 # ITU-R BT.601 luma weights, the usual grey of an RGB image.
 LUMA = (0.299, 0.587, 0.114)
@@ -89,7 +91,8 @@ def _check_look(params: dict) -> None:
 
 
 @register("sobel", check=_check_look)
-def sobel(frame, ctx: Context, keep_color: bool = False, strength: float = 1.0, look: Look = "grey"):
+def sobel(frame, ctx: Context, keep_color: bool = False, strength: Strength = 1.0,
+          look: Look = "grey"):
     """Sobel edge magnitude as a 0..255 image (0 where flat); keep_color keeps edge colours.
 
     strength in 0..1 mixes the edges with the frame (0: unchanged). look: grey (normalised grey
@@ -99,7 +102,8 @@ def sobel(frame, ctx: Context, keep_color: bool = False, strength: float = 1.0, 
 
 
 @register("prewitt", check=_check_look)
-def prewitt(frame, ctx: Context, keep_color: bool = False, strength: float = 1.0, look: Look = "grey"):
+def prewitt(frame, ctx: Context, keep_color: bool = False, strength: Strength = 1.0,
+            look: Look = "grey"):
     """Prewitt edge magnitude as a 0..255 image (0 where flat); like sobel, less smoothing."""
     return edges(frame, PREWITT, keep_color, strength, look)
 
@@ -117,13 +121,12 @@ def gaussian_kernel(sigma: float, max_radius: int | None = None) -> np.ndarray:
 
 
 @register("blur")
-def blur(frame, ctx: Context, sigma: float = 1.0):
+def blur(frame, ctx: Context,
+         sigma: Annotated[float, Range(ge=0), "standard deviation, pixels"] = 1.0):
     """Gaussian blur of standard deviation `sigma` pixels (0: unchanged), edges mirrored."""
     from keras import ops
 
     frame = _tensor(frame)
-    if sigma < 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma}")
     if sigma == 0:
         return frame
     images = frame[None]
@@ -155,7 +158,7 @@ def match_color(frame, reference, strength: float = 1.0):
 
 
 @register("color_match")
-def color_match(frame, ctx: Context, strength: float = 1.0):
+def color_match(frame, ctx: Context, strength: Strength = 1.0):
     """Match each channel's mean and spread to the first frame's, against colour drift."""
     if ctx.first_frame is None:
         return _tensor(frame)

@@ -16,12 +16,12 @@ slight ringing cannot overflow.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 
 from transforms.context import Context
-from transforms.registry import register
+from transforms.registry import Range, register
 
 __all__ = ["about", "affine", "resample", "rotate", "stretch", "translate", "warp", "zoom"]
 
@@ -163,7 +163,7 @@ def _size(frame) -> tuple[int, int]:
 def zoom(
     frame,
     ctx: Context,
-    factor: float = 1.05,
+    factor: Annotated[float, Range(gt=0), "> 1 zooms in, < 1 out, 1: unchanged"] = 1.05,
     center: tuple[float, float] = (0.5, 0.5),
     fill: Fill = "reflect",
     interpolation: Interpolation = CRISP,
@@ -172,8 +172,6 @@ def zoom(
 
     Example: `zoom: {factor: "1.02 + 0.01*sin(t/8)"}` breathes in and out.
     """
-    if factor <= 0:
-        raise ValueError(f"factor must be > 0, got {factor}")
     return warp(frame, about(center, _size(frame), np.diag([factor, factor])), fill, interpolation)
 
 
@@ -181,15 +179,13 @@ def zoom(
 def stretch(
     frame,
     ctx: Context,
-    vertical: float = 1.0,
-    horizontal: float = 1.0,
+    vertical: Annotated[float, Range(gt=0), "rows apart by this factor (> 1 stretches)"] = 1.0,
+    horizontal: Annotated[float, Range(gt=0), "columns apart by this factor (> 1 stretches)"] = 1.0,
     center: tuple[float, float] = (0.5, 0.5),
     fill: Fill = "reflect",
     interpolation: Interpolation = CRISP,
 ):
     """Scale rows apart by `vertical` and columns apart by `horizontal` (> 1 stretches)."""
-    if vertical <= 0 or horizontal <= 0:
-        raise ValueError(f"scales must be > 0, got vertical={vertical}, horizontal={horizontal}")
     linear = np.diag([horizontal, vertical])
     return warp(frame, about(center, _size(frame), linear), fill, interpolation)
 

@@ -20,11 +20,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from animator.errors import ConfigError, PluginError, close_names
+from animator.params import REQUIRED, Range, range_of, type_name
+from animator.params import Parameter as Param
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Param",
     "Profile",
+    "Range",
     "Registry",
     "Transform",
     "active",
@@ -37,7 +40,6 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "animator.transforms"
 BUILT_IN = "built-in"
-REQUIRED = inspect.Parameter.empty
 
 
 class Profile:
@@ -47,24 +49,7 @@ class Profile:
     (a numpy array of indices) that returns one float per index, `t` already applied.
     """
 
-
-@dataclass(frozen=True)
-class Param:
-    """One parameter of a transform: its name, annotation (a type or None) and default."""
-
-    name: str
-    annotation: object = None
-    default: object = REQUIRED
-
-    @property
-    def required(self) -> bool:
-        return self.default is REQUIRED
-
-    def __str__(self) -> str:
-        text = self.name
-        if self.annotation is not None:
-            text += f": {type_name(self.annotation)}"
-        return text if self.required else f"{text} = {self.default!r}"
+    type_label = "f(n, t)"
 
 
 @dataclass(frozen=True)
@@ -91,22 +76,15 @@ class Transform:
         return self.source if self.source == BUILT_IN else f"plugin {self.source}"
 
 
-def type_name(annotation: object) -> str:
-    """Readable name of an annotation: float, tuple[float, float], reflect|wrap, f(n, t)."""
-    if annotation is Profile:
-        return "f(n, t)"
-    if typing.get_origin(annotation) is typing.Literal:
-        return "|".join(str(choice) for choice in typing.get_args(annotation))
-    if isinstance(annotation, type) and not typing.get_args(annotation):
-        return annotation.__name__
-    return str(annotation).replace("typing.", "")
-
-
 def signature_params(function: Callable) -> tuple[tuple[Param, ...], bool]:
-    """The parameters after (frame, ctx), and whether it takes **params of any name."""
+    """The parameters after (frame, ctx), and whether it takes **params of any name.
+
+    `Annotated[float, Range(gt=0), "help"]` declares a range (or annotated-types' `Gt(0)`, ...)
+    and a one-line help text; numbers are schedules of the frame index.
+    """
     signature = inspect.signature(function)
     try:
-        hints = typing.get_type_hints(function)
+        hints = typing.get_type_hints(function, include_extras=True)
     except Exception:  # unresolvable annotations: keep them as written
         hints = {}
     positional = list(signature.parameters.values())
@@ -119,10 +97,23 @@ def signature_params(function: Callable) -> tuple[tuple[Param, ...], bool]:
         if parameter.kind is parameter.VAR_KEYWORD:
             accepts_any = True
         elif parameter.kind is not parameter.VAR_POSITIONAL:
-            annotation = hints.get(parameter.name, parameter.annotation)
-            annotation = None if annotation is REQUIRED else annotation
-            params.append(Param(parameter.name, annotation, parameter.default))
+            params.append(_param(parameter, hints.get(parameter.name, parameter.annotation)))
     return tuple(params), accepts_any
+
+
+def _param(parameter: inspect.Parameter, annotation: object) -> Param:
+    annotation, metadata = None if annotation is REQUIRED else annotation, ()
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation, *metadata = typing.get_args(annotation)
+    bounds = range_of(metadata)
+    help = next((item for item in metadata if isinstance(item, str)), "")
+    scheduled = annotation in (int, float, Profile) or (
+        annotation is None and isinstance(parameter.default, (int, float))
+        and not isinstance(parameter.default, bool))
+    if bounds is not None and annotation not in (int, float, None):
+        raise TypeError(f"parameter {parameter.name!r}: a range needs an int or float, "
+                        f"not {type_name(annotation)}")
+    return Param(parameter.name, annotation, parameter.default, bounds, help, scheduled)
 
 
 def first_line(function: Callable) -> str:

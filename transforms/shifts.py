@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 
 from transforms.context import Context
-from transforms.registry import Profile, register
+from transforms.registry import Profile, Range, register
 
 __all__ = ["roll", "roll_lines", "sine_shift", "stochastic_shift"]
 
 Axis = Literal["columns", "rows"]
 Rounding = Literal["nearest", "truncate"]
 ROUND = {"nearest": np.rint, "truncate": np.trunc}
+Group = Annotated[int, Range(ge=1), "neighbouring lines that move together"]
 
 
 def roll_lines(frame, shifts, axis: Axis = "columns", rounding: Rounding = "nearest"):
@@ -54,19 +55,13 @@ def grouped(values: np.ndarray, count: int, group: int) -> np.ndarray:
     return np.repeat(values, group)[:count]
 
 
-def _check_group(group: int) -> int:
-    if int(group) < 1:
-        raise ValueError(f"group must be >= 1, got {group}")
-    return int(group)
-
-
 @register("roll")
 def roll(
     frame,
     ctx: Context,
     shift: Profile = 0.0,
     axis: Axis = "columns",
-    group: int = 1,
+    group: Group = 1,
     rounding: Rounding = "nearest",
 ):
     """Roll column (or row) n by shift(n) pixels; shift may use n (index) and t (frame).
@@ -75,7 +70,7 @@ def roll(
     shifts round to the nearest pixel, or with rounding: truncate toward zero (Python's int).
     Example: `roll: {shift: "n / 15", rounding: truncate}` is the DeepDream notebook's roll.
     """
-    group = _check_group(group)
+    group = int(group)
     count = line_count(frame, axis)
     n = np.arange(math.ceil(count / group), dtype=np.float64)
     return roll_lines(frame, grouped(_profile(shift, n), count, group), axis, rounding)
@@ -108,13 +103,13 @@ def sine_shift(
 
 @register("stochastic_shift")
 def stochastic_shift(
-    frame, ctx: Context, low: int = -2, high: int = 2, axis: Axis = "columns", group: int = 1
+    frame, ctx: Context, low: int = -2, high: int = 2, axis: Axis = "columns", group: Group = 1
 ):
     """Roll each line (or group of lines) by a random whole shift in [low, high] pixels.
 
     The shifts are drawn from `ctx.rng` first, then applied, so a seeded run replays exactly.
     """
-    group = _check_group(group)
+    group = int(group)
     low, high = int(round(low)), int(round(high))
     if low > high:
         raise ValueError(f"low must be <= high, got low={low}, high={high}")

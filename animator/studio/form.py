@@ -37,8 +37,8 @@ def _fields(model: type[BaseModel], prefix: str):
             continue
         field = {"path": path, "default": _plain(info.default), "help": info.description or ""}
         field.update(_kind(annotation, info.metadata))
-        if field["kind"] == "schedule" and not field["help"]:
-            field["help"] = _schedule_help(name)
+        if field["kind"] == "schedule":
+            field["help"] = "; ".join(filter(None, [field["help"], _schedule_help(name)]))
         yield field
 
 
@@ -79,9 +79,10 @@ def _bounds(metadata) -> dict:
 
 
 def _schedule_help(name: str) -> str:
-    from animator.dream import RULES
+    from animator.params import DREAM
 
-    rule = RULES.get(name, ("", None))[0]
+    bounds = DREAM[name].range if name in DREAM else None
+    rule = f"must be {bounds}" if bounds else ""
     return f"{rule}; or keyframes {{0: a, 60: b}}, or an expression of t".lstrip("; ")
 
 

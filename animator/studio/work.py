@@ -21,8 +21,8 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from animator import config as config_module
-from animator import io
-from animator.config import DEFAULT_MAX_PIXELS, Config
+from animator import io, params
+from animator.config import Config
 from animator.errors import AnimatorError, ConfigError, InputError, Interrupted, UserError
 
 # The library's remedies (errors.PYTHON_ADVICE) in the page's words: its buttons.
@@ -112,7 +112,8 @@ class Job:
 class Studio:
     """The renders folder and the one render (or preview) that may run at a time."""
 
-    def __init__(self, root: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    def __init__(self, root: str | Path,
+                 max_pixels: int = params.default("animation", "max_pixels")) -> None:
         self.root = Path(root).absolute()
         self.root.mkdir(parents=True, exist_ok=True)
         self.root = self.root.resolve()

@@ -1,0 +1,243 @@
+"""One declaration per parameter: its type, range, default and one-line help, in one place.
+
+The tables below declare the animation's top-level settings, the `dream:`, `color:` and `output:`
+sections; a transform declares its parameters in its signature, ranges and help as `Annotated`
+metadata the registry reads::
+
+    def zoom(frame, ctx, factor: Annotated[float, Range(gt=0), "scale; > 1 zooms in"] = 1.05): ...
+
+(annotated-types markers such as `Gt(0)` work too). From these come the config's checks (every
+schedule over every frame of the render), `animator transforms`' listing, the command line's
+options with their defaults, and `parameters()`, the listing a form or a notebook builds from.
+This module is cheap to import: no Keras, no pydantic.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from dataclasses import dataclass
+
+import annotated_types
+
+__all__ = [
+    "ANIMATION", "COLOR", "DREAM", "OUTPUT", "REQUIRED", "SECTIONS",
+    "Parameter", "Range", "default", "parameters", "range_of",
+]  # fmt: skip
+
+REQUIRED = inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class Range(annotated_types.Interval):
+    """Bounds of a number: `Range(gt=0)`, `Range(ge=0, le=1)`. Pydantic understands it too."""
+
+    def violation(self, value: float) -> str | None:
+        """'must be > 0' when `value` is outside, else None."""
+        ok = ((self.gt is None or value > self.gt) and (self.ge is None or value >= self.ge)
+              and (self.lt is None or value < self.lt) and (self.le is None or value <= self.le))
+        return None if ok else f"must be {self}"
+
+    def __str__(self) -> str:
+        bounds = [f"{op} {_number(v)}" for op, v in
+                  ((">", self.gt), (">=", self.ge), ("<", self.lt), ("<=", self.le)) if v is not None]
+        return " and ".join(bounds)
+
+
+def _number(value) -> str:
+    return f"{value:,}" if isinstance(value, int) and abs(value) >= 10_000 else f"{value:g}"
+
+
+_BOUNDS = {annotated_types.Gt: "gt", annotated_types.Ge: "ge", annotated_types.Lt: "lt",
+           annotated_types.Le: "le"}
+
+
+def range_of(metadata) -> Range | None:
+    """The bounds that `Annotated` metadata declares (Range, Interval, Gt, Ge, Lt, Le), or None."""
+    bounds = {}
+    for item in metadata:
+        if isinstance(item, annotated_types.Interval):
+            bounds.update({k: getattr(item, k) for k in ("gt", "ge", "lt", "le")
+                           if getattr(item, k) is not None})
+        elif type(item) in _BOUNDS:
+            bounds[_BOUNDS[type(item)]] = getattr(item, _BOUNDS[type(item)])
+    return Range(**bounds) if bounds else None
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter: name, type (an annotation), default (REQUIRED if none), range, help.
+
+    `scheduled`: a number that may be a schedule of the frame index `t` (keyframes, expression),
+    whose range is checked at every frame of the render when the config loads.
+    """
+
+    name: str
+    annotation: object = None
+    default: object = REQUIRED
+    range: Range | None = None
+    help: str = ""
+    scheduled: bool = False
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def choices(self) -> tuple | None:
+        """The allowed values of a Literal type (or Literal | None), else None."""
+        annotation = self.annotation
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+            annotation = next((a for a in typing.get_args(annotation) if a is not type(None)), None)
+        if typing.get_origin(annotation) is typing.Literal:
+            return typing.get_args(annotation)
+        return None
+
+    @property
+    def type_name(self) -> str:
+        """Readable type: float, tuple[float, float], reflect|wrap, f(n, t)."""
+        return type_name(self.annotation)
+
+    def as_dict(self) -> dict:
+        """Plain data (JSON-ready) for a form: name, type, default, range bounds, help."""
+        bounds = {k: getattr(self.range, k) for k in ("gt", "ge", "lt", "le")} if self.range else {}
+        return {"name": self.name, "type": self.type_name,
+                "default": None if self.required else self.default, "required": self.required,
+                "choices": list(self.choices) if self.choices else None,
+                "range": str(self.range) if self.range else None,
+                **{k: v for k, v in bounds.items() if v is not None},
+                "scheduled": self.scheduled, "help": self.help}
+
+    def __str__(self) -> str:
+        text = self.name
+        if self.annotation is not None:
+            text += f": {self.type_name}"
+        if self.range is not None:
+            text += f" ({self.range})"
+        return text if self.required else f"{text} = {self.default!r}"
+
+
+def type_name(annotation: object) -> str:
+    """Readable name of an annotation: float, tuple[float, float], reflect|wrap, f(n, t)."""
+    if getattr(annotation, "type_label", None):
+        return annotation.type_label
+    if typing.get_origin(annotation) is typing.Literal:
+        return "|".join(str(choice) for choice in typing.get_args(annotation))
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return " | ".join("none" if a is type(None) else type_name(a) for a in typing.get_args(annotation))
+    if isinstance(annotation, type) and not typing.get_args(annotation):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def _table(*items: Parameter) -> dict[str, Parameter]:
+    return {item.name: item for item in items}
+
+
+def _setting(name, annotation, default, help, range=None, scheduled=False) -> Parameter:
+    return Parameter(name, annotation, default, range, help, scheduled)
+
+
+# The top level of an animation's YAML (input, size, transforms, plugins are structured: config.py).
+ANIMATION = _table(
+    _setting("frames", int, 60, "number of frames", Range(gt=0, le=1_000_000)),  # 18 h at 15 fps
+    _setting("fps", float, 15.0, "frames per second of the video", Range(gt=0, le=240)),
+    _setting("seed", int, 0, "seed of every random choice (jitter, random transforms)"),
+    _setting("max_pixels", int, 40_000_000, "largest input image, width × height pixels",
+             Range(gt=0)),
+    _setting("fit", typing.Literal["resize", "fit", "crop"], "resize",
+             "how the input meets `size`: stretch, fit inside, or crop"),
+)
+
+DREAM = _table(
+    _setting("model", str, "vgg16-hed", "zoo name or .keras/.h5 file"),
+    _setting("weights", str | None, None, "imagenet | none | bundled | PATH (default: the model's own)"),
+    _setting("layers", dict[str, float] | list[str] | str | None, None,
+             "layers to dream, e.g. block4_conv3,block5_conv1:0.5 (LAYER[:CHANNEL][=WEIGHT]); "
+             "default: the model's own"),
+    _setting("objective", typing.Literal["mean", "l2"], "mean",
+             "what to maximise: mean or mean square of the activations"),
+    _setting("octaves", int, 3, "number of scales (1: the frame's size only)", Range(ge=1), True),
+    _setting("octave_scale", float, 1.4, "size ratio between octaves", Range(gt=1), True),
+    _setting("steps", int, 10, "gradient-ascent steps per octave", Range(ge=0), True),
+    _setting("step_size", float, 1.5, "grey levels per step", Range(ge=0), True),
+    _setting("jitter", int, 32, "largest random roll, pixels", Range(ge=0), True),
+    _setting("tile_size", int, "auto",
+             "largest tile side, pixels (auto: from the memory budget, whole frames when they fit)",
+             Range(ge=32), True),
+    _setting("max_loss", float | None, None, "stop an octave once the objective exceeds it",
+             None, True),
+    _setting("normalisation", typing.Literal["std", "mean_abs"], "std",
+             "gradient normalisation: std (TensorFlow tutorial) or mean_abs (Google's notebook)"),
+    _setting("precision", typing.Literal["float32", "bfloat16", "float16"], "float32",
+             "the model's compute precision (frames stay float32)"),
+    _setting("xla", typing.Literal["auto", True, False], "auto",
+             "compile with XLA (TensorFlow only; auto: on a GPU)"),
+)
+
+COLOR = _table(
+    _setting("coherence", typing.Literal["none", "match_first"], "none",
+             "match_first: keep each frame's colours near the first frame's"),
+    _setting("strength", float, 1.0, "how strongly colours are matched, 0..1", Range(ge=0, le=1)),
+)
+
+OUTPUT = _table(
+    _setting("path", str | None, None,
+             "output file (.gif, .mp4) or a folder (frames only); default: out/<config>.gif"),
+    _setting("format", typing.Literal["gif", "mp4", "frames"] | None, None,
+             "gif | mp4 | frames (default: from the output's suffix)"),
+    _setting("reverse", bool, False, "play the frames backwards"),
+    _setting("pingpong", bool, False, "play forwards then backwards: a seamless loop"),
+    _setting("loop", int, 0, "GIF loop count (0: forever)", Range(ge=0, le=65535)),
+    _setting("quality", float, 8.0, "MP4 quality 0..10 (crf 38..13)", Range(ge=0, le=10)),
+    _setting("palette", typing.Literal["shared", "per_frame"], "shared",
+             "GIF palette: one for all frames (no flicker) or one per frame"),
+    _setting("dither", bool, False, "GIF: dither colours (smoother gradients, larger file)"),
+)
+
+SECTIONS = {"animation": ANIMATION, "dream": DREAM, "color": COLOR, "output": OUTPUT}
+
+
+def default(section: str, name: str):
+    """The declared default of `section.name`, e.g. `default("dream", "steps")` -> 10."""
+    return SECTIONS[section][name].default
+
+
+def parameters(transforms: bool = True) -> dict[str, tuple[Parameter, ...]]:
+    """Every declared parameter by section, for forms and documentation.
+
+    Sections: 'animation' (top-level keys), 'dream', 'color', 'output', then (with `transforms`)
+    'transforms.<name>' for each registered transform (built-ins, loaded plugins and installed
+    entry points). Each `Parameter` has name, annotation, default, range, help and `as_dict()`.
+    """
+    listing = {name: tuple(table.values()) for name, table in SECTIONS.items()}
+    if transforms:
+        import transforms as registry
+        from animator.errors import PluginError
+
+        try:
+            registry.active().load_entry_points()
+        except PluginError:  # a broken plugin package: `animator transforms` names its error
+            pass
+        for name in registry.available():
+            if name in registry.active():
+                listing[f"transforms.{name}"] = registry.get(name).params
+    return listing
+
+
+def range_problem(parsed, bounds: Range, frames: int, path: str, integer: bool = False) -> str | None:
+    """`path: must be > 0, got -0.2 at frame 900` if the schedule `parsed` leaves `bounds` at
+    any of the render's `frames` (the first such frame), else None. `integer`: rounded first."""
+    from animator.errors import ConfigError
+    from animator.schedule import first_outside
+
+    try:
+        found = first_outside(parsed, lambda value: bounds.violation(value) is None, frames, integer)
+    except ConfigError as error:  # not finite at some frame
+        return str(error)
+    if found is None:
+        return None
+    t, value = found
+    where = "" if parsed.constant is not None else f" at frame {t}"
+    return f"{path}: {bounds.violation(value)}, got {value:g}{where}"
