@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import shlex
 import signal
 import sys
 import threading
+import typing
 import warnings
 from pathlib import Path
 
-from animator import __version__
+from animator import __version__, params
 from animator.errors import AnimatorError, Interrupted, OutputError
 
 ERROR_PREFIX = "animator: error: "
@@ -52,47 +54,103 @@ def _import_backend(debug: bool) -> None:
         import keras  # noqa: F401
 
 
-def _add_dream_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="vgg16-hed", help="zoo name or .keras/.h5 file")
-    parser.add_argument("--weights", default=None,
-                        help="imagenet | none | bundled | PATH (default: the model's own)")
-    parser.add_argument("--layers", default=None,
-                        help="e.g. block4_conv3,block5_conv1:0.5 (LAYER[:CHANNEL][=WEIGHT])")
-    parser.add_argument("--objective", default="mean", choices=["mean", "l2"])
-    parser.add_argument("--octaves", type=int, default=3)
-    parser.add_argument("--octave-scale", type=float, default=1.4)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--step-size", type=float, default=1.5, help="grey levels per step")
-    parser.add_argument("--jitter", type=int, default=32, help="largest random roll, pixels")
-    parser.add_argument("--tile-size", type=int, default=None,
-                        help="largest tile side, pixels (default: from the memory budget)")
-    parser.add_argument("--normalisation", default="std", choices=["std", "mean_abs"])
-    parser.add_argument("--max-loss", type=float, default=None)
-    parser.add_argument("--seed", type=int, default=0)
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _value_type(param: params.Parameter):
+    """How the command line reads the parameter's value: a type, or a function of the text."""
+    choices = param.choices
+    if choices:
+        return lambda text: next((c for c in choices if str(c).lower() == text.lower()), text)
+    annotation = param.annotation
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    annotation = args[0] if len(args) == 1 else annotation  # X | None
+    if annotation in (int, float) and isinstance(param.default, str):  # e.g. tile_size: auto
+        return lambda text: text if text == param.default else annotation(text)
+    return annotation if annotation in (int, float) else str
+
+
+def _help(param: params.Parameter) -> str:
+    if "default" in param.help:
+        return param.help
+    shown = str(param.default).lower() if param.default in (None, True, False) else param.default
+    return f"{param.help} (default: {shown})".replace("%", "%%")
+
+
+def _add_declared(parser, table: dict[str, params.Parameter], skip: tuple[str, ...] = (),
+                  section: str | None = None) -> None:
+    """One option per declared parameter: its type, choices, default and help.
+
+    Without `section` the option holds the value (default: the declared one). With a section
+    (`render`), the option holds the text as typed, an override of `section.name` in the config,
+    so a number may be a schedule (`--steps "10 + t/20"`); unset, the config's value stands.
+    """
+    for name, param in table.items():
+        if name in skip:
+            continue
+        options = {"help": _help(param)}
+        if param.annotation is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        elif param.choices:
+            options.update(type=_value_type(param), choices=param.choices,
+                           metavar="{" + ",".join(str(c).lower() for c in param.choices) + "}")
+        elif section is None or not param.scheduled:
+            options["type"] = _value_type(param)
+        if section is None:
+            options["default"] = param.default
+        else:
+            options.update(default=argparse.SUPPRESS, dest=f"{section}.{name}")
+            options.setdefault("metavar", name.upper())
+        parser.add_argument(_flag(name), **options)
+
+
+def _overrides(args) -> list[str]:
+    """The declared options given on a `render` command line, as `section.key=value` overrides."""
+    items = [(key, value) for key, value in vars(args).items() if "." in key]
+    return [f"{key.removeprefix('animation.')}={_yaml_text(value)}" for key, value in items]
+
+
+def _yaml_text(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """--debug and --quiet, accepted before or after the sub-command (a fresh parser for each:
+    argparse shares a parent's option objects, and their defaults, with every child)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks of internal errors and the backends' own messages")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bar and no notes; errors only")
+    return common
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: one sub-command per job."""
+    """The command line: one sub-command per job; options from `animator.params`."""
     parser = argparse.ArgumentParser(
-        prog="animator", description="Endless DeepDream animations from a still image.")
+        prog="animator", description="Endless DeepDream animations from a still image.",
+        parents=[_common_options()])
+    parser.set_defaults(debug=False, quiet=False)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    dream = commands.add_parser("dream", help="dream one image")
+    dream = commands.add_parser("dream", help="dream one image", parents=[_common_options()])
     dream.add_argument("image")
     dream.add_argument("-o", "--output", required=True, help="output image (.png, .jpg)")
-    dream.add_argument("--max-pixels", type=int, default=40_000_000)
     dream.add_argument("--force", action="store_true", help="overwrite an existing output")
-    _add_dream_options(dream)
+    _add_declared(dream, {k: params.ANIMATION[k] for k in ("seed", "max_pixels")})
+    _add_declared(dream, params.DREAM)
     dream.set_defaults(handler=cmd_dream)
 
-    render = commands.add_parser("render", help="render an animation described in a YAML file")
+    render = commands.add_parser(
+        "render", parents=[_common_options()], help="render an animation described in a YAML file",
+        description="Render CONFIG. Each option below overrides the config's key of that name; "
+                    "the defaults shown hold where neither sets it.")
     render.add_argument("config")
     render.add_argument("-o", "--output", help="output path (.gif, .mp4, or a folder name)")
     render.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set dream.steps=5 (repeatable)")
-    render.add_argument("--frames", type=int, help="number of frames (overrides the config)")
     render.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
                         help="load a transform plugin (repeatable)")
     render.add_argument("--resume", action="store_true",
@@ -100,29 +158,34 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--force", action="store_true", help="start over, replacing the output")
     render.add_argument("--dry-run", action="store_true",
                         help="check the config, print the resolved settings and the cost, stop")
+    _add_declared(render, params.ANIMATION, section="animation")
+    _add_declared(render.add_argument_group("dream (the config's dream: section)"), params.DREAM,
+                  section="dream")
+    _add_declared(render.add_argument_group("output (the config's output: section)"), params.OUTPUT,
+                  skip=("path",), section="output")
     render.set_defaults(handler=cmd_render)
 
     _add_sweep_parser(commands)
     _add_video_command(commands)
 
-    assemble = commands.add_parser("assemble", help="make a GIF or MP4 from a folder of frames")
+    assemble = commands.add_parser("assemble", parents=[_common_options()],
+                                   help="make a GIF or MP4 from a folder of frames")
     assemble.add_argument("frames_dir")
     assemble.add_argument("-o", "--output", required=True, help="out.gif or out.mp4")
-    assemble.add_argument("--fps", type=float, default=15)
-    assemble.add_argument("--reverse", action="store_true")
-    assemble.add_argument("--pingpong", action="store_true")
-    assemble.add_argument("--loop", type=int, default=0, help="GIF loop count (0 = forever)")
-    assemble.add_argument("--quality", type=float, default=8, help="MP4 quality 0..10")
+    _add_declared(assemble, {"fps": params.ANIMATION["fps"]})
+    _add_declared(assemble, params.OUTPUT, skip=("path", "format"))
     assemble.add_argument("--preset", default=None,
                           help="MP4: libx264's preset, ultrafast..veryslow (slower: a smaller file)")
     assemble.add_argument("--force", action="store_true", help="overwrite an existing output")
     assemble.set_defaults(handler=cmd_assemble)
 
-    listing = commands.add_parser("transforms", help="list the registered transforms")
+    listing = commands.add_parser("transforms", parents=[_common_options()],
+                                  help="list the registered transforms")
     listing.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE")
     listing.set_defaults(handler=cmd_transforms)
 
-    layers = commands.add_parser("layers", help="list a model's dreamable layers")
+    layers = commands.add_parser("layers", parents=[_common_options()],
+                                 help="list a model's dreamable layers")
     layers.add_argument("model")
     layers.add_argument("--weights", default="none",
                         help="weights to build with (default none: names and shapes only)")
@@ -146,7 +209,8 @@ def _add_video_command(commands) -> None:
     def explain(model, key: str) -> str:
         return model.model_fields[key].description
 
-    video = commands.add_parser("video", help="dream a video clip, carrying the dream along the motion")
+    video = commands.add_parser("video", parents=[_common_options()],
+                                help="dream a video clip, carrying the dream along the motion")
     video.add_argument("clip", help="input video file (anything ffmpeg reads: .mp4, .mov, .webm, ...)")
     video.add_argument("-o", "--output", required=True,
                        help="output: .mp4 (keeps the sound), .gif, or a folder name for frames")
@@ -167,28 +231,26 @@ def cmd_dream(args) -> int:
     """`animator dream IMAGE -o OUT`."""
     from animator import io
     from animator.dream import Dreamer, DreamSettings
-    from animator.progress import ProgressBar
 
     output = Path(args.output)
     _check_output(Path(args.image), output, args.force)
     _import_backend(args.debug)
     loaded = io.read_image(args.image, max_pixels=args.max_pixels)
     for note in loaded.notes:
-        _note(note)
-    settings = DreamSettings(
-        octaves=args.octaves, octave_scale=args.octave_scale, steps=args.steps,
-        step_size=args.step_size, jitter=args.jitter, tile_size=args.tile_size,
-        normalisation=args.normalisation, max_loss=args.max_loss)
+        _notes(args)(note)
+    settings = DreamSettings(**{field.name: getattr(args, field.name)
+                                for field in dataclasses.fields(DreamSettings)
+                                if getattr(args, field.name) != "auto"})
     dreamer = Dreamer(model=args.model, weights=args.weights, layers=args.layers,
-                      objective=args.objective)
-    bar = ProgressBar(f"dreaming {Path(args.image).name}", unit="octave")
-    pixels = dreamer.dream(loaded.pixels, settings, seed=args.seed, progress=bar.update)
-    bar.close()
+                      objective=args.objective, precision=args.precision,
+                      xla=None if args.xla == "auto" else args.xla)
+    with _progress(args, f"dreaming {Path(args.image).name}", unit="octave") as bar:
+        pixels = dreamer.dream(loaded.pixels, settings, seed=args.seed, progress=bar.update)
     if output.suffix.lower() == ".png":
         io.write_png_atomic(output, pixels)
     else:
         _save_other(output, io.to_uint8(pixels))
-    print(f"wrote {output}", file=sys.stderr)
+    _say(args, f"wrote {output}")
     return 0
 
 
@@ -235,10 +297,10 @@ def cmd_render(args) -> int:
 
     # -o is a path typed in the shell: relative to the current folder, not to the config's
     output = [f"output.path={Path(args.output).absolute()}"] if args.output else []
-    overrides = list(args.set) + output
+    overrides = list(args.set) + _overrides(args) + output
     if args.plugin:
         overrides.append(f"plugins={args.plugin!r}")
-    config = config_module.load(args.config, overrides, frames=args.frames)
+    config = config_module.load(args.config, overrides)
     if args.dry_run:
         from animator.animate import describe
 
@@ -267,26 +329,52 @@ def cmd_video(args) -> int:
 
 def _render(config, args, label: str | None = None) -> int:
     from animator.animate import render
-    from animator.progress import ProgressBar
 
     _import_backend(args.debug)
     stop = threading.Event()
-    bar = ProgressBar(label or f"rendering {Path(args.config).name}")
     try:
-        with _stop_on_signals(stop):
+        with _progress(args, label or f"rendering {Path(args.config).name}") as bar, \
+                _stop_on_signals(stop):
             result = render(config, resume=args.resume, force=args.force, progress=bar.update,
-                            stop=stop, note=_note)
+                            stop=stop, note=_notes(args))
     except KeyboardInterrupt:  # a second Ctrl-C: the frame being dreamed is dropped, no more
         raise Interrupted(f"aborted: every complete frame is kept in '{config.frames_dir}'",
                           remedy="resume") from None
-    bar.close()
     where = result.output or result.frames_dir
-    print(f"wrote {where} ({result.frames} frames, {result.seconds:.0f} s)", file=sys.stderr)
+    _say(args, f"wrote {where} ({result.frames} frames, {result.seconds:.0f} s)")
     return 0
 
 
-def _note(text: str) -> None:
-    print(f"note: {text}", file=sys.stderr)
+def _say(args, text: str) -> None:
+    if not args.quiet:
+        print(text, file=sys.stderr)
+
+
+def _notes(args):
+    """The `note` callback: remarks for the user, one line each (none with --quiet)."""
+    return lambda text: _say(args, f"note: {text}")
+
+
+class _Silent:
+    """The progress bar of --quiet."""
+
+    def update(self, *progress) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def _progress(args, label: str, unit: str = "frame"):
+    from animator.progress import ProgressBar
+
+    return _Silent() if args.quiet else ProgressBar(label, unit=unit)
 
 
 @contextlib.contextmanager
@@ -309,7 +397,8 @@ def _stop_on_signals(stop: threading.Event):
 
 
 def _add_sweep_parser(commands) -> None:
-    sweep = commands.add_parser("sweep", help="render every variant of a sweep file, here or on Ray")
+    sweep = commands.add_parser("sweep", parents=[_common_options()],
+                                help="render every variant of a sweep file, here or on Ray")
     sweep.add_argument("sweep_file", help="a sweep YAML: base: plus grid: and/or random:")
     sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a key of the base config (repeatable)")
@@ -393,10 +482,12 @@ def cmd_assemble(args) -> int:
 
     if Path(args.output).exists() and not args.force:
         raise OutputError(f"output '{args.output}' exists: pass --force to overwrite it")
-    count = video.assemble(args.frames_dir, args.output, fps=args.fps, reverse=args.reverse,
-                           pingpong=args.pingpong, loop=args.loop, quality=args.quality,
-                           preset=args.preset or video.DEFAULT_PRESET)
-    print(f"wrote {args.output} ({count} frames)", file=sys.stderr)
+    with _progress(args, f"assembling {Path(args.output).name}") as bar:
+        count = video.assemble(args.frames_dir, args.output, fps=args.fps, reverse=args.reverse,
+                               pingpong=args.pingpong, loop=args.loop, quality=args.quality,
+                               palette=args.palette, dither=args.dither, progress=bar.update,
+                               preset=args.preset or video.DEFAULT_PRESET)
+    _say(args, f"wrote {args.output} ({count} frames)")
     return 0
 
 

@@ -14,7 +14,7 @@ import os
 import shutil
 import struct
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -306,6 +306,7 @@ def write_gif(
     loop: int | None = 0,
     palette: str = "shared",
     dither: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Encode image files into an animated GIF, one frame in memory at a time.
 
@@ -313,7 +314,8 @@ def write_gif(
     N > 0 is stored as the GIF loop count N (most browsers then play N + 1 times), None
     plays once. `palette`: "shared" quantizes every frame to one 256-colour palette built
     from up to 8 evenly spaced frames (no colour flicker); "per_frame" gives each frame its
-    own. `dither` applies Floyd–Steinberg when quantizing. Returns the number of frames.
+    own. `dither` applies Floyd–Steinberg when quantizing. `progress(done, total)` is called
+    after each frame. Returns the number of frames.
     """
     paths = [Path(path) for path in frame_paths]
     out = Path(out)
@@ -325,7 +327,7 @@ def write_gif(
     _prepare_output(out)
     try:
         with atomic_output(out, ".gif") as temp, open(temp, "wb") as stream:
-            _write_gif_stream(stream, paths, shared, duration, loop, dither)
+            _write_gif_stream(stream, paths, shared, duration, loop, dither, progress)
             stream.flush()
             os.fsync(stream.fileno())
     except OSError as err:
@@ -333,7 +335,8 @@ def write_gif(
     return len(paths)
 
 
-def _write_gif_stream(stream, paths: list[Path], shared, duration: int, loop, dither) -> None:
+def _write_gif_stream(stream, paths: list[Path], shared, duration: int, loop, dither,
+                      progress=None) -> None:
     """Write header, frames and trailer with Pillow's frame-level GIF encoder."""
     size = None
     for index, path in enumerate(paths):
@@ -345,6 +348,8 @@ def _write_gif_stream(stream, paths: list[Path], shared, duration: int, loop, di
             stream.writelines(GifImagePlugin.getheader(indexed, None, info)[0])
         stream.writelines(GifImagePlugin.getdata(
             indexed, duration=duration, include_color_table=shared is None))
+        if progress is not None:
+            progress(index + 1, len(paths))
     stream.write(b";")
 
 
@@ -388,6 +393,7 @@ def assemble(
     palette: str = "shared",
     dither: bool = False,
     format: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Make a GIF or MP4 (`format`, else from `out`'s suffix) from a folder of frames or a list
     of files.
@@ -396,7 +402,8 @@ def assemble(
     (`00000.png`, `00001.png`, ...) must have no number missing. `reverse` and `pingpong`
     reorder as `frame_order` says. MP4 uses `quality` and `preset`; GIF uses `loop`, `palette`,
     `dither` (see `write_gif`). The output's folder is created if missing; an existing output is
-    replaced. Returns the number of frames written.
+    replaced. `progress(done, total)` is called after each frame. Returns the number of frames
+    written.
     """
     kind = video_format(out, format)
     is_folder = isinstance(frames, (str, os.PathLike))
@@ -405,16 +412,19 @@ def assemble(
         _check_no_gap(paths, frames)
     ordered = [paths[i] for i in frame_order(len(paths), reverse, pingpong)]
     if kind == "gif":
-        return write_gif(ordered, out, fps, loop=loop, palette=palette, dither=dither)
+        return write_gif(ordered, out, fps, loop=loop, palette=palette, dither=dither,
+                         progress=progress)
     if not ordered:
         raise InputError(f"no frames to write to '{out}': give a folder that holds frames")
     frames_dir = frames if is_folder else ordered[0].parent
     with Mp4Writer(out, fps, quality=quality, preset=preset, frames_dir=frames_dir) as writer:
         size = None
-        for path in ordered:
+        for index, path in enumerate(ordered):
             frame = _open_frame(path, size)
             size = frame.size
             writer.write(np.asarray(frame))
+            if progress is not None:
+                progress(index + 1, len(ordered))
     return writer.frames_written
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from animator.cli import main
@@ -40,7 +42,7 @@ def test_transforms_lists_every_builtin_with_its_parameters(capsys):
     for name in ["zoom", "stretch", "rotate", "translate", "affine", "roll", "sine_shift",
                  "stochastic_shift", "sobel", "prewitt", "blur", "color_match", "hue_shift"]:
         assert f"\n{name}(" in f"\n{out}"
-    assert "zoom(factor: float = 1.05" in out
+    assert "zoom(factor: float (> 0) = 1.05" in out
 
 
 def test_assemble_makes_a_pingpong_gif_at_the_given_fps(tmp_path, capsys):
@@ -71,5 +73,29 @@ def test_the_progress_bar_shows_count_rate_and_eta(monkeypatch):
     bar = ProgressBar("rendering zoom.yaml", stream=stream)
     bar.update(2, 10)
     line = stream.getvalue()
-    assert "rendering zoom.yaml [" in line and "2/10" in line
+    assert "rendering zoom.yaml" in line and "2/10" in line
     assert "2.00 s/frame" in line and "ETA 00:16" in line
+
+
+@pytest.mark.parametrize("columns", [80, 40])
+def test_the_progress_bar_fits_the_terminal(columns):
+    stream = _Terminal()
+    bar = ProgressBar("rendering a_config_with_a_rather_long_name.yaml", stream=stream, width=columns)
+    for done in range(1, 4):
+        bar.update(done, 10)
+    bar.close()
+    visible = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stream.getvalue())
+    lines = [line for line in re.split(r"[\r\n]", visible) if line.strip()]
+    assert len(lines) >= 3 and "3/10" in lines[-1]
+    assert max(len(line) for line in lines) <= columns
+
+
+def test_the_progress_is_plain_lines_when_not_a_terminal(monkeypatch):
+    clock = iter([100.0, 101.0, 103.0, 110.0])
+    monkeypatch.setattr("animator.progress.time.monotonic", lambda: next(clock))
+    stream = io.StringIO()
+    bar = ProgressBar("rendering zoom.yaml", stream=stream)
+    bar.update(1, 3)  # within 5 s of the start: not written
+    bar.update(3, 3)  # the last one always is
+    bar.close()
+    assert stream.getvalue() == "rendering zoom.yaml: 3/3  1.00 s/frame  ETA 00:00\n"
