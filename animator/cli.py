@@ -111,6 +111,19 @@ def _overrides(args) -> list[str]:
     return [f"{key.removeprefix('animation.')}={_yaml_text(value)}" for key, value in items]
 
 
+def _declared_words(args) -> list[str]:
+    """The declared options given on the command line, as they would be typed again."""
+    words = []
+    for key, value in vars(args).items():
+        if "." in key:
+            flag = _flag(key.partition(".")[2])
+            if isinstance(value, bool):
+                words.append(flag if value else flag.replace("--", "--no-", 1))
+            else:
+                words += [flag, _yaml_text(value)]
+    return words
+
+
 def _yaml_text(value) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
@@ -538,7 +551,7 @@ def _same_render(args) -> str:
     words = ["animator", args.command, args.config]
     words += ["-o", args.output] if getattr(args, "output", None) else []
     words += [word for item in getattr(args, "set", []) for word in ("--set", item)]
-    words += ["--frames", str(args.frames)] if getattr(args, "frames", None) is not None else []
+    words += _declared_words(args)
     words += [word for item in getattr(args, "plugin", []) for word in ("--plugin", item)]
     return shlex.join(words)
 

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from animator.errors import InputError, OutputError, TooLarge
+from animator.params import ANIMATION
 
 try:  # ISA-L's deflate: about 10x zlib's speed at the same size for frames (level 1)
     from isal import isal_zlib as _deflate
@@ -47,7 +48,8 @@ class LoadedImage(NamedTuple):
     notes: list[str]
 
 
-def read_image(path: str | os.PathLike, max_pixels: int = 40_000_000) -> LoadedImage:
+def read_image(path: str | os.PathLike,
+               max_pixels: int = ANIMATION["max_pixels"].default) -> LoadedImage:
     """Read an image file as a float32 H×W×3 RGB frame in 0..255, plus notes for the user.
 
     Greyscale, palette, CMYK and 16-bit images become RGB (16-bit values are scaled to 0..255);

@@ -31,9 +31,11 @@ from animator.io import (
     rgb_uint8,
     temp_beside,
 )
+from animator.params import OUTPUT
 
 FORMATS = {".gif": "gif", ".mp4": "mp4"}
-PALETTES = ("shared", "per_frame")
+PALETTES = OUTPUT["palette"].choices
+QUALITY, LOOP, PALETTE = (OUTPUT[key].default for key in ("quality", "loop", "palette"))
 PALETTE_SAMPLE_FRAMES = 8  # frames sampled, evenly spaced, to build a shared GIF palette
 PALETTE_SAMPLE_SIDE = 256  # pixels: longest side of each sampled frame in the palette mosaic
 GIF_MIN_DELAY_CS = 2  # browsers play delays under 2 centiseconds at 10 cs: never write less
@@ -89,8 +91,9 @@ def crf_for_quality(quality: float) -> int:
     Linear from crf 38 (0, rough) through 26 (5) and 18 (8, near transparent) to 13 (10):
     the top stays lossy, unlike imageio's mapping where 10 means lossless and huge files.
     """
-    if not 0 <= quality <= 10:
-        raise ConfigError(f"video quality must be between 0 and 10, got {quality!r}")
+    bounds = OUTPUT["quality"].range
+    if bounds.violation(quality):
+        raise ConfigError(f"video quality must be between {bounds.ge:g} and {bounds.le:g}, got {quality!r}")
     return round(38 - 2.5 * quality)
 
 
@@ -106,10 +109,10 @@ def open_writer(
     fps: float,
     *,
     format: str | None = None,
-    quality: float = 8,
+    quality: float = QUALITY,
     preset: str = DEFAULT_PRESET,
-    loop: int | None = 0,
-    palette: str = "shared",
+    loop: int | None = LOOP,
+    palette: str = PALETTE,
     dither: bool = False,
     frames_dir: str | os.PathLike | None = None,
 ) -> Mp4Writer | GifWriter:
@@ -156,7 +159,7 @@ class Mp4Writer(_Writer):
     the last column or row (63×65 is written as 64×66); nothing is scaled or cropped.
     """
 
-    def __init__(self, path, fps: float, quality: float = 8, frames_dir=None,
+    def __init__(self, path, fps: float, quality: float = QUALITY, frames_dir=None,
                  preset: str = DEFAULT_PRESET) -> None:
         self.path = Path(path)
         self.fps = _check_fps(fps)
@@ -255,7 +258,7 @@ class GifWriter(_Writer):
     Spooling keeps memory constant and lets the shared palette sample the whole animation.
     """
 
-    def __init__(self, path, fps: float, loop: int | None = 0, palette: str = "shared",
+    def __init__(self, path, fps: float, loop: int | None = LOOP, palette: str = PALETTE,
                  dither: bool = False) -> None:
         self.path = Path(path)
         self.fps, self.loop, self.palette, self.dither = _check_fps(fps), loop, palette, dither
@@ -303,8 +306,8 @@ def write_gif(
     frame_paths: Sequence[str | os.PathLike],
     out: str | os.PathLike,
     fps: float,
-    loop: int | None = 0,
-    palette: str = "shared",
+    loop: int | None = LOOP,
+    palette: str = PALETTE,
     dither: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
@@ -387,10 +390,10 @@ def assemble(
     fps: float,
     reverse: bool = False,
     pingpong: bool = False,
-    loop: int | None = 0,
-    quality: float = 8,
+    loop: int | None = LOOP,
+    quality: float = QUALITY,
     preset: str = DEFAULT_PRESET,
-    palette: str = "shared",
+    palette: str = PALETTE,
     dither: bool = False,
     format: str | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -514,6 +517,7 @@ def _check_fps(fps: float) -> float:
 def _check_gif_options(loop: int | None, palette: str) -> None:
     if palette not in PALETTES:
         raise ConfigError(f"GIF palette must be one of {list(PALETTES)}, got {palette!r}")
-    if loop is not None and not (isinstance(loop, int) and 0 <= loop <= 65535):
-        raise ConfigError(f"GIF loop must be 0 (forever), a count up to 65535 or None (once), "
+    bounds = OUTPUT["loop"].range
+    if loop is not None and not (isinstance(loop, int) and not bounds.violation(loop)):
+        raise ConfigError(f"GIF loop must be 0 (forever), a count up to {bounds.le} or None (once), "
                           f"got {loop!r}")
