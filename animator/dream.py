@@ -220,7 +220,8 @@ class Dreamer:
                 tile = self.tile_size(*size, settings)
                 image = self._ascend(image, shifts, settings, tile, self.tile_batch(*size, tile),
                                      max_loss, losses)
-            detail = image - base
+            if k + 1 < len(sizes):  # the last octave's detail is not needed: a frame's pass saved
+                detail = image - base
             if progress is not None:
                 progress(k + 1, len(sizes))
         return image, losses

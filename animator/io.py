@@ -233,10 +233,11 @@ def to_uint8(frame) -> np.ndarray:
     pixels = np.asarray(frame)
     if pixels.dtype == np.uint8:
         return pixels
-    pixels = np.array(pixels, np.float32)  # one copy, then in place
-    np.rint(pixels, out=pixels)
-    np.fmax(pixels, 0, out=pixels)  # fmax takes the number over NaN: NaN becomes 0, -inf 0
+    # The first pass makes the float32 copy, the others work in place. fmax takes the number
+    # over NaN: NaN becomes 0, -inf 0. Clipping before rounding gives the same uint8 values.
+    pixels = np.fmax(pixels, 0, dtype=np.float32)
     np.fmin(pixels, 255, out=pixels)
+    np.rint(pixels, out=pixels)
     return pixels.astype(np.uint8)
 
 
@@ -292,8 +293,8 @@ def encode_png(frame) -> bytes:
     filtered[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # uint8 wraps: the PNG's modulo 256
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
-    return b"".join((b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", header),
-                     _png_chunk(b"IDAT", _deflate.compress(filtered, 1)), _png_chunk(b"IEND", b"")))
+    return b"".join((b"\x89PNG\r\n\x1a\n", *_png_chunk(b"IHDR", header),
+                     *_png_chunk(b"IDAT", _deflate.compress(filtered, 1)), *_png_chunk(b"IEND", b"")))
 
 
 def preview_png(frame, max_side: int) -> bytes:
@@ -308,9 +309,11 @@ def preview_png(frame, max_side: int) -> bytes:
     return encode_png(pixels)
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return b"".join((struct.pack(">I", len(data)), kind, data,
-                     struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))))
+def _png_chunk(kind: bytes, data: bytes) -> tuple[bytes, ...]:
+    """A chunk's parts, joined once with the others (a 1080p frame's data is copied once);
+    ISA-L's CRC-32 is ~10x zlib's."""
+    return (struct.pack(">I", len(data)), kind, data,
+            struct.pack(">I", _deflate.crc32(data, _deflate.crc32(kind))))
 
 
 def write_atomic(path: Path, write, retry: str | None = None) -> None:

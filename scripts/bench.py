@@ -23,7 +23,7 @@ disk), so it counts the writing and encoding that a side leaves for the end.
     python scripts/bench.py                     # CPU defaults: 256x256, 6 frames, 3 octaves x 10 steps
     python scripts/bench.py --backend jax --size 320x240 --json bench.json
     python scripts/bench.py --peak-tflops 989   # on a GPU: achieved TFLOP/s against the peak
-    python scripts/bench.py --size 1920x1080 --steps 0 --octaves 1 --format mp4   # the pipeline
+    python scripts/bench.py --pipeline          # the host pipeline alone: 1080p MP4, no dream
 """
 
 from __future__ import annotations
@@ -68,6 +68,8 @@ class Settings:
     fps: float = 10.0
     format: str = "gif"
     precision: str = "float32"
+    preset: str | None = None  # animator's output.preset (None: its default)
+    checkpoint_every: int | str | None = None  # animator's output.checkpoint_every
 
     @property
     def steps_per_frame(self) -> int:
@@ -112,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--step-size", type=float, default=defaults.step_size, help="grey levels")
     parser.add_argument("--jitter", type=int, default=defaults.jitter, help="largest roll, pixels")
     parser.add_argument("--tile-size", type=int, default=defaults.tile_size, help="pixels")
-    parser.add_argument("--zoom", type=float, default=defaults.zoom, help="zoom factor per frame")
+    parser.add_argument("--zoom", type=float, default=defaults.zoom,
+                        help="zoom factor per frame (1: no transform at all)")
     parser.add_argument("--model", default=defaults.model, help="a name of animator's model zoo")
     parser.add_argument("--layers", type=parse_layers, default=None,
                         help="LAYER[=WEIGHT],... (default: the model's own, mixed3,mixed5=1.5)")
@@ -123,6 +126,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", choices=("float32", "bfloat16", "float16"),
                         default=defaults.precision,
                         help="animator's dream.precision (the baseline, as the tutorial, is float32)")
+    parser.add_argument("--preset", default=None, help="animator's MP4 output.preset (libx264)")
+    parser.add_argument("--checkpoint-every", type=parse_cadence, default=None,
+                        help="animator's output.checkpoint_every: frames (1) or seconds (10s)")
+    parser.add_argument("--pipeline", action="store_true",
+                        help="the host pipeline alone: --size 1920x1080 --steps 0 --octaves 1 "
+                             "--zoom 1 --format mp4 --frames 48, unless given")
+    parser.add_argument("--first-frame", action="store_true",
+                        help="time a one-frame render on both backends, cold then warm (JAX's "
+                             "compilation cache in a fresh folder), instead of the comparison")
+    parser.add_argument("--presets", action="store_true",
+                        help="encode --frames frames of a zooming photo at --size with each x264 "
+                             "preset: frames/s and file size (no dream)")
+    parser.add_argument("--gpu-report", action="store_true",
+                        help="JAX only: the README's GPU figures as one markdown table")
+    parser.add_argument("--report-sizes", type=lambda text: [parse_size(t) for t in text.split(",")],
+                        default=[(1920, 1080), (512, 512)],
+                        help="--gpu-report: the end-to-end sizes, the first also the step's "
+                             "(default 1920x1080,512)")
     parser.add_argument("--only", choices=SIDES, default=None, help="run one side only")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run the sides alternately this many times; figures are medians")
@@ -134,9 +155,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--video", action="store_true",
                         help="dream a demo clip instead: seconds per frame and flicker with the flow "
                              "on and off and every: 3 (scripts/bench_video.py)")
-    parser.add_argument("--worker", choices=SIDES, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=(*SIDES, "probe"), default=None, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
     return parser
+
+
+def parse_cadence(text: str) -> int | str:
+    return int(text) if text.isdigit() else text
+
+
+PIPELINE = {"size": (1920, 1080), "steps": 0, "octaves": 1, "zoom": 1.0, "format": "mp4", "frames": 48}
+
+
+def apply_pipeline(args: argparse.Namespace, argv: list[str]) -> None:
+    """`--pipeline`: the pipeline's settings for every option not on the command line."""
+    given = {item.split("=", 1)[0].lstrip("-").replace("-", "_") for item in argv if item.startswith("--")}
+    for key, value in PIPELINE.items():
+        if key not in given:
+            setattr(args, key, value)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -151,7 +187,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         octave_scale=args.octave_scale, steps=args.steps, step_size=args.step_size,
         jitter=args.jitter, tile_size=args.tile_size, zoom=args.zoom, model=args.model,
         layers=layers, weights=args.weights, seed=args.seed, format=args.format,
-        precision=args.precision,
+        precision=args.precision, preset=args.preset, checkpoint_every=args.checkpoint_every,
     )
 
 
@@ -159,20 +195,28 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.video:
         return video_bench(args)
+    if args.pipeline:
+        apply_pipeline(args, list(sys.argv[1:] if argv is None else argv))
     settings = settings_from(args)
     if args.worker:
-        result = run_worker(args.worker, settings, args.workdir or Path(tempfile.mkdtemp()))
+        work = run_probe if args.worker == "probe" else run_worker
+        result = work(args.worker, settings, args.workdir or Path(tempfile.mkdtemp()))
         args.result.write_text(json.dumps(result))
         return 0
-    sides = [args.only] if args.only else list(SIDES)
     with tempfile.TemporaryDirectory(prefix="animator-bench-") as scratch:
         workdir = args.workdir or Path(scratch)
-        runs = {side: [] for side in sides}
-        for round_ in range(args.repeat):
-            for side in sides:
-                runs[side].append(spawn(side, argv_for(argv), settings.backend, workdir / f"{side}{round_}"))
-    report = summarise(settings, runs, args.peak_tflops)
-    print(format_table(report))
+        if args.presets:
+            report = preset_report(settings, workdir)
+            print(format_presets(report))
+        elif args.first_frame:
+            report = first_frame_report(argv_for(argv), workdir)
+            print(format_first_frame(report))
+        elif args.gpu_report:
+            report = gpu_report(args, argv_for(argv), workdir)
+            print(format_gpu_report(report))
+        else:
+            report = compare(args, settings, argv_for(argv), workdir)
+            print(format_table(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0
@@ -190,6 +234,16 @@ def video_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def compare(args: argparse.Namespace, settings: Settings, argv: list[str], workdir: Path) -> dict:
+    """The baseline and animator, alternately `--repeat` times; the summary."""
+    sides = [args.only] if args.only else list(SIDES)
+    runs = {side: [] for side in sides}
+    for round_ in range(args.repeat):
+        for side in sides:
+            runs[side].append(spawn(side, argv, settings.backend, workdir / f"{side}{round_}"))
+    return summarise(settings, runs, args.peak_tflops)
+
+
 def argv_for(argv: list[str] | None) -> list[str]:
     """The parent's own arguments, minus the ones only the parent uses."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -199,18 +253,20 @@ def argv_for(argv: list[str] | None) -> list[str]:
             skip = False
             continue
         name = item.split("=", 1)[0]
-        if name in ("--json", "--only", "--repeat", "--workdir", "--peak-tflops"):
+        if name in ("--json", "--only", "--repeat", "--workdir", "--peak-tflops", "--report-sizes"):
             skip = "=" not in item
+            continue
+        if name in ("--first-frame", "--gpu-report"):
             continue
         kept.append(item)
     return kept
 
 
-def spawn(side: str, argv: list[str], backend: str, workdir: Path) -> dict:
+def spawn(side: str, argv: list[str], backend: str, workdir: Path, **env_extra: str) -> dict:
     """Run one side in a fresh interpreter and return its JSON result."""
     workdir.mkdir(parents=True, exist_ok=True)
     result = workdir / "result.json"
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", **env_extra)
     command = [sys.executable, str(Path(__file__).resolve()), *argv, "--worker", side,
                "--result", str(result), "--workdir", str(workdir)]
     print(f"bench: running {side} ({backend}) ...", file=sys.stderr, flush=True)
@@ -244,6 +300,7 @@ def summarise_side(settings: Settings, runs: list[dict], peak_tflops: float | No
     side = {
         "steady_seconds_per_frame": per_frame,
         "end_to_end_fps": statistics.median(end_to_end_fps(run) for run in runs),
+        "cpu_seconds_per_frame": statistics.median(run["cpu_seconds_per_frame"] for run in runs),
         "first_frame_seconds": statistics.median(run["frame_seconds"][0] for run in runs),
         "finish_seconds": statistics.median(run["finish_seconds"] for run in runs),
         "total_seconds": statistics.median(run["total_seconds"] for run in runs),
@@ -251,6 +308,10 @@ def summarise_side(settings: Settings, runs: list[dict], peak_tflops: float | No
         "peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
         "runs": runs,
     }
+    octave = [run["octave_seconds"] for run in runs if run.get("octave_seconds")]
+    if octave:
+        side["octave_seconds"] = statistics.median(octave)
+        side["octave_share"] = side["octave_seconds"] / per_frame
     if flops:
         side["achieved_tflops"] = flops / per_frame / 1e12
         if peak_tflops:
@@ -292,10 +353,13 @@ def format_table(report: dict) -> str:
     rows = [
         ("steady s/frame (frames 2..N, mean)", "steady_seconds_per_frame", "{:.3f}"),
         ("end-to-end frames/s (2..N + finish)", "end_to_end_fps", "{:.2f}"),
+        ("CPU ms/frame (threads + ffmpeg, 2..N)", "cpu_seconds_per_frame", "{:.0f}", 1000),
         ("first frame s (build + trace + dream)", "first_frame_seconds", "{:.2f}"),
         (f"finish s ({s['format'].upper()})", "finish_seconds", "{:.2f}"),
         ("total s", "total_seconds", "{:.2f}"),
         ("dream steps/s (steady)", "steps_per_second", "{:.2f}"),
+        ("compiled octaves alone s/frame", "octave_seconds", "{:.3f}"),
+        ("octaves' share of a frame", "octave_share", "{:.1%}"),
         ("peak RSS MB (own subprocess)", "peak_rss_mb", "{:.0f}"),
         ("achieved TFLOP/s (steady)", "achieved_tflops", "{:.4f}"),
         ("fraction of peak", "fraction_of_peak", "{:.1%}"),
@@ -312,9 +376,10 @@ def format_table(report: dict) -> str:
         lines.append(f"model GFLOP per frame (conv/dense, x3 for forward+backward): "
                      f"{report['flops_per_frame'] / 1e9:.1f}")
     lines.append(f"{'':40}" + "".join(f"{side:>12}" for side in sides))
-    for label, key, fmt in rows:
+    for label, key, fmt, *scale in rows:
         if any(key in report[side] for side in sides):
-            cells = [fmt.format(report[side][key]) if key in report[side] else "-" for side in sides]
+            cells = [fmt.format(report[side][key] * (scale or [1])[0]) if key in report[side] else "-"
+                     for side in sides]
             lines.append(f"{label:40}" + "".join(f"{cell:>12}" for cell in cells))
     if "ratio" in report:
         lines.append(f"ratio baseline/animator (steady s/frame): {report['ratio']:.2f}x")
@@ -332,10 +397,13 @@ def run_worker(side: str, settings: Settings, workdir: Path) -> dict:
     import keras  # noqa: F401  (the backend's import is the same for both sides: not timed)
 
     imported = time.perf_counter()
+    dreamers = capture_dreamers() if side == "animator" else []
     render = render_baseline if side == "baseline" else render_animator
-    frame_seconds, finish_seconds = render(settings, workdir)
+    cpu = {}
+    frame_seconds, finish_seconds = render(settings, workdir, cpu)
     total = time.perf_counter() - imported
-    return {
+    steady_frames = max(1, len(frame_seconds) - 1)
+    result = {
         "side": side,
         "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
         "import_seconds": imported - started,
@@ -343,8 +411,78 @@ def run_worker(side: str, settings: Settings, workdir: Path) -> dict:
         "finish_seconds": finish_seconds,
         "total_seconds": total,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # every thread's and ffmpeg's, frames 2..N and the finish: steady even on a shared machine
+        "cpu_seconds_per_frame": (cpu_seconds() - cpu["first"]) / steady_frames,
         "flops_per_frame": frame_flops(settings),
     }
+    if dreamers:
+        result["model_seconds"] = dreamers[0][1]
+        if settings.steps and settings.frames > 1:
+            result["octave_seconds"] = time_octaves(dreamers[0][0], settings)
+    return result
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process (all threads) and its finished children (ffmpeg)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def capture_dreamers() -> list[tuple]:
+    """(Dreamer, seconds to build it) of each Dreamer the render builds, from now on."""
+    from animator import dream
+
+    built, original = [], dream.Dreamer.__init__
+
+    def init(self, *args, **kwargs):
+        start = time.perf_counter()
+        original(self, *args, **kwargs)
+        built.append((self, time.perf_counter() - start))
+
+    dream.Dreamer.__init__ = init
+    return built
+
+
+def dream_settings(settings: Settings, **changes):
+    from animator.dream import DreamSettings
+
+    values = {"octaves": settings.octaves, "octave_scale": settings.octave_scale,
+              "steps": settings.steps, "step_size": settings.step_size, "jitter": settings.jitter,
+              "tile_size": settings.tile_size, **changes}
+    return DreamSettings(**values)
+
+
+def time_octave(dreamer, size: tuple[int, int], settings, repeats: int = 2, **layout) -> tuple:
+    """(seconds of the first call, mean seconds of `repeats` more) of the compiled octave alone at
+    `size` (height, width): the model's forward and backward passes for the settings' steps, no
+    resize, transform or write. `layout` may set `tile_size` and `tile_batch`."""
+    import numpy as np
+    from keras import ops
+
+    rng = np.random.default_rng(0)
+    image = ops.convert_to_tensor(rng.uniform(0, 255, (*size, 3)).astype("float32"))
+    shifts = rng.integers(-settings.jitter, settings.jitter + 1, (settings.steps, 2))
+    tile = layout.get("tile_size") or dreamer.tile_size(*size, settings)
+    batch = layout.get("tile_batch") or dreamer.tile_batch(*size, tile)
+
+    def run():
+        _, losses = dreamer._octave(image, shifts, settings.step_size, tile, settings.normalisation,
+                                    math.inf, batch)
+        ops.convert_to_numpy(losses)  # waits for the octave's last step
+
+    start = time.perf_counter()
+    run()
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(repeats):
+        run()
+    return first, (time.perf_counter() - start) / repeats
+
+
+def time_octaves(dreamer, settings: Settings) -> float:
+    """Seconds of a frame's compiled octaves alone (each already compiled by the render)."""
+    ascent = dream_settings(settings)
+    return sum(time_octave(dreamer, size, ascent)[1] for size in octave_sizes(settings))
 
 
 def octave_sizes(settings: Settings) -> list[tuple[int, int]]:
@@ -397,8 +535,9 @@ def preprocess(pixels, settings: Settings):
     return convert(pixels, spec_for(settings.model).preprocess)
 
 
-def render_baseline(settings: Settings, workdir: Path) -> tuple[list[float], float]:
-    """The tutorial's loop; returns seconds per frame (the first includes the build) and GIF seconds."""
+def render_baseline(settings: Settings, workdir: Path, cpu: dict) -> tuple[list[float], float]:
+    """The tutorial's loop; returns seconds per frame (the first includes the build) and GIF seconds.
+    `cpu["first"]` gets the process's CPU seconds once the first frame is done."""
     import numpy as np
 
     clock = time.perf_counter()
@@ -412,10 +551,12 @@ def render_baseline(settings: Settings, workdir: Path) -> tuple[list[float], flo
     for index in range(settings.frames):
         frame = dream_octaves(frame, gradient_step, settings, rng)
         save_png(frame, frames_dir / f"{index:04d}.png")
-        frame = zoom_scipy(frame, settings.zoom)
+        if settings.zoom != 1:
+            frame = zoom_scipy(frame, settings.zoom)
         now = time.perf_counter()
         frame_seconds.append(now - clock)
         clock = now
+        cpu.setdefault("first", cpu_seconds())
     paths = sorted(frames_dir.glob("*.png"))
     if settings.format == "mp4":
         write_mp4(paths, workdir / "baseline.mp4", settings.fps)
@@ -557,12 +698,17 @@ def animator_mapping(settings: Settings, workdir: Path) -> dict:
             "steps": settings.steps, "step_size": settings.step_size, "jitter": settings.jitter,
             "tile_size": settings.tile_size, "precision": settings.precision,
         },
-        "transforms": [{"zoom": {"factor": settings.zoom}}],
-        "output": {"path": str(workdir / f"animator.{settings.format}")},
+        "transforms": [{"zoom": {"factor": settings.zoom}}] if settings.zoom != 1 else [],
+        "output": {"path": str(workdir / f"animator.{settings.format}"), **output_options(settings)},
     }
 
 
-def render_animator(settings: Settings, workdir: Path) -> tuple[list[float], float]:
+def output_options(settings: Settings) -> dict:
+    options = {"preset": settings.preset, "checkpoint_every": settings.checkpoint_every}
+    return {key: value for key, value in options.items() if value is not None}
+
+
+def render_animator(settings: Settings, workdir: Path, cpu: dict) -> tuple[list[float], float]:
     """`animator render` through the API; frame times from its progress callback."""
     from animator.animate import render
     from animator.config import from_mapping
@@ -570,9 +716,197 @@ def render_animator(settings: Settings, workdir: Path) -> tuple[list[float], flo
     config = from_mapping(animator_mapping(settings, workdir), base_dir=workdir, source="bench.yaml")
     started = time.perf_counter()
     marks = [started]
-    render(config, force=True, progress=lambda done, total, first: marks.append(time.perf_counter()))
+
+    def progress(done, total, first):
+        marks.append(time.perf_counter())
+        cpu.setdefault("first", cpu_seconds())
+
+    render(config, force=True, progress=progress)
     finished = time.perf_counter()
     return [b - a for a, b in zip(marks, marks[1:])], finished - marks[-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# x264 presets: time against size
+# ---------------------------------------------------------------------------------------------
+
+PRESETS_COMPARED = ("ultrafast", "superfast", "veryfast", "faster", "medium")
+
+
+def zooming_photo(settings: Settings) -> list:
+    """`settings.frames` frames of scikit-image's astronaut at the frame size, zooming 1% a frame."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    photo = Image.fromarray(data.astronaut()).resize((settings.width, settings.height))
+    frames = []
+    for index in range(settings.frames):
+        crop = 1 / 1.01 ** index
+        w, h = settings.width * crop, settings.height * crop
+        box = ((settings.width - w) / 2, (settings.height - h) / 2, (settings.width + w) / 2,
+               (settings.height + h) / 2)
+        frames.append(np.asarray(photo.resize((settings.width, settings.height), box=box)))
+    return frames
+
+
+def preset_report(settings: Settings, workdir: Path) -> dict:
+    """Each preset's encoding frames/s (ffmpeg started and finished included) and MB."""
+    from animator.video import Mp4Writer
+
+    frames, report = zooming_photo(settings), {"machine": machine(), "settings": asdict(settings)}
+    workdir.mkdir(parents=True, exist_ok=True)
+    for preset in PRESETS_COMPARED:
+        out = workdir / f"{preset}.mp4"
+        start = time.perf_counter()
+        with Mp4Writer(out, settings.fps, preset=preset) as writer:
+            for frame in frames:
+                writer.write(frame)
+        report[preset] = {"fps": len(frames) / (time.perf_counter() - start),
+                          "mb": out.stat().st_size / 1e6}
+    return report
+
+
+def format_presets(report: dict) -> str:
+    s = report["settings"]
+    lines = [f"x264 presets, {s['width']}x{s['height']}, {s['frames']} frames of a zooming photo, "
+             f"quality 8 (crf 18); machine: {report['machine']['cpu']}, {report['machine']['cores']} cores",
+             "| preset | frames/s | MB | size vs veryfast |", "|---|---|---|---|"]
+    base = report["veryfast"]["mb"]
+    lines += [f"| {p} | {report[p]['fps']:.1f} | {report[p]['mb']:.2f} | {report[p]['mb'] / base:.2f}× |"
+              for p in PRESETS_COMPARED]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# First frame: cold and warm starts
+# ---------------------------------------------------------------------------------------------
+
+
+def first_frame_report(argv: list[str], workdir: Path) -> dict:
+    """A one-frame render on each backend, twice: cold (JAX's compilation cache empty) and warm."""
+    cache = workdir / "jax-cache"
+    report = {"machine": machine()}
+    for backend in BACKENDS:
+        runs = {}
+        for start in ("cold", "warm"):
+            run = spawn("animator", [*argv, "--frames", "1"], backend, workdir / f"{backend}-{start}",
+                        ANIMATOR_JAX_CACHE=str(cache))
+            runs[start] = {"model_seconds": run["model_seconds"],
+                           "first_frame_seconds": run["frame_seconds"][0]}
+        report[backend] = runs
+    return report
+
+
+def format_first_frame(report: dict) -> str:
+    lines = [f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores",
+             "first frame of a one-frame render (s): model built, then the frame dreamed and written",
+             f"{'':28}{'cold':>10}{'warm':>10}{'warm after model':>18}"]
+    for backend in BACKENDS:
+        cold, warm = report[backend]["cold"], report[backend]["warm"]
+        after = warm["first_frame_seconds"] - warm["model_seconds"]
+        lines.append(f"{backend:28}{cold['first_frame_seconds']:>10.2f}{warm['first_frame_seconds']:>10.2f}"
+                     f"{after:>18.2f}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# The GPU report (JAX only: it runs where TensorFlow is not installed)
+# ---------------------------------------------------------------------------------------------
+
+# Dense peaks (TFLOP/s) of cards whose figures the README wants: float32 convolutions run as TF32
+# on these by default. SXM parts; a PCIe H100 is 378 / 756: give --peak-tflops there.
+PEAKS = {"H100": {"float32": 495.0, "bfloat16": 989.0}, "H200": {"float32": 495.0, "bfloat16": 989.0},
+         "A100": {"float32": 156.0, "bfloat16": 312.0}}
+
+
+def gpu_report(args: argparse.Namespace, argv: list[str], workdir: Path) -> dict:
+    """End to end at each report size, then the probe (step, bf16, tiles, loop) at the first."""
+    report = {"ends": []}
+    for width, height in args.report_sizes:
+        size_argv = [*argv, "--size", f"{width}x{height}", "--format", "mp4"]
+        run = spawn("animator", size_argv, "jax", workdir / f"e2e-{width}x{height}")
+        report["ends"].append({"size": [width, height], "run": run,
+                               "fps": end_to_end_fps(run),
+                               "steady": steady_seconds(run["frame_seconds"])})
+    width, height = args.report_sizes[0]
+    report["probe"] = spawn("probe", [*argv, "--size", f"{width}x{height}"], "jax", workdir / "probe")
+    report["peak_tflops"] = args.peak_tflops
+    return report
+
+
+def run_probe(_side: str, settings: Settings, workdir: Path) -> dict:
+    """One octave at the frame's size: a step in float32 and bfloat16, tiles one per call
+    against batched, the steps in a `fori_loop` against unrolled. Times in seconds."""
+    import jax
+
+    from animator.dream import Dreamer
+
+    size = (settings.height, settings.width)
+    ascent = dream_settings(settings, octaves=1, tile_size=None)
+    layers = dict(settings.layers)
+    dreamer = Dreamer(model=settings.model, weights=settings.weights, layers=layers)
+    device = jax.devices()[0]
+    result = {"device": f"{device.platform}: {device.device_kind}", "steps": settings.steps,
+              "size": list(size), "flops_per_step": frame_flops(settings, octaves=1) / settings.steps}
+    result["float32"] = time_octave(dreamer, size, ascent)
+    tile = min(settings.tile_size, max(size) // 2)
+    batch = max(2, dreamer.tile_batch(*size, tile))
+    result["tile"], result["batch"] = tile, batch
+    result["one_tile_per_call"] = time_octave(dreamer, size, ascent, tile_size=tile, tile_batch=1)
+    result["batched_tiles"] = time_octave(dreamer, size, ascent, tile_size=tile, tile_batch=batch)
+    for unroll in (False, True):
+        dreamer._octave.unroll = unroll
+        result["unrolled" if unroll else "fori_loop"] = time_octave(dreamer, size, ascent)
+    half = Dreamer(model=settings.model, weights=settings.weights, layers=layers, precision="bfloat16")
+    result["bfloat16"] = time_octave(half, size, ascent)
+    return result
+
+
+def peak_for(device: str, given: float | None) -> dict | None:
+    if given:
+        return {"float32": given, "bfloat16": 2 * given}
+    return next((peak for name, peak in PEAKS.items() if name in device), None)
+
+
+def format_gpu_report(report: dict) -> str:
+    probe = report["probe"]
+    steps, (height, width) = probe["steps"], probe["size"]
+    peak = peak_for(probe["device"], report["peak_tflops"])
+
+    def per_step(key):
+        return probe[key][1] / steps
+
+    def fraction(key, precision):
+        if not peak:
+            return "- (no known peak: --peak-tflops)"
+        achieved = probe["flops_per_step"] / per_step(key) / 1e12
+        return f"{achieved:.1f} TFLOP/s = {achieved / peak[precision]:.1%} of {peak[precision]:g}"
+
+    rows = [("device", probe["device"], "")]
+    for end in report["ends"]:
+        w, h = end["size"]
+        rows.append((f"{w}×{h} end to end (MP4)", f"{end['fps']:.2f} frames/s",
+                     f"steady {end['steady']:.3f} s/frame, "
+                     f"first frame {end['run']['frame_seconds'][0]:.1f} s"))
+    rows += [
+        (f"one {width}×{height} step, float32", f"{per_step('float32') * 1e3:.1f} ms",
+         f"octave of {steps} steps, compiled in {probe['float32'][0]:.1f} s"),
+        ("fraction of peak, float32", fraction("float32", "float32"), "model FLOPs ×3 per step"),
+        (f"one {width}×{height} step, bfloat16", f"{per_step('bfloat16') * 1e3:.1f} ms",
+         f"{per_step('float32') / per_step('bfloat16'):.2f}× float32; {fraction('bfloat16', 'bfloat16')}"),
+        (f"tiles of {probe['tile']}: one per call", f"{per_step('one_tile_per_call') * 1e3:.1f} ms/step", ""),
+        (f"tiles of {probe['tile']}: {probe['batch']} per call",
+         f"{per_step('batched_tiles') * 1e3:.1f} ms/step",
+         f"{per_step('one_tile_per_call') / per_step('batched_tiles'):.2f}× one per call"),
+        ("steps in a fori_loop", f"{per_step('fori_loop') * 1e3:.1f} ms/step",
+         f"compiled in {probe['fori_loop'][0]:.1f} s"),
+        ("steps unrolled", f"{per_step('unrolled') * 1e3:.1f} ms/step",
+         f"compiled in {probe['unrolled'][0]:.1f} s"),
+    ]
+    lines = ["| figure | value | notes |", "|---|---|---|"]
+    lines += [f"| {label} | {value} | {notes} |" for label, value, notes in rows]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -580,11 +914,12 @@ def render_animator(settings: Settings, workdir: Path) -> tuple[list[float], flo
 # ---------------------------------------------------------------------------------------------
 
 
-def frame_flops(settings: Settings) -> float:
-    """Conv/dense FLOPs of one frame: per tile 3x the forward pass, summed over octaves and steps."""
+def frame_flops(settings: Settings, octaves: int | None = None) -> float:
+    """Conv/dense FLOPs of one frame: per tile 3x the forward pass, summed over octaves and steps
+    (the largest `octaves` only, if given)."""
     model = dream_model(settings)
     total = 0.0
-    for height, width in octave_sizes(settings):
+    for height, width in octave_sizes(settings)[-(octaves or settings.octaves):]:
         tiles = [(min(settings.tile_size, height - y), min(settings.tile_size, width - x))
                  for y in tile_starts(height, settings.tile_size)
                  for x in tile_starts(width, settings.tile_size)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +31,8 @@ def test_bench_reports_both_sides(tmp_path):
         assert report[side]["peak_rss_mb"] > 0
     assert report["ratio"] > 0
     assert report["flops_per_frame"] > 0
-    assert "ratio baseline/animator" in stdout
+    assert 0 < report["animator"]["octave_seconds"] and 0 < report["animator"]["octave_share"]
+    assert "ratio baseline/animator" in stdout and "octaves' share of a frame" in stdout
     assert (tmp_path / "work" / "baseline0" / "baseline.gif").is_file()
     assert (tmp_path / "work" / "animator0" / "animator.gif").is_file()
 
@@ -83,3 +85,35 @@ def test_bench_video_reports_speed_and_flicker_for_each_variant(tmp_path):
     assert report["variants"]["scratch"]["flicker_ratio"] == 1.0
     assert "less flicker" in stdout
     assert len(list((tmp_path / "work" / "every_3" / "dreamed.mp4.frames").glob("0*.png"))) == 4
+
+
+# Python imports this at start-up from PYTHONPATH: `import tensorflow` then fails as on a machine
+# without it (and `importlib.util.find_spec` finds nothing), in the script and its workers.
+NO_TENSORFLOW = "import sys\nsys.modules['tensorflow'] = None\n"
+
+
+def test_the_gpu_report_runs_with_jax_and_no_tensorflow(tmp_path):
+    import keras
+
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(6, 3, strides=2, activation="relu", name="deep")(x)
+    keras.Model(inputs, x).save(tmp_path / "tiny.keras")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(NO_TENSORFLOW)
+    env = {**os.environ, "ANIMATOR_JAX_CACHE": str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, str(SCRIPT), "--gpu-report", "--report-sizes", "64x48",
+               "--model", str(tmp_path / "tiny.keras"), "--layers", "deep", "--octaves", "1",
+               "--frames", "2", "--steps", "2", "--tile-size", "32", "--workdir", str(tmp_path / "w")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    table = [line for line in done.stdout.splitlines() if line.startswith("|")]
+    assert table[:2] == ["| figure | value | notes |", "|---|---|---|"]
+    labels = [line.split(" | ")[0].lstrip("| ") for line in table[2:]]
+    assert labels == ["device", "64×48 end to end (MP4)",
+                      "one 64×48 step, float32", "fraction of peak, float32", "one 64×48 step, bfloat16",
+                      "tiles of 32: one per call", "tiles of 32: 2 per call", "steps in a fori_loop",
+                      "steps unrolled"]
+    assert "| device | cpu: cpu |" in done.stdout
+    assert (tmp_path / "w" / "e2e-64x48" / "animator.mp4").is_file()
