@@ -16,20 +16,13 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_robustness import TINY
 
 from animator.cli import main
 
 PREFIX = "animator: error: "
-BASE = {
-    "input": {"noise": {"size": [64, 64], "seed": 3}},
-    "frames": 6,
-    "fps": 10,
-    "seed": 1,
-    "dream": {"octaves": 1, "steps": 2, "jitter": 8, "layers": {"block3_conv3": 1.0}},
-    "transforms": [{"zoom": {"factor": 1.05}}, {"roll": {"shift": "2*sin(n/9 + t)"}}],
-    "color": {"coherence": "none"},
-    "output": {"path": "out/f.gif"},
-}
+BASE = {**TINY, "transforms": [{"zoom": {"factor": 1.05}}, {"roll": {"shift": "2*sin(n/9 + t)"}}],
+        "color": {"coherence": "none"}, "output": {"path": "out/f.gif"}}
 KEYS = [
     "input", "input.noise", "input.noise.size", "input.noise.seed", "size", "fit", "frames", "fps",
     "seed", "max_pixels", "dream", "dream.model", "dream.weights", "dream.layers", "dream.objective",

@@ -308,12 +308,13 @@ def test_a_huge_expression_is_refused(case, tmp_path, capsys):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("what", ["input", "config"])
+@pytest.mark.parametrize("what", ["input", "config", "video"])
 def test_a_pipe_is_refused_not_waited_on(what, tmp_path, capsys):
     import os
 
     os.mkfifo(tmp_path / "pipe")
-    config = write_config(tmp_path, with_changes(TINY, input="pipe"))
+    source = {"video": "pipe"} if what == "video" else "pipe"
+    config = write_config(tmp_path, with_changes(TINY, input=source))
     fails(capsys, 2, "render", tmp_path / "pipe" if what == "config" else config,
           says=("pipe", "not a regular file"))
 
