@@ -207,3 +207,23 @@ def test_every_front_end_words_every_remedy():
     from animator.studio.work import STUDIO_ADVICE
 
     assert set(STUDIO_ADVICE) == set(PYTHON_ADVICE) == set(cli.CLI_ADVICE)
+
+
+def test_the_form_is_built_from_the_declarations(client):
+    import transforms
+    from animator import params
+
+    form = client.get("/api/form").json()
+    fields = {field["path"]: field for field in form["fields"]}
+    declared = [("" if section == "animation" else f"{section}.") + p.name
+                for section, table in params.parameters(transforms=False).items() for p in table]
+    assert set(fields) == {"size"} | set(declared) - {"output.path"}
+    steps = params.DREAM["steps"]
+    assert (fields["dream.steps"]["kind"], fields["dream.steps"]["default"], fields["dream.steps"]["min"]) \
+        == ("schedule", steps.default, 0)
+    assert steps.help in fields["dream.steps"]["help"]
+    assert fields["output.palette"]["choices"] == list(params.OUTPUT["palette"].choices)
+    zoom = next(t for t in form["transforms"] if t["name"] == "zoom")
+    assert [(p["name"], p["default"]) for p in zoom["params"]] == [
+        (p.name, list(p.default) if isinstance(p.default, tuple) else p.default)
+        for p in transforms.get("zoom").params]

@@ -209,9 +209,9 @@ function buildTransforms() {
       div.append(help);
       for (const param of spec.params) {
         const path = `transforms[${index}].${name}.${param.name}`;
-        const kind = {kind: param.kind, default: param.default, choices: param.choices};
-        const made = row(param.name, kind, path, (value) => setParam(index, name, param.name, value),
-          param.type + (param.required ? " (required)" : ""));
+        const help = [param.type + (param.required ? " (required)" : ""), param.help].filter(Boolean);
+        const made = row(param.name, param, path, (value) => setParam(index, name, param.name, value),
+          help.join(": "));
         made.write(params[param.name]);
         div.append(made.div);
       }
