@@ -186,9 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     assemble.add_argument("frames_dir")
     assemble.add_argument("-o", "--output", required=True, help="out.gif or out.mp4")
     _add_declared(assemble, {"fps": params.ANIMATION["fps"]})
-    _add_declared(assemble, params.OUTPUT, skip=("path", "format"))
-    assemble.add_argument("--preset", default=None,
-                          help="MP4: libx264's preset, ultrafast..veryslow (slower: a smaller file)")
+    _add_declared(assemble, params.OUTPUT, skip=("path", "format", "checkpoint_every"))
     assemble.add_argument("--force", action="store_true", help="overwrite an existing output")
     assemble.set_defaults(handler=cmd_assemble)
 
@@ -499,7 +497,7 @@ def cmd_assemble(args) -> int:
         count = video.assemble(args.frames_dir, args.output, fps=args.fps, reverse=args.reverse,
                                pingpong=args.pingpong, loop=args.loop, quality=args.quality,
                                palette=args.palette, dither=args.dither, progress=bar.update,
-                               preset=args.preset or video.DEFAULT_PRESET)
+                               preset=args.preset)
     _say(args, f"wrote {args.output} ({count} frames)")
     return 0
 

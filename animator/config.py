@@ -23,7 +23,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StrictInt,
     ValidationError,
     create_model,
     field_validator,
@@ -33,7 +32,6 @@ from pydantic import (
 from animator import params, schedule
 from animator.dream import DreamSettings
 from animator.errors import AnimatorError, ConfigError, close_names, excerpt
-from animator.video import DEFAULT_PRESET, PRESETS
 
 MAX_CONFIG_BYTES = 256 * 1024  # a long config is a few kilobytes; YAML parses ~100 KB/s in Python
 MAX_CONFIG_VALUES = 100_000  # values once aliases are expanded: a 500-byte alias bomb holds billions
@@ -128,11 +126,6 @@ class Color(_declared("ColorDeclared", params.COLOR)):
 class Output(_declared("OutputDeclared", params.OUTPUT)):
     """The `output:` section: where and how the frames become a video."""
 
-    preset: Literal[PRESETS] = DEFAULT_PRESET  # libx264: slower presets make smaller files
-    # The resume state (the frame, 25 MB at 1080p) is written every N frames, or every "Ns"
-    # seconds: a resume re-dreams the frames since, identical to the ones on disk.
-    checkpoint_every: StrictInt | str = "10s"
-
     @field_validator("checkpoint_every", mode="before")
     @classmethod
     def _cadence(cls, value):
@@ -152,6 +145,8 @@ class Output(_declared("OutputDeclared", params.OUTPUT)):
 def checkpoint_cadence(value: int | str) -> tuple[int | None, float | None]:
     """`output.checkpoint_every` as (frames, seconds), one of them None: `5` -> (5, None),
     `"30s"` -> (None, 30.0). Raises ValueError for anything else."""
+    if isinstance(value, str) and value.strip().isdigit():  # as the command line passes it
+        value = int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return value, None
     if isinstance(value, str) and value.endswith("s"):

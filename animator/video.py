@@ -40,12 +40,7 @@ PALETTE_SAMPLE_FRAMES = 8  # frames sampled, evenly spaced, to build a shared GI
 PALETTE_SAMPLE_SIDE = 256  # pixels: longest side of each sampled frame in the palette mosaic
 GIF_MIN_DELAY_CS = 2  # browsers play delays under 2 centiseconds at 10 cs: never write less
 ASSEMBLE_RETRY = "run `animator assemble` again"
-# libx264's presets, fastest first: a slower one makes a smaller file at the same crf.
-PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
-           "veryslow")
-# 1080p frames on a 2-core CPU: x264 alone encodes about 70 frames/s with veryfast against 30
-# with medium, for files 10-40% larger: fast enough that the encoder never bounds a render.
-DEFAULT_PRESET = "veryfast"
+PRESETS, DEFAULT_PRESET = OUTPUT["preset"].choices, OUTPUT["preset"].default  # libx264's
 
 
 def frame_order(n: int, reverse: bool = False, pingpong: bool = False) -> list[int]:
