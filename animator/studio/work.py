@@ -153,26 +153,15 @@ class Studio:
             refused.append(("plugins", "plugins: the studio loads plugins from its command line "
                             "only (animator studio --plugin FILE): remove plugins from the config"))
         output = data.get("output")
-        if output is not None and not isinstance(output, dict):
-            return refused  # the config check reports it
-        if (output or {}).get("path") is not None:
+        if isinstance(output, dict) and output.get("path") is not None:
             refused.append(("output.path", "output.path: the studio writes each render to "
                             "NAME/ in its folder: remove output.path and name the render instead"))
         refused += self._plugin_transforms(data.get("transforms"))
-        dream = data.get("dream") if isinstance(data.get("dream"), dict) else {}
-        from animator.models import BUNDLED, IMAGENET, MODEL_FILE_SUFFIXES
-
-        files = {"input": data.get("input") if isinstance(data.get("input"), str) else None,
-                 "dream.model": dream.get("model") if str(dream.get("model", "")).endswith(
-                     MODEL_FILE_SUFFIXES) else None,
-                 "dream.weights": None if dream.get("weights") in (None, "none", BUNDLED, IMAGENET)
-                 else dream.get("weights")}
-        for key, value in files.items():
-            if value is not None:
-                try:
-                    inside(self.root, str(value), "file")
-                except StudioError as error:
-                    refused.append((key, f"{key}: {error}"))
+        for key, value in _files_named(data).items():
+            try:
+                inside(self.root, str(value), "file")
+            except StudioError as error:
+                refused.append((key, f"{key}: {error}"))
         return refused
 
     def _plugin_transforms(self, spec) -> list[tuple[str, str]]:
@@ -181,9 +170,8 @@ class Studio:
 
         registry, refused = transforms.active(), []
         for index, item in enumerate(spec if isinstance(spec, list) else []):
-            name = item if isinstance(item, str) else next(iter(item), "") if isinstance(item, dict) \
-                and len(item) == 1 else ""
-            if ":" in str(name) or (name not in registry and name in registry.available()):
+            name = str(item if not isinstance(item, dict) else next(iter(item), ""))
+            if ":" in name or (name not in registry and name in registry.available()):
                 refused.append((f"transforms[{index}]", f"transforms[{index}]: '{name}' is a plugin: "
                                 "the studio loads plugins from its command line only "
                                 "(animator studio --plugin ...)"))
@@ -372,3 +360,16 @@ def _images(folder: Path) -> list[Path]:
         return io.list_frames(folder)
     except InputError:
         return []
+
+
+def _files_named(data: dict) -> dict[str, str]:
+    """The files a config reads, by key path: its input image, a model file, a weights file."""
+    from animator.models import BUNDLED, IMAGENET, MODEL_FILE_SUFFIXES
+
+    dream = data.get("dream") if isinstance(data.get("dream"), dict) else {}
+    files = {"input": data.get("input") if isinstance(data.get("input"), str) else None,
+             "dream.model": dream.get("model") if str(dream.get("model")).endswith(MODEL_FILE_SUFFIXES)
+             else None,
+             "dream.weights": None if dream.get("weights") in (None, "none", BUNDLED, IMAGENET)
+             else dream.get("weights")}
+    return {key: value for key, value in files.items() if value is not None}
