@@ -222,8 +222,10 @@ def bad_files(tmp_path_factory) -> dict[str, Path]:
 ])
 def test_an_unusable_file_is_refused_with_its_reason(bad_files, tmp_path, case, message):
     path = bad_files.get(case, tmp_path / "nothing.mp4")
+    (tmp_path / "out.mp4").write_bytes(b"an earlier render")
     with pytest.raises(InputError, match=message):
-        render(video_config(tmp_path, path))
+        render(video_config(tmp_path, path), force=True)
+    assert (tmp_path / "out.mp4").read_bytes() == b"an earlier render"  # nothing lost
 
 
 def test_an_empty_clip_is_refused(tmp_path, square_clip):
