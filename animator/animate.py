@@ -309,8 +309,22 @@ def _dreamer(config: Config):
     # files named in the config are relative to its folder, like the input and the plugins
     if weights not in (None, "none", BUNDLED, IMAGENET):
         weights = str(config.base_dir / weights)
-    return Dreamer(model=model, weights=weights, layers=dream.layers, objective=dream.objective,
+    return Dreamer(model=model, weights=weights, layers=dream.layers,
+                   objective=_objective(config), guide=_guide(config, dream.guide),
                    precision=dream.precision, xla=None if dream.xla == "auto" else dream.xla)
+
+
+def _guide(config: Config, path: str | None) -> str | None:
+    return None if path is None else str(config.base_dir / path)
+
+
+def _objective(config: Config):
+    """The config's objective, its guide images relative to the config's folder."""
+    objective = config.animation.dream.objective
+    if isinstance(objective, str):
+        return objective
+    return [{**item, "guide": _guide(config, item["guide"])} if "guide" in item else item
+            for item in objective]
 
 
 def _loop(config, dreamer, store: FrameStore, start: _Start, stop, live: _LiveVideo | None,
@@ -327,9 +341,13 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, stop, live: _LiveVi
     disk; a failed write stops the loop before any later resume point is saved, so the folder
     always resumes cleanly.
     """
+    from keras import ops
+
     from transforms import Context, match_color
 
     animation, frame, rng, first = config.animation, start.frame, start.rng, start.first
+    if first is not None:  # uploaded once: colour coherence reads it on the device every frame
+        first = ops.convert_to_tensor(first, "float32")
     size = (int(frame.shape[1]), int(frame.shape[0]))
     writes = _Writes(store)
     checkpoints = _Checkpoints(animation.output.checkpoint_every)
@@ -344,8 +362,8 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, stop, live: _LiveVi
                     dreamed = match_color(dreamed, first, animation.color.strength)
                 fetched = writes.fetch(dreamed)
                 if first is None:  # colour coherence keeps the first frame's float pixels
-                    first = _to_numpy(dreamed)
-                    store.save_first(first)
+                    store.save_first(_to_numpy(dreamed))
+                    first = dreamed
                 writes.frame(index, fetched)
                 if live is not None:
                     live.send(fetched)
@@ -458,7 +476,12 @@ class _Writes:
                 raise _WriteSkipped
             for write in written:  # never record a resume point past a frame not on disk
                 write.result()
-            self.store.save_state(index, _to_numpy(frame), rng_state)
+            pixels = _to_numpy(frame)
+            if not np.isfinite(pixels).all():  # the one finiteness check of a device frame
+                raise PluginError(f"the transforms of frame {index - 1} returned non-finite values "
+                                  f"(NaN or inf): frames 0..{index - 1} are kept; fix the transform, "
+                                  "then continue with --resume")
+            self.store.save_state(index, pixels, rng_state)
         except BaseException:
             self.broken = True
             raise

@@ -251,9 +251,9 @@ def cmd_dream(args) -> int:
         _notes(args)(note)
     settings = DreamSettings(**{field.name: getattr(args, field.name)
                                 for field in dataclasses.fields(DreamSettings)
-                                if getattr(args, field.name) != "auto"})
+                                if field.name in params.DREAM and getattr(args, field.name) != "auto"})
     dreamer = Dreamer(model=args.model, weights=args.weights, layers=args.layers,
-                      objective=args.objective, precision=args.precision,
+                      objective=args.objective, guide=args.guide, precision=args.precision,
                       xla=None if args.xla == "auto" else args.xla)
     with _progress(args, f"dreaming {Path(args.image).name}", unit="octave") as bar:
         pixels = dreamer.dream(loaded.pixels, settings, seed=args.seed, progress=bar.update)

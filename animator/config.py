@@ -251,7 +251,7 @@ class Config:
         for key in values:
             if params.DREAM[key].annotation is int:
                 values[key] = int(round(values[key]))
-        return DreamSettings(normalisation=self.animation.dream.normalisation, **values)
+        return DreamSettings(normalisation=self.animation.dream.normalisation, frame=t, **values)
 
     def fingerprint(self) -> str:
         """A hash of everything that decides the frames' pixels (not the output's options).
@@ -409,6 +409,8 @@ def from_mapping(data: dict, base_dir: str | Path = ".", source: str = "<config>
     frames = animation.frames if animation else _frames_or_default(data)
     dream = data.get("dream")
     problems.extend(_dream_range_problems(dream if isinstance(dream, dict) else {}, frames))
+    if animation is not None:
+        problems.extend(_objective_problems(animation.dream))
     try:  # checked even when other keys are wrong, so that every problem is reported at once
         load_plugins([str(p) for p in plugins] if isinstance(plugins, list) else [], base_dir)
         chain = build_chain(data.get("transforms"), base_dir, frames=frames)
@@ -420,6 +422,21 @@ def from_mapping(data: dict, base_dir: str | Path = ".", source: str = "<config>
         raise ConfigError(f"config '{source}': " + "; ".join(line for _, line in problems),
                           problems=problems)
     return Config(animation, base_dir, source, chain)
+
+
+def _objective_problems(dream: Dream) -> list[str]:
+    """The objective's terms checked (their weights are schedules), each problem with its path."""
+    from animator import objective
+
+    problems = []
+    for name, check in (("layers", lambda: objective.parse_layers(dream.layers, path="dream.layers")),
+                        ("objective", lambda: objective.parse_items(dream.objective))):
+        if getattr(dream, name) and not (name == "objective" and isinstance(dream.objective, str)):
+            try:
+                check()
+            except ConfigError as error:
+                problems.append(str(error))
+    return problems
 
 
 def _check_length(text: str, what: str) -> None:

@@ -24,6 +24,9 @@ from animator.params import DREAM
 DEFAULT_MODEL = DREAM["model"].default
 _DEFAULT = {name: param.default for name, param in DREAM.items()}
 OCTAVE_CHUNK_STEPS = 20  # steps per compiled call: a longer octave is split (see Dreamer._ascend)
+# The longest side, in pixels, at which a guide image is seen: its features at a deep layer are
+# then at most a few thousand, each dotted with every position of a tile (Google's notebook: 224).
+GUIDE_SIDE = 256
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,8 @@ class DreamSettings:
     """How hard and at which scales to dream one frame.
 
     Each setting's meaning, unit, range and default are declared once, in
-    `animator.params.DREAM`; tile_size None is its "auto" (from the memory budget).
+    `animator.params.DREAM`; tile_size None is its "auto" (from the memory budget). `frame` is
+    the frame index at which the objective's weight schedules are read.
     """
 
     octaves: int = _DEFAULT["octaves"]
@@ -42,11 +46,12 @@ class DreamSettings:
     tile_size: int | None = None  # the declared "auto"
     normalisation: str = _DEFAULT["normalisation"]
     max_loss: float | None = _DEFAULT["max_loss"]
+    frame: int = 0
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
-            declared, value = DREAM[field.name], getattr(self, field.name)
-            problem = declared.range and value is not None and declared.range.violation(value)
+            declared, value = DREAM.get(field.name), getattr(self, field.name)
+            problem = declared and declared.range and value is not None and declared.range.violation(value)
             if problem:
                 raise ConfigError(f"dream.{field.name}: {problem}, got {value!r}")
         if self.normalisation not in NORMALISATIONS:
@@ -92,9 +97,13 @@ class Dreamer:
 
     >>> Dreamer(model="vgg16-hed", layers={"block4_conv3": 1.0}).dream(pixels, steps=5)
 
-    `weights`: the model's default (None), "imagenet", "bundled", "none" or a file path;
-    `layers`: a mapping `{layer[:channel]: weight}` or a string `a,b:0.5`; `objective`: mean or
-    l2; `precision`: float32, bfloat16 or float16 (half-precision compute, float32 frames);
+    `model`: a zoo name, a .keras/.h5 file or a `keras.Model` (raw 0..255 RGB pixels in, unless
+    `preprocess` says otherwise); `weights`: the model's default (None), "imagenet", "bundled",
+    "none" or a file path; `layers`: a mapping `{layer[:channel]: weight}` or a string `a,b:0.5`;
+    `objective`: mean or l2 (the layers' reduction), or the list of terms of
+    `animator.objective` (guide, tv, stay_near, more layers); `guide`: a guide image's path,
+    which guides every dreamed layer; `precision`: float32, bfloat16 or float16 (half-precision
+    compute, float32 frames);
     `xla`: compile the TensorFlow octave with XLA (None: on a GPU only); `tile_batch`: tiles
     per model call when a frame is tiled (None: see `tile_batch`).
     """
@@ -104,21 +113,28 @@ class Dreamer:
         model: str = DEFAULT_MODEL,
         weights: str | None = None,
         layers=None,
-        objective: str = _DEFAULT["objective"],
+        objective=_DEFAULT["objective"],
         preprocess: str | None = None,
         precision: str = _DEFAULT["precision"],
         xla: bool | None = None,
         tile_batch: int | None = None,
+        guide: str | None = None,
     ):
         from animator import backend, compile_cache
 
         compile_cache.use_jax_cache()  # before the model is built: building compiles too
-        self.model_name = model
         self.spec = models.spec_for(model)
-        backbone = models.build_backbone(model, weights, precision)
-        self.objective = make_objective(layers or models.default_layers(model, backbone), objective)
+        self.model_name = self.spec.name
+        backbone = model if self.spec.default_weights == models.OBJECT \
+            else models.build_backbone(model, weights, precision)
+        reduction, items = (objective, ()) if isinstance(objective, str) else ("mean", objective)
+        self.objective = make_objective(layers, reduction, items, guide,
+                                        default_layers=models.default_layers(model, backbone))
         self.model = models.feature_model(model, backbone, self.objective.layers, preprocess)
         self._check_channels()
+        self._guides = {term.image: _read_guide(term.image) for term in self.objective.terms
+                        if term.needs == "guide"}
+        self._guide_features: dict = {}
         self._octave = backend.octave_function(self.model, self.objective, xla)
         self._backbone = backbone
         self.memory_budget = backend.memory_budget()
@@ -162,8 +178,10 @@ class Dreamer:
     def _check_channels(self) -> None:
         shapes = dict(zip(self.objective.layers, (tuple(o.shape) for o in self.model.outputs)))
         for term in self.objective.terms:
+            if getattr(term, "channel", None) is None:
+                continue
             channels = shapes[term.layer][-1]
-            if term.channel is not None and channels is not None and term.channel >= channels:
+            if channels is not None and term.channel >= channels:
                 raise ModelError(
                     f"layer {term.layer} has {channels} channels (0..{channels - 1}); "
                     f"channel {term.channel} does not exist"
@@ -211,6 +229,7 @@ class Dreamer:
         self.check_size(height, width, settings)
         sizes = octave_sizes(height, width, settings.octaves, settings.octave_scale)
         max_loss = math.inf if settings.max_loss is None else settings.max_loss
+        weights = self.objective.weights(settings.frame)
         detail, losses = None, Losses()
         for k, size in enumerate(sizes):
             base = frame if size == (height, width) else _resize(frame, size)
@@ -219,7 +238,7 @@ class Dreamer:
             if settings.steps:
                 tile = self.tile_size(*size, settings)
                 image = self._ascend(image, shifts, settings, tile, self.tile_batch(*size, tile),
-                                     max_loss, losses)
+                                     max_loss, losses, weights, self.objective_inputs(base))
             if k + 1 < len(sizes):  # the last octave's detail is not needed: a frame's pass saved
                 detail = image - base
             if progress is not None:
@@ -227,27 +246,59 @@ class Dreamer:
         return image, losses
 
     def _ascend(self, image, shifts, settings: DreamSettings, tile: int, batch: int, max_loss: float,
-                losses: Losses):
+                losses: Losses, weights, inputs):
         """An octave's steps, compiled in runs of at most OCTAVE_CHUNK_STEPS: between runs Python
         runs again, so a signal (a second Ctrl-C) is seen within one run, not one long octave."""
         for start in range(0, len(shifts), OCTAVE_CHUNK_STEPS):
             part = shifts[start:start + OCTAVE_CHUNK_STEPS]
             image, step_losses = self._octave(image, part, settings.step_size, tile,
-                                              settings.normalisation, max_loss, batch)
+                                              settings.normalisation, max_loss, batch, weights, inputs)
             losses.add(step_losses)
             if start + len(part) < len(shifts) and math.isfinite(max_loss) and \
                     _exceeds(step_losses, max_loss):  # the octave stopped: so do later runs
                 break
         return image
 
-    def loss(self, image) -> float:
-        """The objective on a whole image (no tiling): for tests and diagnostics."""
+    def objective_inputs(self, base) -> dict:
+        """The tensors the objective's terms read in an octave whose base image is `base`:
+        the guides' features at its size (computed once per size), the base itself."""
+        from animator.objective import input_key
+
+        inputs = {}
+        for i, term in enumerate(self.objective.terms):
+            if term.needs == "base":
+                inputs[input_key(i)] = base
+            elif term.needs == "guide":
+                inputs[input_key(i)] = self.guide_features(term, tuple(base.shape[:2]))
+        return inputs
+
+    def guide_features(self, guide, size: tuple[int, int]) -> dict:
+        """A guide's features per layer, seen at an octave of `size` (at most GUIDE_SIDE px)."""
         from keras import ops
 
-        pixels = ops.convert_to_tensor(image, "float32")[None]
-        outputs = self.model(pixels, training=False)
-        outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-        return float(ops.convert_to_numpy(self.objective(outputs)))
+        from animator.objective import guide_features
+
+        key = (guide.image, guide.layers, size)
+        if key not in self._guide_features:
+            scale = min(1.0, GUIDE_SIDE / max(size))
+            shape = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
+            pixels = _resize(ops.convert_to_tensor(self._guides[guide.image], "float32"), shape)
+            outputs = dict(zip(self.objective.layers, _outputs(self.model(pixels[None], training=False))))
+            self._guide_features[key] = guide_features([outputs[n] for n in guide.layers], guide.layers)
+        return self._guide_features[key]
+
+    def loss(self, image, frame: int = 0) -> float:
+        """The objective on a whole image (no tiling; its own base), at frame index `frame`:
+        for tests and diagnostics."""
+        from keras import ops
+
+        pixels = ops.convert_to_tensor(image, "float32")
+        weights, inputs = self.objective.weights(frame), self.objective_inputs(pixels)
+        outputs = _outputs(self.model(pixels[None], training=False))
+        value = self.objective.tile_value(outputs, weights, inputs)
+        if self.objective.has_image_terms:
+            value = value + self.objective.image_value(pixels, weights, inputs)
+        return float(ops.convert_to_numpy(value))
 
 
 class Losses(Sequence):
@@ -279,6 +330,16 @@ def _exceeds(step_losses, max_loss: float) -> bool:
     from keras import ops
 
     return bool(np.max(ops.convert_to_numpy(step_losses)) > max_loss)
+
+
+def _outputs(outputs) -> list:
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def _read_guide(path: str):
+    from animator import io
+
+    return io.read_image(path).pixels
 
 
 def _resize(image, size: tuple[int, int]):

@@ -17,6 +17,7 @@ from animator.errors import ModelError, close_names
 
 BUNDLED = "bundled"
 IMAGENET = "imagenet"
+OBJECT = "object"  # the default_weights of a keras.Model given as such: it has its own
 MODEL_FILE_SUFFIXES = (".keras", ".h5")
 
 
@@ -88,8 +89,17 @@ def names() -> list[str]:
     return list(ZOO)
 
 
-def spec_for(model: str) -> ModelSpec:
-    """The zoo row of `model`, or a spec for a Keras model file; a clear error otherwise."""
+def spec_for(model) -> ModelSpec:
+    """The zoo row of `model`, or a spec for a Keras model file or a keras.Model (raw 0..255 RGB
+    pixels in, unless the Dreamer's `preprocess` says otherwise); a clear error otherwise."""
+    if not isinstance(model, str):
+        import keras
+
+        if not isinstance(model, keras.Model):
+            raise ModelError(f"model: expected a zoo name, a model file or a keras.Model, "
+                             f"got {type(model).__name__}")
+        return ModelSpec(model.name, "", "none", {}, min_size=16, default_weights=OBJECT,
+                         summary="a keras.Model")
     if model in ZOO:
         return ZOO[model]
     if model.endswith(MODEL_FILE_SUFFIXES):
@@ -291,7 +301,7 @@ def default_layers(model: str, backbone) -> dict[str, float]:
         return dict(spec.default_layers)
     layers = dreamable_layers(backbone)
     if not layers:
-        raise ModelError(f"model '{model}' has no feature-map layers to dream with")
+        raise ModelError(f"model '{spec.name}' has no feature-map layers to dream with")
     return {layers[int(len(layers) * 0.6)][0]: 1.0}
 
 
@@ -304,8 +314,8 @@ def feature_model(model: str, backbone, layer_names: list[str], preprocess_mode:
     for name in layer_names:
         if name not in known:
             raise ModelError(
-                f"model {model} has no layer {name!r}.{close_names(name, known)}"
-                f" List them with: animator layers {model}"
+                f"model {spec.name} has no layer {name!r}.{close_names(name, known)}"
+                f" List them with: animator layers {spec.name}"
             )
     inner = keras.Model(backbone.inputs, [backbone.get_layer(n).output for n in layer_names])
     # A model file saved for one input size (a classifier's 224x224) dreams frames and tiles of

@@ -153,11 +153,13 @@ ANIMATION = _table(
 DREAM = _table(
     _setting("model", str, "vgg16-hed", "zoo name or .keras/.h5 file"),
     _setting("weights", str | None, None, "imagenet | none | bundled | PATH (default: the model's own)"),
-    _setting("layers", dict[str, float] | list[str] | str | None, None,
-             "layers to dream, e.g. block4_conv3,block5_conv1:0.5 (LAYER[:CHANNEL][=WEIGHT]); "
-             "default: the model's own"),
-    _setting("objective", typing.Literal["mean", "l2"], "mean",
-             "what to maximise: mean or mean square of the activations"),
+    _setting("layers", dict[str, float | str | dict] | list[str] | str | None, None,
+             "layers to dream, e.g. block4_conv3,block5_conv1:0.5 (LAYER[:CHANNEL][=WEIGHT]; in "
+             "YAML a weight may be a schedule); default: the model's own"),
+    _setting("objective", typing.Literal["mean", "l2"] | list[dict], "mean",
+             "what to maximise: mean or mean square (l2) of the activations; in YAML also a list "
+             "of terms: guide, tv, stay_near, layers (see animator.objective)"),
+    _setting("guide", str | None, None, "a guide image: the dream grows toward its features"),
     _setting("octaves", int, 3, "number of scales (1: the frame's size only)", Range(ge=1), True),
     _setting("octave_scale", float, 1.4, "size ratio between octaves", Range(gt=1), True),
     _setting("steps", int, 10, "gradient-ascent steps per octave", Range(ge=0), True),
