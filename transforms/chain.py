@@ -8,8 +8,8 @@ The YAML form is a list; each item is a name, or a one-key mapping name -> param
 
 A name may also say where it comes from, `my_effects.py:vignette` or `package.module:vignette`:
 the plugin is loaded first. Numeric parameters are schedules (`animator.schedule`), evaluated at
-the frame index. Each transform's output is checked (same shape, float, finite), so a broken plugin
-fails at once with its name, its source and the frame.
+the frame index. Each transform's output is checked (same shape, float; finite when it was made
+on the host), so a broken plugin fails at once with its name, its source and the frame.
 """
 
 from __future__ import annotations
@@ -104,10 +104,12 @@ class Step:
         dtype = backend.standardize_dtype(result.dtype)
         if not dtype.startswith(("float", "bfloat")):
             raise self._error(ctx, f"returned dtype {dtype}; expected a float array")
-        result = ops.convert_to_tensor(result, dtype="float32")
-        if not bool(ops.all(ops.isfinite(result))):
+        # Checked here only when made on the host (reading a device frame back would make the
+        # host wait for the device after every transform); the frame loop checks the frame once,
+        # where its writer thread copies it anyway.
+        if isinstance(result, np.ndarray) and not np.isfinite(result).all():
             raise self._error(ctx, "returned non-finite values (NaN or inf)")
-        return result
+        return ops.convert_to_tensor(result, dtype="float32")
 
     def _error(self, ctx: Context, what: str) -> PluginError:
         origin = self.transform.origin
