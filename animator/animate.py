@@ -360,7 +360,7 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, stop, live: _LiveVi
                 dreamed = starts.keep(index, frame, dreamed)
                 if first is not None and animation.color.coherence == "match_first":
                     dreamed = match_color(dreamed, first, animation.color.strength)
-                fetched = writes.fetch(dreamed)
+                fetched = writes.fetch(dreamed, index)
                 if first is None:  # colour coherence keeps the first frame's float pixels
                     store.save_first(_to_numpy(dreamed))
                     first = dreamed
@@ -438,9 +438,9 @@ class _Writes:
         self.unsaved: list[Future] = []  # frame writes since the last resume point
         self.broken = False
 
-    def fetch(self, frame) -> Future:
-        """Start copying a frame (a backend tensor or numpy) to uint8 RGB pixels."""
-        return self.fetches.submit(lambda: io.rgb_uint8(_to_numpy(frame)))
+    def fetch(self, frame, index: int) -> Future:
+        """Start copying frame `index` (a backend tensor or numpy) to uint8 RGB pixels."""
+        return self.fetches.submit(_host_pixels, frame, index)
 
     def frame(self, index: int, fetched: Future) -> None:
         """Start writing frame `index`'s PNG once `fetched`."""
@@ -476,12 +476,7 @@ class _Writes:
                 raise _WriteSkipped
             for write in written:  # never record a resume point past a frame not on disk
                 write.result()
-            pixels = _to_numpy(frame)
-            if not np.isfinite(pixels).all():  # the one finiteness check of a device frame
-                raise PluginError(f"the transforms of frame {index - 1} returned non-finite values "
-                                  f"(NaN or inf): frames 0..{index - 1} are kept; fix the transform, "
-                                  "then continue with --resume")
-            self.store.save_state(index, pixels, rng_state)
+            self.store.save_state(index, _finite(_to_numpy(frame), index), rng_state)
         except BaseException:
             self.broken = True
             raise
@@ -497,6 +492,20 @@ class _Writes:
 
 class _WriteSkipped(Exception):
     """A resume point not saved because an earlier write failed (that failure is reported)."""
+
+
+def _host_pixels(frame, index: int) -> np.ndarray:
+    return io.rgb_uint8(_finite(_to_numpy(frame), index))
+
+
+def _finite(pixels: np.ndarray, index: int) -> np.ndarray:
+    """`pixels` of frame `index` (dreamed, or about to be), checked here, where they are on the
+    host anyway: checking on the device would make the frame loop wait for it."""
+    if not np.isfinite(pixels).all():
+        raise PluginError(f"frame {index} holds non-finite values (NaN or inf) made by the "
+                          f"transforms of frame {index - 1}: frames 0..{index - 1} are kept; fix the "
+                          "transform, then continue with --resume")
+    return pixels
 
 
 def _to_numpy(frame) -> np.ndarray:

@@ -424,8 +424,8 @@ def from_mapping(data: dict, base_dir: str | Path = ".", source: str = "<config>
     return Config(animation, base_dir, source, chain)
 
 
-def _objective_problems(dream: Dream) -> list[str]:
-    """The objective's terms checked (their weights are schedules), each problem with its path."""
+def _objective_problems(dream: Dream) -> list[tuple[str, str]]:
+    """The objective's terms checked (their weights are schedules): (key path, problem) each."""
     from animator import objective
 
     problems = []
@@ -435,7 +435,7 @@ def _objective_problems(dream: Dream) -> list[str]:
             try:
                 check()
             except ConfigError as error:
-                problems.append(str(error))
+                problems.append((f"dream.{name}", str(error)))
     return problems
 
 

@@ -65,7 +65,8 @@ def test_a_transform_that_makes_nan_on_the_device_stops_the_render_keeping_the_f
             return frame * ops.convert_to_tensor(np.nan if ctx.index == 1 else 1.0, "float32")
 
         config = from_mapping({**CONFIG, "transforms": ["device_poison"]}, tmp_path)
-        with pytest.raises(PluginError, match=r"transforms of frame 1 returned non-finite values"):
+        says = r"frame 2 holds non-finite values \(NaN or inf\) made by the transforms of frame 1"
+        with pytest.raises(PluginError, match=says):
             animate.render(config)
-    assert sorted(p.name for p in (tmp_path / "out" / "loop.gif.frames").glob("*.png"))[:2] == \
+    assert sorted(p.name for p in (tmp_path / "out" / "loop.gif.frames").glob("*.png")) == \
         ["00000.png", "00001.png"]
