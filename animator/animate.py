@@ -438,7 +438,7 @@ class _Writes:
         self.unsaved: list[Future] = []  # frame writes since the last resume point
         self.broken = False
 
-    def fetch(self, frame, index: int) -> Future:
+    def fetch(self, frame, index: int = 0) -> Future:
         """Start copying frame `index` (a backend tensor or numpy) to uint8 RGB pixels."""
         return self.fetches.submit(_host_pixels, frame, index)
 
