@@ -169,12 +169,6 @@ class Objective:
         return list(dict.fromkeys(layer for term in self.terms for layer in term.layers))
 
     @property
-    def reduction(self) -> str:
-        """The layer terms' reduction (mean or l2) when they share one, else "mixed"."""
-        kinds = {term.reduction for term in self.terms if isinstance(term, Term)}
-        return kinds.pop() if len(kinds) == 1 else "mixed"
-
-    @property
     def has_image_terms(self) -> bool:
         return any(not term.on_tiles for term in self.terms)
 
