@@ -308,10 +308,12 @@ def summarise_side(settings: Settings, runs: list[dict], peak_tflops: float | No
         "peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
         "runs": runs,
     }
-    octave = [run["octave_seconds"] for run in runs if run.get("octave_seconds")]
-    if octave:
-        side["octave_seconds"] = statistics.median(octave)
+    octave = [run for run in runs if run.get("octave_seconds")]
+    if octave:  # CPU time too: on a shared machine the wall-clock share swings with the load
+        side["octave_seconds"] = statistics.median(run["octave_seconds"] for run in octave)
         side["octave_share"] = side["octave_seconds"] / per_frame
+        side["octave_cpu_share"] = statistics.median(
+            run["octave_cpu_seconds"] / run["cpu_seconds_per_frame"] for run in octave)
     if flops:
         side["achieved_tflops"] = flops / per_frame / 1e12
         if peak_tflops:
@@ -360,6 +362,7 @@ def format_table(report: dict) -> str:
         ("dream steps/s (steady)", "steps_per_second", "{:.2f}"),
         ("compiled octaves alone s/frame", "octave_seconds", "{:.3f}"),
         ("octaves' share of a frame", "octave_share", "{:.1%}"),
+        ("octaves' share of a frame's CPU", "octave_cpu_share", "{:.1%}"),
         ("peak RSS MB (own subprocess)", "peak_rss_mb", "{:.0f}"),
         ("achieved TFLOP/s (steady)", "achieved_tflops", "{:.4f}"),
         ("fraction of peak", "fraction_of_peak", "{:.1%}"),
@@ -397,6 +400,7 @@ def run_worker(side: str, settings: Settings, workdir: Path) -> dict:
     import keras  # noqa: F401  (the backend's import is the same for both sides: not timed)
 
     imported = time.perf_counter()
+    compiles = count_compiles()
     dreamers = capture_dreamers() if side == "animator" else []
     render = render_baseline if side == "baseline" else render_animator
     cpu = {}
@@ -415,11 +419,29 @@ def run_worker(side: str, settings: Settings, workdir: Path) -> dict:
         "cpu_seconds_per_frame": (cpu_seconds() - cpu["first"]) / steady_frames,
         "flops_per_frame": frame_flops(settings),
     }
+    result.update(compiles)
     if dreamers:
         result["model_seconds"] = dreamers[0][1]
         if settings.steps and settings.frames > 1:
-            result["octave_seconds"] = time_octaves(dreamers[0][0], settings)
+            result["octave_seconds"], result["octave_cpu_seconds"] = time_octaves(dreamers[0][0], settings)
     return result
+
+
+def count_compiles() -> dict:
+    """On JAX, a dict that counts the persistent compilation cache's hits and misses from now on
+    (`cache_hits`, `cache_misses`: programs loaded and compiled); empty on TensorFlow."""
+    counts = {}
+    if os.environ.get("KERAS_BACKEND") != "jax":
+        return counts
+    from jax import monitoring
+
+    def listen(event, **_):
+        name = event.rpartition("/")[2]
+        if name in ("cache_hits", "cache_misses"):
+            counts[name] = counts.get(name, 0) + 1
+
+    monitoring.register_event_listener(listen)
+    return counts
 
 
 def cpu_seconds() -> float:
@@ -473,16 +495,17 @@ def time_octave(dreamer, size: tuple[int, int], settings, repeats: int = 2, **la
     start = time.perf_counter()
     run()
     first = time.perf_counter() - start
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     for _ in range(repeats):
         run()
-    return first, (time.perf_counter() - start) / repeats
+    return first, (time.perf_counter() - start) / repeats, (cpu_seconds() - cpu) / repeats
 
 
-def time_octaves(dreamer, settings: Settings) -> float:
-    """Seconds of a frame's compiled octaves alone (each already compiled by the render)."""
+def time_octaves(dreamer, settings: Settings) -> tuple[float, float]:
+    """Seconds and CPU seconds of a frame's compiled octaves alone (compiled by the render)."""
     ascent = dream_settings(settings)
-    return sum(time_octave(dreamer, size, ascent)[1] for size in octave_sizes(settings))
+    timings = [time_octave(dreamer, size, ascent) for size in octave_sizes(settings)]
+    return sum(t[1] for t in timings), sum(t[2] for t in timings)
 
 
 def octave_sizes(settings: Settings) -> list[tuple[int, int]]:
@@ -793,7 +816,8 @@ def first_frame_report(argv: list[str], workdir: Path) -> dict:
             run = spawn("animator", [*argv, "--frames", "1"], backend, workdir / f"{backend}-{start}",
                         ANIMATOR_JAX_CACHE=str(cache))
             runs[start] = {"model_seconds": run["model_seconds"],
-                           "first_frame_seconds": run["frame_seconds"][0]}
+                           "first_frame_seconds": run["frame_seconds"][0],
+                           "compiled": run.get("cache_misses"), "loaded": run.get("cache_hits")}
         report[backend] = runs
     return report
 
@@ -801,12 +825,14 @@ def first_frame_report(argv: list[str], workdir: Path) -> dict:
 def format_first_frame(report: dict) -> str:
     lines = [f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores",
              "first frame of a one-frame render (s): model built, then the frame dreamed and written",
-             f"{'':28}{'cold':>10}{'warm':>10}{'warm after model':>18}"]
+             f"{'':14}{'cold':>10}{'warm':>10}{'warm after model':>18}"
+             f"{'programs compiled cold / warm (JAX)':>38}"]
     for backend in BACKENDS:
         cold, warm = report[backend]["cold"], report[backend]["warm"]
         after = warm["first_frame_seconds"] - warm["model_seconds"]
-        lines.append(f"{backend:28}{cold['first_frame_seconds']:>10.2f}{warm['first_frame_seconds']:>10.2f}"
-                     f"{after:>18.2f}")
+        compiled = f"{cold['compiled']} / {warm['compiled'] or 0}" if cold["compiled"] else "-"
+        lines.append(f"{backend:14}{cold['first_frame_seconds']:>10.2f}{warm['first_frame_seconds']:>10.2f}"
+                     f"{after:>18.2f}{compiled:>38}")
     return "\n".join(lines)
 
 
