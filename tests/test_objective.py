@@ -177,3 +177,41 @@ def test_the_config_takes_an_objective_list_and_names_a_bad_term(tmp_path):
     bad = {**data, "dream": {**data["dream"], "objective": [{"tv": 0.1}, {"stay_near": "sin("}]}}
     with pytest.raises(ConfigError, match=r"dream.objective\[1\].stay_near: "):
         from_mapping(bad, tmp_path)
+
+
+JAX_TERMS = """
+import json, sys
+import numpy as np
+import engine_cases
+from pathlib import Path
+from animator.dream import Dreamer, DreamSettings
+model = engine_cases.tiny_model_file(Path(sys.argv[1]))
+items = [{"guide": sys.argv[2]}, {"tv": {0: 0, 1: 1}}, {"stay_near": 0.5}]
+dreamer = Dreamer(model=model, layers={"c1": 1.0}, objective=items, tile_batch=2)
+frame = engine_cases.frame()
+settings = DreamSettings(octaves=2, octave_scale=1.3, steps=3, tile_size=32)
+first = dreamer.dream(frame, settings, seed=1)
+second = dreamer.dream(frame, DreamSettings(**{**settings.__dict__, "frame": 1}), seed=1)
+plain = Dreamer(model=model, layers={"c1": 1.0}).dream(frame, settings, seed=1)
+tv = lambda x: float(np.abs(np.diff(x, axis=0)).mean() + np.abs(np.diff(x, axis=1)).mean())
+print(json.dumps({"traces": dreamer._octave.traces, "changed": float(np.abs(first - second).max()),
+                  "tv": [tv(first), tv(second)], "guided": float(np.abs(first - plain).max())}))
+"""
+
+
+def test_the_terms_dream_on_jax_with_one_trace_per_octave_size(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
+               PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), *sys.path]))
+    done = subprocess.run([sys.executable, "-c", JAX_TERMS, str(tmp_path), str(skimage_photo("coffee"))],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["traces"] == 2  # two octave sizes; the scheduled tv weight recompiles nothing
+    assert result["changed"] > 1.0 and result["tv"][1] < result["tv"][0]
+    assert result["guided"] > 1.0
