@@ -109,7 +109,11 @@ def run(
             _begin(config, store)
         elif start.first is None:  # first.npz missing or damaged: dream frame 0 again
             start.first = _first_again(config, dreamer, store, starts)
+        settings = _write_settings(config)
+        store.frame_text = {SETTINGS_KEY: config.frame_settings()}
         live = _LiveVideo.open(config) if start.index == 0 else None
+        if live is not None:
+            live.writer.comment = settings
         try:
             done = yield from _loop(config, dreamer, store, start, stop, live, starts)
         except BaseException:
@@ -262,6 +266,23 @@ def _begin(config: Config, store: FrameStore) -> None:
     store.clear()
     store.create()
     store.save_record(_settings_record(config), config.fingerprint())
+
+
+# The keyword of each frame PNG's text chunk that holds the settings that made it.
+SETTINGS_KEY = "animator.config"
+
+
+def settings_path(config: Config) -> Path:
+    """Where the effective config is written: beside the output, `zoom.gif` -> `zoom.gif.yaml`."""
+    return config.output_path.with_name(config.output_path.name + ".yaml")
+
+
+def _write_settings(config: Config) -> str:
+    """Write the effective config beside the output (every default filled in, so that the
+    output can be made again from it); returns its text, which each frame also carries."""
+    text = config.effective_yaml()
+    io.write_atomic(settings_path(config), lambda stream: stream.write(text.encode("utf-8")))
+    return text
 
 
 def _settings_record(config: Config) -> dict:
@@ -594,31 +615,26 @@ def assemble(config: Config) -> Path | None:
 
     if config.output_format == "frames":
         return None
-    out = config.output_path
-    options = config.animation.output
+    arguments = assemble_arguments(config)
     try:
-        video.assemble(config.frames_dir, out, fps=config.animation.fps, reverse=options.reverse,
-                       pingpong=options.pingpong, loop=options.loop, quality=options.quality,
-                       preset=options.preset, palette=options.palette, dither=options.dither,
-                       format=config.output_format)
+        video.assemble(**arguments)
     except (OutputError, OSError, RuntimeError) as error:  # ffmpeg missing or failing, disk full
-        # video's own advice lacks this config's fps and options: replace it with the full command
-        reason = str(error).partition(": the frames are kept")[0]
-        raise OutputError(f"{reason}: every frame is kept in '{config.frames_dir}'; once fixed, "
-                          f"assemble them with `{assemble_command(config)}`") from error
-    return out
+        what = error.message if isinstance(error, OutputError) else str(error)
+        raise OutputError(f"{what}: every frame is kept in '{config.frames_dir}'", remedy="assemble",
+                          facts=arguments) from error
+    return config.output_path
 
 
-def assemble_command(config: Config) -> str:
-    """The `animator assemble` command line that makes this config's output from its frames."""
+def assemble_arguments(config: Config) -> dict:
+    """`animator.video.assemble`'s arguments that make this config's output from its frames."""
     options = config.animation.output
-    flags = [f"--fps {config.animation.fps:g}"]
-    flags += ["--reverse"] * options.reverse + ["--pingpong"] * options.pingpong
-    if config.output_format == "gif":
-        flags.append(f"--loop {options.loop}")
-    else:
-        flags.append(f"--quality {options.quality:g} --preset {options.preset}")
-    return f"animator assemble {config.frames_dir} -o {config.output_path} {' '.join(flags)}"
+    return {"frames": str(config.frames_dir), "out": str(config.output_path), "fps": config.animation.fps,
+            **{key: getattr(options, key) for key in VIDEO_OPTIONS}, "format": config.output_format,
+            "comment": config.effective_yaml()}
+
+
+# The output options that decide how the frames become a video.
+VIDEO_OPTIONS = ("reverse", "pingpong", "loop", "quality", "preset", "palette", "dither")
 
 
 def _planned_size(config: Config) -> tuple[int, int] | None:

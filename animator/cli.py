@@ -532,14 +532,37 @@ CLI_ADVICE = {
     "force": ": pass --force to start over",
     "resume": ": continue with {again} --resume",
     "then_resume": ", then continue with {again} --resume",
+    "assemble": ": every frame is kept; once fixed, make the video with `animator assemble`",
 }
 
 
-def _advice(args) -> dict[str, str]:
-    """CLI_ADVICE for this command line: `animator render CONFIG --resume` continues a render."""
+def _advice(args, error: BaseException | None = None) -> dict[str, str]:
+    """CLI_ADVICE for this command line: `animator render CONFIG --resume` continues a render;
+    a failed assembly's facts give the `animator assemble` command that finishes it."""
     if getattr(args, "config", None) is None and args.command != "video":  # nothing to resume
-        return {**CLI_ADVICE, "resume": ": run it again", "then_resume": ", then run it again"}
-    return {key: text.format(again=_same_render(args)) for key, text in CLI_ADVICE.items()}
+        advice = {**CLI_ADVICE, "resume": ": run it again", "then_resume": ", then run it again"}
+    else:
+        advice = {key: text.format(again=_same_render(args)) for key, text in CLI_ADVICE.items()}
+    facts = getattr(error, "facts", None)
+    if getattr(error, "remedy", None) == "assemble" and facts:
+        advice["assemble"] = (": every frame is kept; once fixed, make the video with "
+                              f"`{_assemble_command(facts)}`")
+    return advice
+
+
+def _assemble_command(arguments: dict) -> str:
+    """`animator assemble` with `animator.video.assemble`'s arguments as its flags."""
+    words = ["animator", "assemble", str(arguments["frames"]), "-o", str(arguments["out"])]
+    declared = {"fps": params.ANIMATION["fps"], **params.OUTPUT}
+    for name, value in arguments.items():
+        param = declared.get(name)
+        if param is None or name in ("path", "format") or (value == param.default and name != "fps"):
+            continue
+        if isinstance(value, bool):
+            words.append(_flag(name) if value else _flag(f"no_{name}"))
+        else:
+            words += [_flag(name), f"{value:g}" if isinstance(value, float) else str(value)]
+    return shlex.join(words)
 
 
 def _same_render(args) -> str:
@@ -595,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except AnimatorError as error:
-        print(ERROR_PREFIX + _one_line(error, _advice(args)), file=sys.stderr)
+        print(ERROR_PREFIX + _one_line(error, _advice(args, error)), file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print(ERROR_PREFIX + "interrupted", file=sys.stderr)

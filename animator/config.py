@@ -226,8 +226,10 @@ class Config:
     @property
     def output_format(self) -> str:
         """gif, mp4 or frames: `output.format`, else the output path's suffix."""
+        from animator.video import FORMATS
+
         fmt = self.animation.output.format
-        return fmt or {".mp4": "mp4", ".gif": "gif"}.get(self.output_path.suffix.lower(), "frames")
+        return fmt or FORMATS.get(self.output_path.suffix.lower(), "frames")
 
     @property
     def frames_dir(self) -> Path:
@@ -265,10 +267,66 @@ class Config:
         data["input_file"] = _file_digest(self.input_path) if self.input_path else None
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
+    def effective(self, absolute: bool = True) -> dict:
+        """Every setting with its default filled in (transforms' parameters too) and, with
+        `absolute`, every path absolute: written as YAML (`effective_yaml`), it renders the same
+        frames from anywhere."""
+        from animator.models import BUNDLED, IMAGENET, MODEL_FILE_SUFFIXES
+
+        data = self.animation.model_dump(mode="json")
+        data["transforms"] = [self._full_step(item, step, absolute)
+                              for item, step in zip(self.animation.transforms, self.chain.steps)]
+        if not absolute:
+            return data
+        if isinstance(self.animation.input, (str, Clip)):
+            path = str(self.input_path.absolute())
+            clip = isinstance(self.animation.input, Clip)
+            data["input"] = {**data["input"], "video": path} if clip else path
+        data["plugins"] = [self._absolute(p) for p in data["plugins"]]
+        dream = data["dream"]
+        if dream["model"].endswith(MODEL_FILE_SUFFIXES):
+            dream["model"] = str((self.base_dir / dream["model"]).absolute())
+        if dream["weights"] not in (None, "none", BUNDLED, IMAGENET):
+            dream["weights"] = str((self.base_dir / dream["weights"]).absolute())
+        data["output"]["path"] = str(self.output_path.absolute())
+        return data
+
+    def effective_yaml(self) -> str:
+        """`effective()` as YAML, headed by how to use it."""
+        text = yaml.safe_dump(self.effective(), sort_keys=False, allow_unicode=True)
+        name = self.output_path.name
+        return f"# The settings of {name}: `animator render THIS.yaml` makes it again.\n{text}"
+
+    def frame_settings(self) -> str:
+        """What decides the frames' pixels (as `fingerprint` counts it: not the frame count, the
+        rate or the output), defaults filled in, paths as written, as YAML: each frame PNG's
+        text, identical for every frame of one animation wherever it is rendered."""
+        data = {key: value for key, value in self.effective(absolute=False).items()
+                if key not in ("frames", "fps", "output")}
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+    def _absolute(self, name: str) -> str:
+        """A plugin file or `file.py:name` made absolute; a module name unchanged."""
+        file, colon, rest = name.rpartition(":") if ":" in name else (name, "", "")
+        if not file.endswith(".py"):
+            return name
+        return str((self.base_dir / file).absolute()) + colon + rest
+
+    def _full_step(self, item, step, absolute: bool = True) -> dict:
+        name, given = (item, {}) if isinstance(item, str) else next(iter(item.items()))
+        defaults = {p.name: _plain(p.default) for p in step.transform.params if not p.required}
+        name = self._absolute(str(name)) if absolute else str(name)
+        return {name: {**defaults, **(given or {})}}
+
     def plugin_digests(self) -> dict[str, str | None]:
         """A hash of each plugin `.py` file's content, by the name the config gives it."""
         return {p: _file_digest(self.base_dir / p) for p in self.animation.plugins
                 if p.endswith(".py") and (self.base_dir / p).is_file()}
+
+
+def _plain(value):
+    """A default as YAML writes it plainly: tuples as lists."""
+    return [_plain(v) for v in value] if isinstance(value, tuple) else value
 
 
 def _file_digest(path: Path) -> str | None:
@@ -418,6 +476,8 @@ def from_mapping(data: dict, base_dir: str | Path = ".", source: str = "<config>
         problems.extend(error.problems or [("transforms", line) for line in str(error).splitlines()])
     except AnimatorError as error:  # a plugin that cannot be loaded
         problems.extend(("plugins", line) for line in str(error).splitlines())
+    if animation is not None:
+        problems.extend(_output_suffix_problems(animation.output))
     if problems:
         raise ConfigError(f"config '{source}': " + "; ".join(line for _, line in problems),
                           problems=problems)
@@ -464,6 +524,19 @@ def _check_extent(data, source: str) -> None:
         if depth >= MAX_CONFIG_DEPTH:
             raise ConfigError(f"config '{source}': values nested over {MAX_CONFIG_DEPTH} levels deep")
         pending.extend((item, depth + 1) for item in children)
+
+
+def _output_suffix_problems(output: Output) -> list[tuple[str, str]]:
+    """An output path whose suffix names no format this writes (`x.webm`), with no `format`
+    given: refused, rather than quietly rendering a folder of frames by that name."""
+    from animator.video import FORMATS
+
+    suffix = Path(output.path or "").suffix.lower()
+    if not suffix or suffix in FORMATS or output.format is not None:
+        return []
+    return [("output.path", f"output.path: cannot write '{output.path}': unsupported suffix "
+                            f"'{suffix}'; use {', '.join(FORMATS)}, or a name without a suffix (or "
+                            "set output.format) for a folder of frames")]
 
 
 def _frames_or_default(data: dict) -> int:

@@ -20,6 +20,8 @@ PYTHON_ADVICE = {
     "force": ": pass force=True to start over",
     "resume": ": continue with resume=True",
     "then_resume": ", then continue with resume=True",
+    "assemble": ": every frame is kept; once fixed, make the video with "
+                "animator.video.assemble(**error.facts)",
 }
 
 
@@ -27,15 +29,18 @@ class AnimatorError(Exception):
     """Base of every error the project raises on purpose.
 
     `message` holds the facts (and any advice that is not an option); `remedy`, a key of
-    `PYTHON_ADVICE`, the render option that fixes it, worded by the front end.
+    `PYTHON_ADVICE`, the render option that fixes it, worded by the front end; `facts`, what a
+    front end needs to word it (for `assemble`: `animator.video.assemble`'s arguments).
     """
 
     exit_code = 1
 
-    def __init__(self, message: str = "", *, remedy: str | None = None) -> None:
+    def __init__(self, message: str = "", *, remedy: str | None = None,
+                 facts: Mapping[str, object] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.remedy = remedy
+        self.facts = dict(facts or {})
 
     def __str__(self) -> str:
         return self.worded(PYTHON_ADVICE)
@@ -59,8 +64,9 @@ class ConfigError(UserError):
     """
 
     def __init__(self, message: str = "", *, remedy: str | None = None,
-                 problems: tuple[tuple[str, str], ...] = ()) -> None:
-        super().__init__(message, remedy=remedy)
+                 problems: tuple[tuple[str, str], ...] = (), facts: Mapping[str, object] | None = None
+                 ) -> None:
+        super().__init__(message, remedy=remedy, facts=facts)
         self.problems = tuple(problems)
 
 

@@ -257,7 +257,8 @@ def output_error(err: OSError, path, retry: str = "run again", remedy: str | Non
                        remedy=remedy)
 
 
-def write_png_atomic(path: str | os.PathLike, frame, fast: bool = False) -> None:
+def write_png_atomic(path: str | os.PathLike, frame, fast: bool = False,
+                     text: dict[str, str] | None = None) -> None:
     """Write a frame as PNG so that `path` is either the old file or the complete new one.
 
     The PNG goes to a hidden temporary file in the same folder (created if missing), is
@@ -273,13 +274,16 @@ def write_png_atomic(path: str | os.PathLike, frame, fast: bool = False) -> None
     except OSError as err:
         raise output_error(err, path, remedy="then_resume") from err
     if fast:
-        write_atomic(path, lambda stream: stream.write(encode_png(pixels)))
+        write_atomic(path, lambda stream: stream.write(encode_png(pixels, text)))
     else:
         write_atomic(path, lambda stream: Image.fromarray(pixels).save(stream, format="PNG"))
 
 
-def encode_png(frame) -> bytes:
+def encode_png(frame, text: dict[str, str] | None = None) -> bytes:
     """An H×W×3 RGB frame (uint8, or float 0..255 as `to_uint8` rounds it) as PNG bytes, fast.
+
+    `text` (keyword -> UTF-8 text) goes into compressed iTXt chunks, which PNG readers show as
+    the image's text (Pillow: `image.text`).
 
     Every row uses PNG's "up" filter (the difference from the row above: one numpy subtraction,
     where Pillow tries five filters per row), and the rows are deflated at level 1 by ISA-L when
@@ -293,8 +297,14 @@ def encode_png(frame) -> bytes:
     filtered[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # uint8 wraps: the PNG's modulo 256
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
-    return b"".join((b"\x89PNG\r\n\x1a\n", *_png_chunk(b"IHDR", header),
+    texts = [part for key, value in (text or {}).items() for part in _png_chunk(b"iTXt", _itxt(key, value))]
+    return b"".join((b"\x89PNG\r\n\x1a\n", *_png_chunk(b"IHDR", header), *texts,
                      *_png_chunk(b"IDAT", _deflate.compress(filtered, 1)), *_png_chunk(b"IEND", b"")))
+
+
+def _itxt(keyword: str, text: str) -> bytes:
+    """An iTXt chunk's data: keyword, compressed (zlib), no language, the UTF-8 text."""
+    return keyword.encode("latin-1") + b"\0\x01\0\0\0" + zlib.compress(text.encode("utf-8"))
 
 
 def preview_png(frame, max_side: int) -> bytes:

@@ -186,13 +186,14 @@ COLOR = _table(
 
 OUTPUT = _table(
     _setting("path", str | None, None,
-             "output file (.gif, .mp4) or a folder (frames only); default: out/<config>.gif"),
-    _setting("format", typing.Literal["gif", "mp4", "frames"] | None, None,
-             "gif | mp4 | frames (default: from the output's suffix)"),
+             "output file (.gif, .webp, .mp4) or a folder (frames only); default: out/<config>.gif"),
+    _setting("format", typing.Literal["gif", "webp", "mp4", "frames"] | None, None,
+             "gif | webp | mp4 | frames (default: from the output's suffix)"),
     _setting("reverse", bool, False, "play the frames backwards"),
     _setting("pingpong", bool, False, "play forwards then backwards: a seamless loop"),
-    _setting("loop", int, 0, "GIF loop count (0: forever)", Range(ge=0, le=65535)),
-    _setting("quality", float, 8.0, "MP4 quality 0..10 (crf 38..13)", Range(ge=0, le=10)),
+    _setting("loop", int, 0, "GIF/WebP loop count (0: forever)", Range(ge=0, le=65535)),
+    _setting("quality", float, 8.0, "MP4/WebP quality 0..10 (MP4: crf 38..13; WebP: 0..100)",
+             Range(ge=0, le=10)),
     # 1080p on a 2-core CPU: x264 encodes 2.3x faster with veryfast than with medium, for a
     # file of about the same size at the same crf (README, Speed): the encoder never bounds a render
     _setting("preset", typing.Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium",

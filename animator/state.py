@@ -123,9 +123,12 @@ class FrameStore:
                                    or path.name.startswith(".")):
                 path.unlink()
 
+    # Text written into every frame PNG (the effective config: how the frame was made).
+    frame_text: dict[str, str] | None = None
+
     def write_frame(self, index: int, pixels) -> None:
-        """Write frame `index` as PNG, atomically."""
-        io.write_png_atomic(self.frame_path(index), pixels, fast=True)
+        """Write frame `index` as PNG, atomically, with `frame_text` in its text chunks."""
+        io.write_png_atomic(self.frame_path(index), pixels, fast=True, text=self.frame_text)
 
     def save_state(self, index: int, frame, rng_state: dict) -> None:
         """Save the resume point before frame `index`, in the older of the two state files

@@ -33,7 +33,7 @@ from animator.io import (
 )
 from animator.params import OUTPUT
 
-FORMATS = {".gif": "gif", ".mp4": "mp4"}
+FORMATS = {".gif": "gif", ".webp": "webp", ".mp4": "mp4"}
 PALETTES = OUTPUT["palette"].choices
 QUALITY, LOOP, PALETTE = (OUTPUT[key].default for key in ("quality", "loop", "palette"))
 PALETTE_SAMPLE_FRAMES = 8  # frames sampled, evenly spaced, to build a shared GIF palette
@@ -110,7 +110,7 @@ def open_writer(
     palette: str = PALETTE,
     dither: bool = False,
     frames_dir: str | os.PathLike | None = None,
-) -> Mp4Writer | GifWriter:
+) -> Mp4Writer | WebpWriter | GifWriter:
     """Open a video writer; use it in a `with` block and `.write(frame)` one frame at a time.
 
     Frames are H×W×3 RGB, float 0..255 or uint8, all the same size. The format comes from
@@ -123,6 +123,8 @@ def open_writer(
     kind = video_format(path, format)
     if kind == "mp4":
         return Mp4Writer(path, fps, quality=quality, preset=preset, frames_dir=frames_dir)
+    if kind == "webp":
+        return WebpWriter(path, fps, quality=quality, loop=loop, frames_dir=frames_dir)
     return GifWriter(path, fps, loop=loop, palette=palette, dither=dither)
 
 
@@ -164,7 +166,10 @@ class Mp4Writer(_Writer):
         self.frames_written = 0
         self.frame_shape: tuple[int, ...] | None = None
         self._encoder = None
-        self._temp: Path | None = _create_temp(self.path, ".mp4")
+        self._temp: Path | None = _create_temp(self.path, self.suffix)
+
+    suffix = ".mp4"
+    comment: str | None = None  # text for the file's metadata comment (the effective config)
 
     def write(self, frame) -> None:
         """Encode one frame (H×W×3 RGB, float 0..255 or uint8)."""
@@ -172,7 +177,7 @@ class Mp4Writer(_Writer):
         if self._encoder is None:
             self._start(pixels.shape)
         self._check_shape(pixels.shape)
-        self._send(_even_size(pixels))
+        self._send(self._padded(pixels))
         self.frames_written += 1
 
     def close(self) -> None:
@@ -188,7 +193,7 @@ class Mp4Writer(_Writer):
         except (OSError, RuntimeError) as err:
             self.abort()
             raise self._failure(str(err)) from err
-        if not _has_movie_index(self._temp):
+        if not self._complete():
             self.abort()
             raise self._failure("ffmpeg stopped before finishing the file")
         self._commit()
@@ -205,15 +210,25 @@ class Mp4Writer(_Writer):
     def _start(self, shape: tuple[int, ...]) -> None:
         import imageio_ffmpeg
 
-        height, width = shape[0] + shape[0] % 2, shape[1] + shape[1] % 2
+        height, width = self._padded(np.zeros((*shape[:2], 1), np.uint8)).shape[:2]
         self.frame_shape = shape
+        options = self._encoder_options()
+        if self.comment:
+            options["output_params"] += ["-metadata", f"comment={self.comment}"]
         self._encoder = imageio_ffmpeg.write_frames(
-            str(self._temp), (width, height), fps=self.fps, codec="libx264",
-            pix_fmt_out="yuv420p", quality=None, macro_block_size=1,
-            ffmpeg_log_level="error",
-            output_params=["-crf", str(self.crf), "-preset", self.preset],
-        )
+            str(self._temp), (width, height), fps=self.fps, quality=None, macro_block_size=1,
+            ffmpeg_log_level="error", **options)
         self._send(None)
+
+    def _encoder_options(self) -> dict:
+        return {"codec": "libx264", "pix_fmt_out": "yuv420p",
+                "output_params": ["-crf", str(self.crf), "-preset", self.preset]}
+
+    def _padded(self, pixels):
+        return _even_size(pixels)
+
+    def _complete(self) -> bool:
+        return _has_movie_index(self._temp)
 
     def _check_shape(self, shape: tuple[int, ...]) -> None:
         if shape != self.frame_shape:
@@ -241,10 +256,38 @@ class Mp4Writer(_Writer):
     def _failure(self, reason: str) -> OutputError:
         if _disk_nearly_full(self.path.parent):
             reason = "the disk is full; free some space"
-        return OutputError(
-            f"ffmpeg failed while writing '{self.path}' ({reason}): the frames are kept; "
-            f"assemble them later with `animator assemble {self.frames_dir} -o {self.path}`"
-        )
+        return OutputError(f"ffmpeg failed while writing '{self.path}' ({reason})", remedy="assemble",
+                           facts={"frames": str(self.frames_dir), "out": str(self.path)})
+
+
+class WebpWriter(Mp4Writer):
+    """Animated WebP streamed to ffmpeg's libwebp encoder one frame at a time: it loops like a
+    GIF in browsers and chat apps at a fraction of the size, in full colour.
+
+    `quality` 0..10 is libwebp's 0..100; `loop` as for GIF (0: forever, None: once).
+    """
+
+    suffix = ".webp"
+
+    def __init__(self, path, fps: float, quality: float = QUALITY, loop: int | None = LOOP,
+                 frames_dir=None) -> None:
+        _check_gif_options(loop, PALETTE)
+        self.loop = 1 if loop is None else loop
+        super().__init__(path, fps, quality=quality, frames_dir=frames_dir)
+        self.webp_quality = round(10 * quality)
+
+    def _encoder_options(self) -> dict:
+        return {"codec": "libwebp_anim", "pix_fmt_out": "yuv420p",
+                "output_params": ["-loop", str(self.loop), "-quality", str(self.webp_quality),
+                                  "-f", "webp"]}
+
+    def _padded(self, pixels):
+        return np.ascontiguousarray(pixels)  # WebP takes odd sizes
+
+    def _complete(self) -> bool:
+        with open(self._temp, "rb") as stream:
+            header = stream.read(12)
+        return header[:4] == b"RIFF" and header[8:12] == b"WEBP"
 
 
 class GifWriter(_Writer):
@@ -392,6 +435,7 @@ def assemble(
     dither: bool = False,
     format: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    comment: str | None = None,
 ) -> int:
     """Make a GIF or MP4 (`format`, else from `out`'s suffix) from a folder of frames or a list
     of files.
@@ -400,8 +444,8 @@ def assemble(
     (`00000.png`, `00001.png`, ...) must have no number missing. `reverse` and `pingpong`
     reorder as `frame_order` says. MP4 uses `quality` and `preset`; GIF uses `loop`, `palette`,
     `dither` (see `write_gif`). The output's folder is created if missing; an existing output is
-    replaced. `progress(done, total)` is called after each frame. Returns the number of frames
-    written.
+    replaced. `progress(done, total)` is called after each frame; `comment` goes into an MP4's
+    or WebP's metadata. Returns the number of frames written.
     """
     kind = video_format(out, format)
     is_folder = isinstance(frames, (str, os.PathLike))
@@ -415,7 +459,11 @@ def assemble(
     if not ordered:
         raise InputError(f"no frames to write to '{out}': give a folder that holds frames")
     frames_dir = frames if is_folder else ordered[0].parent
-    with Mp4Writer(out, fps, quality=quality, preset=preset, frames_dir=frames_dir) as writer:
+    streamed = (WebpWriter(out, fps, quality=quality, loop=loop, frames_dir=frames_dir)
+                if kind == "webp" else
+                Mp4Writer(out, fps, quality=quality, preset=preset, frames_dir=frames_dir))
+    streamed.comment = comment
+    with streamed as writer:
         size = None
         for index, path in enumerate(ordered):
             frame = _open_frame(path, size)

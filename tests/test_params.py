@@ -4,9 +4,11 @@ over every frame of the render when the config loads."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import pytest
+import yaml
 from annotated_types import Gt
 
 import transforms
@@ -169,3 +171,12 @@ def test_the_engine_and_the_config_take_their_defaults_from_the_declarations():
         assert getattr(animation.output, name) == param.default
     with pytest.raises(ConfigError, match="dream.octave_scale: must be > 1, got 1"):
         DreamSettings(octave_scale=1)
+
+
+def test_the_readme_config_documents_every_declared_setting():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("## The config file", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    documented = yaml.safe_load(block)
+    assert set(params.ANIMATION) <= set(documented)
+    for section in ("dream", "color", "output"):
+        assert set(params.SECTIONS[section]) <= set(documented[section]), section

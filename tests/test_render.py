@@ -154,7 +154,8 @@ def test_the_live_mp4_is_the_one_assemble_makes_from_the_frames(live_mp4, tmp_pa
 
     config, _ = live_mp4
     again = tmp_path / "again.mp4"
-    assemble(config.frames_dir, again, fps=config.animation.fps, quality=config.animation.output.quality)
+    assemble(config.frames_dir, again, fps=config.animation.fps, quality=config.animation.output.quality,
+             comment=config.effective_yaml())
     assert again.read_bytes() == config.output_path.read_bytes()
 
 

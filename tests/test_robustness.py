@@ -327,7 +327,8 @@ def test_an_unwritable_output_folder(tmp_path, capsys, monkeypatch):
 def test_the_output_may_not_be_the_input(tmp_path, capsys, rgb):
     Image.fromarray(rgb).save(tmp_path / "in.png")
     before = (tmp_path / "in.png").read_bytes()
-    write_config(tmp_path, with_changes(ONE_FRAME, input="in.png", output={"path": "in.png"}))
+    write_config(tmp_path, with_changes(ONE_FRAME, input="in.png",
+                                        output={"path": "in.png", "format": "gif"}))
     fails(capsys, 2, "render", tmp_path / "r.yaml", "--force", says=("is the input image",))
     assert (tmp_path / "in.png").read_bytes() == before
 

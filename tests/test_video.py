@@ -250,7 +250,9 @@ def test_ffmpeg_failure_keeps_frames_and_says_how_to_assemble(tmp_path, monkeypa
             writer.write(flat(0))
     message = str(caught.value)
     assert "\n" not in message and "Broken pipe" in message
-    assert "`animator assemble run/frames -o " in message and "out.mp4" in message
+    # the facts that make the video later, worded by each front end (here: Python's)
+    assert caught.value.facts == {"frames": "run/frames", "out": str(out)}
+    assert caught.value.remedy == "assemble" and "animator.video.assemble(**error.facts)" in message
     assert os.listdir(tmp_path) == []
 
 
@@ -286,7 +288,7 @@ def test_failed_encode_keeps_the_previous_video(frames_dir, tmp_path, monkeypatc
 
 
 def test_unknown_suffix_lists_the_supported_ones(frames_dir, tmp_path):
-    with pytest.raises(OutputError, match=r"unknown video suffix '\.avi': use one of \.gif, \.mp4"):
+    with pytest.raises(OutputError, match=r"unknown video suffix '\.avi': use one of \.gif, \.webp, \.mp4"):
         assemble(frames_dir, tmp_path / "out.avi", fps=10)
 
 

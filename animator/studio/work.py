@@ -32,6 +32,7 @@ STUDIO_ADVICE = {
     "force": ": press Start over",
     "resume": ": press Resume to continue",
     "then_resume": ", then press Resume",
+    "assemble": ": every frame is kept; press Resume to make the video from them",
 }
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 UPLOAD_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
