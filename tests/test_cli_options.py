@@ -43,7 +43,8 @@ def test_render_help_shows_every_declared_option_with_its_default(param, flag):
 
 def test_assemble_and_dream_take_their_options_from_the_declarations():
     assemble, dream = help_of("assemble"), help_of("dream")
-    for _, flag in declared_flags({"fps": params.ANIMATION["fps"]}, params.OUTPUT, skip=("path", "format")):
+    for _, flag in declared_flags({"fps": params.ANIMATION["fps"]}, params.OUTPUT,
+                                  skip=("path", "format", "checkpoint_every")):
         assert flag in assemble
     for _, flag in declared_flags(params.DREAM):
         assert flag in dream
