@@ -228,7 +228,8 @@ def _add_video_command(commands) -> None:
     video.add_argument("--config", help="YAML with dream:, transforms:, video: settings "
                        "(its input: is replaced by CLIP)")
     video.add_argument("--blend", type=float, help=explain(Video, "blend"))
-    video.add_argument("--flow", choices=["farneback", "none"], help=explain(Video, "flow"))
+    video.add_argument("--flow", choices=params.VIDEO["flow"].choices,
+                       help=explain(Video, "flow"))
     video.add_argument("--every", type=int, metavar="N", help=explain(Video, "every"))
     video.add_argument("--start", type=float, metavar="SECONDS", help=explain(Clip, "start"))
     video.add_argument("--end", type=float, metavar="SECONDS", help=explain(Clip, "end"))

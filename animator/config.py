@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
@@ -101,18 +101,8 @@ class Clip(Strict):
         return self
 
 
-class Video(Strict):
+class Video(_declared("VideoDeclared", params.VIDEO)):
     """The `video:` section: how each frame of a video input carries the previous dream."""
-
-    blend: Annotated[float, Field(ge=0, le=1, description=(
-        "share of the previous dream carried into each frame: 0 dreams every frame from "
-        "scratch, 1 carries all of it"))] = 0.8
-    flow: Literal["farneback", "none"] = Field("farneback", description=(
-        "optical flow that moves the carried dream with the picture (none: carried in place)"))
-    every: Annotated[int, Field(ge=1, description=(
-        "dream every Nth frame fully; frames between carry the dream along the flow"))] = 1
-    carry_steps: Annotated[int, Field(ge=0, description=(
-        "steps per octave on the carried frames between full dreams"))] = 2
 
 
 class Dream(_declared("DreamDeclared", params.DREAM)):

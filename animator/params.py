@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import annotated_types
 
 __all__ = [
-    "ANIMATION", "COLOR", "DREAM", "OUTPUT", "REQUIRED", "SECTIONS",
+    "ANIMATION", "COLOR", "DREAM", "OUTPUT", "REQUIRED", "SECTIONS", "VIDEO",
     "Parameter", "Range", "default", "parameters", "range_of",
 ]  # fmt: skip
 
@@ -206,7 +206,20 @@ OUTPUT = _table(
     _setting("dither", bool, False, "GIF: dither colours (smoother gradients, larger file)"),
 )
 
-SECTIONS = {"animation": ANIMATION, "dream": DREAM, "color": COLOR, "output": OUTPUT}
+# How each frame of a video input (`input: {video: clip.mp4}`) carries the previous dream.
+VIDEO = _table(
+    _setting("blend", float, 0.8, "share of the previous dream carried into each frame: 0 dreams "
+             "every frame from scratch, 1 carries all of it", Range(ge=0, le=1)),
+    _setting("flow", typing.Literal["farneback", "none"], "farneback",
+             "optical flow that moves the carried dream with the picture (none: carried in place)"),
+    _setting("every", int, 1, "dream every Nth frame fully; frames between carry the dream along "
+             "the flow", Range(ge=1)),
+    _setting("carry_steps", int, 2, "steps per octave on the carried frames between full dreams",
+             Range(ge=0)),
+)
+
+SECTIONS = {"animation": ANIMATION, "dream": DREAM, "color": COLOR, "output": OUTPUT,
+            "video": VIDEO}
 
 
 def default(section: str, name: str):
@@ -217,7 +230,7 @@ def default(section: str, name: str):
 def parameters(transforms: bool = True) -> dict[str, tuple[Parameter, ...]]:
     """Every declared parameter by section, for forms and documentation.
 
-    Sections: 'animation' (top-level keys), 'dream', 'color', 'output', then (with `transforms`)
+    Sections: 'animation' (top-level keys), 'dream', 'color', 'output', 'video', then (with `transforms`)
     'transforms.<name>' for each registered transform (built-ins, loaded plugins and installed
     entry points). Each `Parameter` has name, annotation, default, range, help and `as_dict()`.
     """

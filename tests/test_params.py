@@ -180,3 +180,11 @@ def test_the_readme_config_documents_every_declared_setting():
     assert set(params.ANIMATION) <= set(documented)
     for section in ("dream", "color", "output"):
         assert set(params.SECTIONS[section]) <= set(documented[section]), section
+
+
+def test_the_video_section_is_declared_and_checked_from_the_declaration():
+    blend = next(p for p in params.parameters(transforms=False)["video"] if p.name == "blend")
+    assert (blend.default, str(blend.range)) == (0.8, ">= 0 and <= 1")
+    assert config_module.Video().every == params.default("video", "every")
+    with pytest.raises(ConfigError, match=r"video\.blend: must be >= 0 and <= 1, got 2"):
+        config_module.from_mapping({"input": {"video": "clip.mp4"}, "video": {"blend": 2}})
