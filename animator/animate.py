@@ -525,7 +525,7 @@ def _finite(pixels: np.ndarray, index: int) -> np.ndarray:
     if not np.isfinite(pixels).all():
         raise PluginError(f"frame {index} holds non-finite values (NaN or inf) made by the "
                           f"transforms of frame {index - 1}: frames 0..{index - 1} are kept; fix the "
-                          "transform, then continue with --resume")
+                          "transform", remedy="then_resume")
     return pixels
 
 

@@ -39,7 +39,8 @@ QUALITY, LOOP, PALETTE = (OUTPUT[key].default for key in ("quality", "loop", "pa
 PALETTE_SAMPLE_FRAMES = 8  # frames sampled, evenly spaced, to build a shared GIF palette
 PALETTE_SAMPLE_SIDE = 256  # pixels: longest side of each sampled frame in the palette mosaic
 GIF_MIN_DELAY_CS = 2  # browsers play delays under 2 centiseconds at 10 cs: never write less
-ASSEMBLE_RETRY = "run `animator assemble` again"
+# How a failed write ends, in no front end's words: a caller that knows the fix adds it.
+ASSEMBLE_RETRY = "try again"
 PRESETS, DEFAULT_PRESET = OUTPUT["preset"].choices, OUTPUT["preset"].default  # libx264's
 
 
