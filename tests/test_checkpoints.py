@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
+from PIL import Image
 
 from animator.state import FrameStore
 
@@ -53,7 +55,9 @@ def render(folder: Path, *extra: str, kill_at: int | None = None) -> subprocess.
 
 
 def frames_of(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted((folder / "out/r.gif.frames").glob("[0-9]*.png"))}
+    """Each frame's pixels (the PNGs' text differs: it carries the killer's folder, a setting)."""
+    return {p.name: np.asarray(Image.open(p)).tobytes()
+            for p in sorted((folder / "out/r.gif.frames").glob("[0-9]*.png"))}
 
 
 def test_a_render_killed_between_two_resume_points_resumes_to_identical_frames(tmp_path):
