@@ -170,7 +170,7 @@ class Mp4Writer(_Writer):
         self._temp: Path | None = _create_temp(self.path, self.suffix)
 
     suffix = ".mp4"
-    comment: str | None = None  # text for the file's metadata comment (the effective config)
+    comment: str | None = None  # the MP4's metadata comment (the effective config)
 
     def write(self, frame) -> None:
         """Encode one frame (H×W×3 RGB, float 0..255 or uint8)."""
@@ -446,7 +446,7 @@ def assemble(
     reorder as `frame_order` says. MP4 uses `quality` and `preset`; GIF uses `loop`, `palette`,
     `dither` (see `write_gif`). The output's folder is created if missing; an existing output is
     replaced. `progress(done, total)` is called after each frame; `comment` goes into an MP4's
-    or WebP's metadata. Returns the number of frames written.
+    metadata (ffmpeg's WebP muxer writes none). Returns the number of frames written.
     """
     kind = video_format(out, format)
     is_folder = isinstance(frames, (str, os.PathLike))
