@@ -32,6 +32,7 @@ def test_bench_reports_both_sides(tmp_path):
     assert report["ratio"] > 0
     assert report["flops_per_frame"] > 0
     assert 0 < report["animator"]["octave_seconds"] and 0 < report["animator"]["octave_share"]
+    assert 0 < report["animator"]["octave_cpu_share"] and report["animator"]["cpu_seconds_per_frame"] > 0
     assert "ratio baseline/animator" in stdout and "octaves' share of a frame" in stdout
     assert (tmp_path / "work" / "baseline0" / "baseline.gif").is_file()
     assert (tmp_path / "work" / "animator0" / "animator.gif").is_file()
