@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from animator.errors import ConfigError
 from transforms import Context, build_chain
 from transforms.shifts import roll, roll_lines, sine_shift, stochastic_shift
 
@@ -111,9 +112,27 @@ def test_stochastic_shift_draws_one_shift_per_group():
     assert len(set(shifts[:4])) == 1 and len(set(shifts[4:8])) == 1 and len(set(shifts[8:])) == 1
 
 
-def test_stochastic_shift_refuses_low_above_high():
-    with pytest.raises(ValueError, match="low must be <= high"):
-        stochastic_shift(numbered(), context(numbered()), low=3, high=1)
+@pytest.mark.parametrize("params, message", [
+    ({"low": 3, "high": 1}, r"transforms\[0\]\.stochastic_shift: low: must be <= high, got low=3, high=1$"),
+    ({"low": 3}, r"stochastic_shift: low: must be <= high, got low=3, high=2$"),  # high's default
+    ({"low": "t / 100", "high": 2}, r"low: must be <= high, got low=3, high=2 at frame 251$"),
+])
+def test_stochastic_shift_refuses_low_above_high_when_the_config_loads(params, message):
+    with pytest.raises(ConfigError, match=message):
+        build_chain([{"stochastic_shift": params}], frames=1000)
+
+
+@pytest.mark.parametrize("period, message", [
+    (0, r"transforms\[0\]\.sine_shift: period: must not be 0 .*\)$"),
+    ("40 - t / 10", r"sine_shift: period: must not be 0 .* at frame 400$"),
+])
+def test_sine_shift_refuses_a_zero_period_when_the_config_loads(period, message):
+    with pytest.raises(ConfigError, match=message):
+        build_chain([{"sine_shift": {"period": period}}], frames=1000)
+
+
+def test_a_scheduled_period_that_never_reaches_zero_loads():
+    assert build_chain([{"sine_shift": {"period": "40 + t / 10"}}], frames=1000).names == ["sine_shift"]
 
 
 def test_roll_truncate_is_the_notebooks_int_n_over_15():

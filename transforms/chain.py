@@ -180,7 +180,7 @@ def build_chain(
             problems.append((f"{path}[{index}]", str(error)))
     chain = Chain(tuple(steps))
     if frames is not None:
-        problems += range_problems(chain, frames)
+        problems += range_problems(chain, frames) + check_problems(chain, frames)
     if problems:
         raise ConfigError("\n".join(line for _, line in problems), problems=problems)
     return chain
@@ -202,6 +202,37 @@ def range_problems(chain: Chain, frames: int) -> list[tuple[str, str]]:
             if problem:
                 problems.append((path, problem))
     return problems
+
+
+def check_problems(chain: Chain, frames: int) -> list[tuple[str, str]]:
+    """(key path, line) for each step whose `check` refuses its parameters' values at some frame
+    of 0..frames-1: rules between parameters (`low <= high`) or outside a range (`period != 0`)
+    hold for schedules too. Frames as `schedule.sample_frames` picks them."""
+    problems = []
+    for step in chain.steps:
+        scheduled = [value.schedule if isinstance(value, Integer) else value
+                     for value in step.params.values()
+                     if isinstance(value, (Schedule, Integer))]
+        if step.transform.check is None or all(_constant(s) for s in scheduled):
+            continue
+        for t in schedule.sample_frames(frames, scheduled):
+            values = {name: evaluate(value, t) for name, value in step.params.items()
+                      if not isinstance(value, Along)}
+            try:
+                step.transform.check(_with_defaults(step.transform, values))
+            except (ValueError, TypeError) as error:
+                problems.append((step.path, f"{step.path}: {error} at frame {t}"))
+                break
+    return problems
+
+
+def _constant(parsed: Schedule) -> bool:
+    return parsed.constant is not None
+
+
+def _with_defaults(transform: Transform, given: dict) -> dict:
+    """`given` over the transform's declared defaults: what its body would receive."""
+    return {**{p.name: p.default for p in transform.params if not p.required}, **given}
 
 
 def _build_step(item, path: str, base_dir, registry: Registry, problems: list) -> Step | None:
@@ -226,7 +257,7 @@ def _build_step(item, path: str, base_dir, registry: Registry, problems: list) -
                              f"{path}.{param.name}: missing required parameter ({param})"))
     if transform.check is not None:
         try:
-            transform.check(dict(given))
+            transform.check(_with_defaults(transform, given))
         except (ValueError, TypeError) as error:
             problems.append((path, f"{path}: {error}"))
     return Step(transform, types.MappingProxyType(params), path)

@@ -81,7 +81,13 @@ def _profile(shift: Callable | float, n: np.ndarray) -> np.ndarray:
     return np.broadcast_to(np.asarray(values, dtype=np.float64), n.shape)
 
 
-@register("sine_shift")
+def _check_period(params: dict) -> None:
+    """A period of 0 lines has no wave: refused when the config loads, at any frame."""
+    if isinstance(params.get("period"), (int, float)) and params["period"] == 0:
+        raise ValueError("period: must not be 0 (lines per wave; negative runs the wave backwards)")
+
+
+@register("sine_shift", check=_check_period)
 def sine_shift(
     frame,
     ctx: Context,
@@ -94,14 +100,19 @@ def sine_shift(
 
     amplitude in pixels, period in lines (pixels), speed in radians per frame.
     """
-    if period == 0:
-        raise ValueError("period must not be 0")
     n = np.arange(line_count(frame, axis), dtype=np.float64)
     shifts = amplitude * np.sin(2 * np.pi * n / period + speed * ctx.index)
     return roll_lines(frame, shifts, axis)
 
 
-@register("stochastic_shift")
+def _check_bounds(params: dict) -> None:
+    """`low <= high` (after rounding to whole pixels), refused when the config loads, at any frame."""
+    low, high = params.get("low"), params.get("high")
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)) and round(low) > round(high):
+        raise ValueError(f"low: must be <= high, got low={low:g}, high={high:g}")
+
+
+@register("stochastic_shift", check=_check_bounds)
 def stochastic_shift(
     frame, ctx: Context, low: int = -2, high: int = 2, axis: Axis = "columns", group: Group = 1
 ):
@@ -111,8 +122,6 @@ def stochastic_shift(
     """
     group = int(group)
     low, high = int(round(low)), int(round(high))
-    if low > high:
-        raise ValueError(f"low must be <= high, got low={low}, high={high}")
     count = line_count(frame, axis)
     shifts = ctx.rng.integers(low, high, size=math.ceil(count / group), endpoint=True)
     return roll_lines(frame, grouped(shifts, count, group), axis)
