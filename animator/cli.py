@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Render CONFIG. Each option below overrides the config's key of that name; "
                     "the defaults shown hold where neither sets it.")
     render.add_argument("config")
-    render.add_argument("-o", "--output", help="output path (.gif, .mp4, or a folder name)")
+    render.add_argument("-o", "--output", help=params.OUTPUT["path"].help)
     render.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set dream.steps=5 (repeatable)")
     render.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
