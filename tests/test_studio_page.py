@@ -130,7 +130,8 @@ def test_edit_render_watch_cancel_download(server, browser):
             gif.seek(index)
             frame = np.asarray(gif.convert("RGB"), np.float32)
             distances = [np.abs(frame - live).mean() for live in seen]
-            assert int(np.argmin(distances)) == index and distances[index] < 4  # palette rounding
+            assert int(np.argmin(distances)) == index  # the nearest live frame is its own
+            assert distances[index] < 8  # GIF palette and dithering error; neighbours are ~16 apart
     assert (folder / "watched.yaml").is_file()
 
     # the gallery re-opens the render's config in the form and the YAML
