@@ -64,11 +64,14 @@ class Backend:
     """What the step needs from a backend, inside its compiled function.
 
     `value_and_grad(fn, x)`: fn's scalar value at x and its gradient; `call(tiles)`: the feature
-    model's activations (a list, one per layer) for a batch of tiles.
+    model's activations (a list, one per layer) for a batch of tiles; `unrolled(steps, body,
+    carry)`, where the backend has one: the steps written out in the compiled program from a
+    single trace of `body` (else `Layout.unroll` traces each step in a Python loop).
     """
 
     value_and_grad: Callable
     call: Callable
+    unrolled: Callable | None = None
 
 
 def tiled_gradient(image, objective, weights, inputs, layout: Layout, backend: Backend):
@@ -135,7 +138,9 @@ def ascend(image, shifts, step_size, max_loss, objective, weights, inputs, layou
 
     steps = int(shifts.shape[0])
     carry = (image, ops.zeros((steps,), "float32"), ops.convert_to_tensor(True))
-    if layout.unroll:
+    if layout.unroll and backend.unrolled is not None:
+        carry = backend.unrolled(steps, body, carry)
+    elif layout.unroll:
         for i in range(steps):
             carry = body(i, carry)
     else:

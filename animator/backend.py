@@ -193,7 +193,12 @@ class _JaxOctave(Octave):
             outputs, _ = self.model.stateless_call(trainable, non_trainable, tiles, training=False)
             return _activations(outputs)
 
-        backend = Backend(lambda fn, x: jax.value_and_grad(fn)(x), call)
+        def unrolled(steps, body, carry):
+            # One trace of the step, written out `steps` times when lowered: the straight-line
+            # program XLA:CPU runs fast, for a fraction of a Python loop's tracing time.
+            return jax.lax.fori_loop(0, steps, body, carry, unroll=True)
+
+        backend = Backend(lambda fn, x: jax.value_and_grad(fn)(x), call, unrolled)
         return self.ascend(backend, image, shifts, step_size, max_loss, weights, inputs, layout)
 
     def run(self, image, shifts, step_size, max_loss, weights, inputs, layout):
