@@ -63,7 +63,7 @@ def _field(param: params.Parameter) -> tuple:
     if param.scheduled:  # checked here for its form; its range over the frames by from_mapping
         annotation = ScheduleValue | None if param.default is None else ScheduleValue
         return Annotated[annotation, AfterValidator(functools.partial(_parse, param))], info
-    if param.range is not None:  # pydantic checks it; `_describe` words its error
+    if param.range is not None:  # pydantic checks it; `validation_problems` words its error
         return Annotated[param.annotation, param.range], info
     return param.annotation, info
 
@@ -254,7 +254,7 @@ class Config:
         losing the frames already rendered.
         """
         data = self.animation.model_dump(mode="json", exclude={"frames", "fps", "output"})
-        data["input_file"] = _file_digest(self.input_path) if self.input_path else None
+        data["input_file"] = file_digest(self.input_path) if self.input_path else None
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def effective(self, absolute: bool = True) -> dict:
@@ -310,7 +310,7 @@ class Config:
 
     def plugin_digests(self) -> dict[str, str | None]:
         """A hash of each plugin `.py` file's content, by the name the config gives it."""
-        return {p: _file_digest(self.base_dir / p) for p in self.animation.plugins
+        return {p: file_digest(self.base_dir / p) for p in self.animation.plugins
                 if p.endswith(".py") and (self.base_dir / p).is_file()}
 
 
@@ -319,7 +319,8 @@ def _plain(value):
     return [_plain(v) for v in value] if isinstance(value, tuple) else value
 
 
-def _file_digest(path: Path) -> str | None:
+def file_digest(path: Path) -> str | None:
+    """16 hex digits of a hash of a regular file's content; None if it is not one or cannot be read."""
     if not path.is_file():  # a pipe could block the read forever
         return None
     digest = hashlib.sha256()
@@ -344,7 +345,7 @@ def load(path: str | Path, overrides: list[str] = (), **replace) -> Config:
     path = Path(path)
     data = _read_yaml(path)
     for item in overrides:
-        _apply_override(data, item)
+        apply_override(data, item)
     data.update({key: value for key, value in replace.items() if value is not None})
     return from_mapping(data, path.parent, source=str(path))
 
@@ -394,7 +395,8 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
     return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
-def _apply_override(data: dict, item: str) -> None:
+def apply_override(data: dict, item: str) -> None:
+    """Apply one `--set KEY.PATH=VALUE` (the value read as YAML) to the parsed YAML `data`."""
     key, sep, text = item.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. dream.steps=5")
@@ -451,7 +453,7 @@ def from_mapping(data: dict, base_dir: str | Path = ".", source: str = "<config>
     try:
         animation = Animation.model_validate(data)
     except ValidationError as error:
-        problems.extend(_describe(error, data))
+        problems.extend(validation_problems(error, data))
     base_dir = Path(base_dir)
     plugins = data.get("plugins")
     frames = animation.frames if animation else _frames_or_default(data)
@@ -554,8 +556,8 @@ def _dream_range_problems(dream: dict, frames: int) -> list[tuple[str, str]]:
     return problems
 
 
-def _describe(error: ValidationError, data: dict,
-              model: type[BaseModel] = Animation) -> list[tuple[str, str]]:
+def validation_problems(error: ValidationError, data: dict,
+                        model: type[BaseModel] = Animation) -> list[tuple[str, str]]:
     """One (key path, `key.path: message, got value`) per problem, with near names for unknown keys
     (`model`: the model that was validated, whose field names are the near names)."""
     lines = []

@@ -169,14 +169,14 @@ def load(path: str | Path, overrides: list[str] = (), folder: str | Path | None 
     try:
         spec = SweepFile.model_validate(data)
     except ValidationError as error:
-        problems = config_module._describe(error, data, SweepFile)
+        problems = config_module.validation_problems(error, data, SweepFile)
         raise ConfigError(f"sweep '{path}': " + "; ".join(line for _, line in problems),
                           problems=problems) from None
     if not spec.grid and spec.random is None:
         raise ConfigError(f"sweep '{path}': grid: expected grid: or random: (or both), got neither")
     base, base_dir = _base(spec.base, path)
     for item in overrides:
-        config_module._apply_override(base, item)
+        config_module.apply_override(base, item)
     folder = Path(folder) if folder else path.parent / (spec.output or f"out/{path.stem}")
     variants = _variants(base, base_dir, _settings(spec, path), folder, path)
     return Sweep(path, folder, variants, spec.contact_sheet, variants[0].config.fps)
@@ -261,7 +261,7 @@ def variant_id_of(config: Config) -> str:
     output goes."""
     settings = config.animation.model_dump(mode="json", exclude_defaults=True)
     settings.get("output", {}).pop("path", None)
-    digest = config_module._file_digest(config.input_path) if config.input_path else None
+    digest = config_module.file_digest(config.input_path) if config.input_path else None
     record = json.dumps({"settings": settings, "input_file": digest}, sort_keys=True)
     return hashlib.sha256(record.encode()).hexdigest()[:12]
 
