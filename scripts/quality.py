@@ -26,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-LUMA = np.array([0.299, 0.587, 0.114])
+from transforms.filters import LUMA as _LUMA
+
+LUMA = np.array(_LUMA)  # the grey the edge transforms use (BT.601)
 
 
 @dataclass(frozen=True)
