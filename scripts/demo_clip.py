@@ -22,18 +22,24 @@ IMAGES = Path(__file__).resolve().parents[1] / "configs" / "images"
 TONE_HZ = 440
 
 
+def _patch_place(height: int) -> tuple[int, int, int]:
+    """The patch's side, its top row and its first frame's left column: one place for the clip
+    and for the mask of its path, so the two cannot drift apart."""
+    side = max(8, height // 3)
+    return side, (height - side) // 2, side // 4
+
+
 def patch_frames(size: tuple[int, int], frames: int, speed: int) -> list[np.ndarray]:
     """`frames` uint8 RGB frames (`size` = width, height): a patch a third of the height high,
     starting at the left, moving right `speed` px a frame over a still background."""
     width, height = size
+    side, top, start = _patch_place(height)
     background = np.asarray(Image.open(IMAGES / "chelsea.jpg").convert("RGB").resize(size))
-    side = max(8, height // 3)
     patch = np.asarray(Image.open(IMAGES / "coffee.jpg").convert("RGB").resize((side, side)))
-    top = (height - side) // 2
     out = []
     for i in range(frames):
         frame = background.copy()
-        left = min(width - side, side // 4 + speed * i)
+        left = min(width - side, start + speed * i)
         frame[top:top + side, left:left + side] = patch
         out.append(frame)
     return out
@@ -42,8 +48,7 @@ def patch_frames(size: tuple[int, int], frames: int, speed: int) -> list[np.ndar
 def patch_path(size: tuple[int, int], frames: int, speed: int) -> np.ndarray:
     """H×W bool: True where the patch passes at some frame (the rest of the frame stays still)."""
     width, height = size
-    side = max(8, height // 3)
-    top, left = (height - side) // 2, side // 4
+    side, top, left = _patch_place(height)
     covered = np.zeros((height, width), bool)
     covered[top:top + side, left:min(width, left + speed * (frames - 1) + side)] = True
     return covered
