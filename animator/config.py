@@ -53,7 +53,7 @@ class Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def _declared(name: str, table: dict[str, params.Parameter]) -> type[Strict]:
+def _declared_model(name: str, table: dict[str, params.Parameter]) -> type[Strict]:
     """A model whose fields are the table's parameters: type, default and checks from there."""
     return create_model(name, __base__=Strict, **{key: _field(p) for key, p in table.items()})
 
@@ -101,19 +101,19 @@ class Clip(Strict):
         return self
 
 
-class Video(_declared("VideoDeclared", params.VIDEO)):
+class Video(_declared_model("VideoDeclared", params.VIDEO)):
     """The `video:` section: how each frame of a video input carries the previous dream."""
 
 
-class Dream(_declared("DreamDeclared", params.DREAM)):
+class Dream(_declared_model("DreamDeclared", params.DREAM)):
     """The `dream:` section; numeric values may be schedules of the frame index `t`."""
 
 
-class Color(_declared("ColorDeclared", params.COLOR)):
+class Color(_declared_model("ColorDeclared", params.COLOR)):
     """The `color:` section: colour coherence across frames."""
 
 
-class Output(_declared("OutputDeclared", params.OUTPUT)):
+class Output(_declared_model("OutputDeclared", params.OUTPUT)):
     """The `output:` section: where and how the frames become a video."""
 
     @field_validator("checkpoint_every", mode="before")
@@ -149,7 +149,7 @@ def checkpoint_cadence(value: int | str) -> tuple[int | None, float | None]:
     raise ValueError(f"must be a number of frames (>= 1) or of seconds ('30s'), got {value!r}")
 
 
-class Animation(_declared("AnimationDeclared", params.ANIMATION)):
+class Animation(_declared_model("AnimationDeclared", params.ANIMATION)):
     """The whole file."""
 
     input: str | NoiseInput | Clip
