@@ -178,10 +178,6 @@ class Objective:
 
         return np.array([weight_at(term.weight, t) for term in self.terms], np.float32)
 
-    def __call__(self, activations):
-        """The tile terms' value given the feature model's outputs (one per name in `layers`)."""
-        return self.tile_value(activations, self.weights(), {})
-
     def tile_value(self, activations, weights, inputs):
         """The value of the terms that look at the model's activations of a batch of tiles."""
         features = dict(zip(self.layers, activations))
