@@ -117,7 +117,8 @@ def octave_function(model, objective, xla: bool | None = None) -> Octave:
     raise RuntimeError(f"the {name} backend is not supported: set KERAS_BACKEND=tensorflow or jax")
 
 
-def _activations(outputs) -> list:
+def activations(outputs) -> list:
+    """A feature model's outputs as a list (one per layer), as it returns one output bare."""
     return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
 
@@ -161,7 +162,7 @@ class _TensorFlowOctave(Octave):
         super().__init__(model, objective)
         # XLA:CPU runs while-loop bodies several times slower than straight code: unrolled there
         self.unroll = xla and not has_accelerator()
-        backend = Backend(self._value_and_grad, lambda tiles: _activations(model(tiles, training=False)))
+        backend = Backend(self._value_and_grad, lambda tiles: activations(model(tiles, training=False)))
         self.run = tf.function(functools.partial(self.ascend, backend), jit_compile=xla)
 
     @staticmethod
@@ -191,7 +192,7 @@ class _JaxOctave(Octave):
 
         def call(tiles):
             outputs, _ = self.model.stateless_call(trainable, non_trainable, tiles, training=False)
-            return _activations(outputs)
+            return activations(outputs)
 
         def unrolled(steps, body, carry):
             # One trace of the step, written out `steps` times when lowered: the straight-line

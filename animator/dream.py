@@ -276,6 +276,7 @@ class Dreamer:
         """A guide's features per layer, seen at an octave of `size` (at most GUIDE_SIDE px)."""
         from keras import ops
 
+        from animator.backend import activations
         from animator.objective import guide_features
 
         key = (guide.image, guide.layers, size)
@@ -283,7 +284,7 @@ class Dreamer:
             scale = min(1.0, GUIDE_SIDE / max(size))
             shape = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
             pixels = _resize(ops.convert_to_tensor(self._guides[guide.image], "float32"), shape)
-            outputs = dict(zip(self.objective.layers, _outputs(self.model(pixels[None], training=False))))
+            outputs = dict(zip(self.objective.layers, activations(self.model(pixels[None], training=False))))
             self._guide_features[key] = guide_features([outputs[n] for n in guide.layers], guide.layers)
         return self._guide_features[key]
 
@@ -292,9 +293,11 @@ class Dreamer:
         for tests and diagnostics."""
         from keras import ops
 
+        from animator.backend import activations
+
         pixels = ops.convert_to_tensor(image, "float32")
         weights, inputs = self.objective.weights(frame), self.objective_inputs(pixels)
-        outputs = _outputs(self.model(pixels[None], training=False))
+        outputs = activations(self.model(pixels[None], training=False))
         value = self.objective.tile_value(outputs, weights, inputs)
         if self.objective.has_image_terms:
             value = value + self.objective.image_value(pixels, weights, inputs)
@@ -330,10 +333,6 @@ def _exceeds(step_losses, max_loss: float) -> bool:
     from keras import ops
 
     return bool(np.max(ops.convert_to_numpy(step_losses)) > max_loss)
-
-
-def _outputs(outputs) -> list:
-    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
 
 def _read_guide(path: str):
