@@ -323,14 +323,11 @@ def _check_octaves(config: Config, height: int, width: int) -> None:
 
 def _dreamer(config: Config):
     from animator.dream import Dreamer
-    from animator.models import BUNDLED, IMAGENET
 
     dream = config.animation.dream
-    model, weights = config.dream_model, dream.weights
     # files named in the config are relative to its folder, like the input and the plugins
-    if weights not in (None, "none", BUNDLED, IMAGENET):
-        weights = str(config.base_dir / weights)
-    return Dreamer(model=model, weights=weights, layers=dream.layers,
+    weights = dream.weights if config.weights_file is None else str(config.weights_file)
+    return Dreamer(model=config.dream_model, weights=weights, layers=dream.layers,
                    objective=_objective(config), guide=_guide(config, dream.guide),
                    precision=dream.precision, xla=None if dream.xla == "auto" else dream.xla)
 

@@ -214,6 +214,15 @@ class Config:
         return str(self.base_dir / model) if model.endswith(MODEL_FILE_SUFFIXES) else model
 
     @property
+    def weights_file(self) -> Path | None:
+        """The weights file `dream.weights` names (relative paths are from the config's folder), or
+        None where it is a keyword (imagenet, none, bundled) or unset (the model's own)."""
+        from animator.models import BUNDLED, IMAGENET
+
+        weights = self.animation.dream.weights
+        return None if weights in (None, "none", BUNDLED, IMAGENET) else self.base_dir / weights
+
+    @property
     def output_format(self) -> str:
         """gif, mp4 or frames: `output.format`, else the output path's suffix."""
         from animator.video import FORMATS
@@ -261,7 +270,7 @@ class Config:
         """Every setting with its default filled in (transforms' parameters too) and, with
         `absolute`, every path absolute: written as YAML (`effective_yaml`), it renders the same
         frames from anywhere."""
-        from animator.models import BUNDLED, IMAGENET, MODEL_FILE_SUFFIXES
+        from animator.models import MODEL_FILE_SUFFIXES
 
         data = self.animation.model_dump(mode="json")
         data["transforms"] = [self._full_step(item, step, absolute)
@@ -276,8 +285,8 @@ class Config:
         dream = data["dream"]
         if dream["model"].endswith(MODEL_FILE_SUFFIXES):
             dream["model"] = str((self.base_dir / dream["model"]).absolute())
-        if dream["weights"] not in (None, "none", BUNDLED, IMAGENET):
-            dream["weights"] = str((self.base_dir / dream["weights"]).absolute())
+        if self.weights_file is not None:
+            dream["weights"] = str(self.weights_file.absolute())
         data["output"]["path"] = str(self.output_path.absolute())
         return data
 
