@@ -170,6 +170,7 @@ class Mp4Writer(_Writer):
         self._temp: Path | None = _create_temp(self.path, self.suffix)
 
     suffix = ".mp4"
+    pix_fmt_in = "yuv420p"  # what ffmpeg reads: `_encoder_input`'s layout
     comment: str | None = None  # the MP4's metadata comment (the effective config)
 
     def write(self, frame) -> None:
@@ -178,7 +179,7 @@ class Mp4Writer(_Writer):
         if self._encoder is None:
             self._start(pixels.shape)
         self._check_shape(pixels.shape)
-        self._send(self._padded(pixels))
+        self._send(self._encoder_input(self._padded(pixels)))
         self.frames_written += 1
 
     def close(self) -> None:
@@ -218,7 +219,7 @@ class Mp4Writer(_Writer):
             options["output_params"] += ["-metadata", f"comment={self.comment}"]
         self._encoder = imageio_ffmpeg.write_frames(
             str(self._temp), (width, height), fps=self.fps, quality=None, macro_block_size=1,
-            ffmpeg_log_level="error", **options)
+            pix_fmt_in=self.pix_fmt_in, ffmpeg_log_level="error", **options)
         self._send(None)
 
     def _encoder_options(self) -> dict:
@@ -227,6 +228,13 @@ class Mp4Writer(_Writer):
 
     def _padded(self, pixels):
         return _even_size(pixels)
+
+    def _encoder_input(self, pixels):
+        """The padded RGB frame as yuv420p planes (BT.601, limited range), by OpenCV: ~1 ms at
+        1080p, where ffmpeg's own converter takes ~5 ms of the encoder's CPU."""
+        import cv2
+
+        return cv2.cvtColor(pixels, cv2.COLOR_RGB2YUV_I420)
 
     def _complete(self) -> bool:
         return _has_movie_index(self._temp)
@@ -269,6 +277,7 @@ class WebpWriter(Mp4Writer):
     """
 
     suffix = ".webp"
+    pix_fmt_in = "rgb24"  # odd sizes stay odd, which yuv420p planes cannot hold
 
     def __init__(self, path, fps: float, quality: float = QUALITY, loop: int | None = LOOP,
                  frames_dir=None) -> None:
@@ -284,6 +293,9 @@ class WebpWriter(Mp4Writer):
 
     def _padded(self, pixels):
         return np.ascontiguousarray(pixels)  # WebP takes odd sizes
+
+    def _encoder_input(self, pixels):
+        return pixels
 
     def _complete(self) -> bool:
         with open(self._temp, "rb") as stream:

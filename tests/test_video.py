@@ -352,3 +352,22 @@ def test_a_slower_mp4_preset_makes_a_smaller_file_of_the_same_frames(tmp_path):
     assert sizes["medium"] < 0.9 * sizes["ultrafast"]
     with pytest.raises(ConfigError, match="preset must be one of ultrafast, .*veryslow, got 'quick'"):
         Mp4Writer(tmp_path / "x.mp4", 10, preset="quick")
+
+
+def test_mp4_keeps_the_colours_of_its_frames(tmp_path):
+    """The frames reach the encoder as yuv420p planes made here (BT.601, limited range): decoded,
+    flat patches of saturated and mixed colours come back within a few levels."""
+    colours = [(230, 20, 20), (20, 200, 40), (30, 40, 220), (128, 128, 128), (250, 220, 60),
+               (16, 16, 16)]
+    frame = np.concatenate([np.full((32, 32, 3), colour, np.uint8) for colour in colours], axis=1)
+    out = tmp_path / "colours.mp4"
+    with Mp4Writer(out, fps=5, quality=10) as writer:
+        for _ in range(3):
+            writer.write(frame)
+    reader = imageio_ffmpeg.read_frames(str(out))
+    next(reader)
+    decoded = [np.frombuffer(data, np.uint8).reshape(32, 192, 3) for data in reader]
+    assert len(decoded) == 3
+    for index, colour in enumerate(colours):
+        patch = decoded[-1][8:24, 32 * index + 8:32 * index + 24].reshape(-1, 3).mean(axis=0)
+        np.testing.assert_allclose(patch, colour, atol=4, err_msg=f"patch {index}")
