@@ -24,9 +24,11 @@ def tile_batch(tile_size: int, bytes_per_pixel: float, budget: int, limit: int =
     return int(max(1, min(limit, budget // per_tile)))
 
 
+@functools.cache
 def has_accelerator() -> bool:
     """Whether the backend computes on a GPU (or another accelerator) rather than the CPU: the
-    one test behind XLA's and unrolling's defaults, tile batching and the memory budget."""
+    one test behind XLA's and unrolling's defaults, tile batching, the memory budget and where
+    a frame is packed for the host (fixed for the process, as the backend is)."""
     name = keras.backend.backend()
     if name == "jax":
         import jax
@@ -114,7 +116,7 @@ def octave_function(model, objective, xla: bool | None = None) -> Octave:
         return _TensorFlowOctave(model, objective, has_accelerator() if xla is None else xla)
     if name == "jax":
         return _JaxOctave(model, objective)
-    raise RuntimeError(f"the {name} backend is not supported: set KERAS_BACKEND=tensorflow or jax")
+    raise _unsupported(name)
 
 
 def activations(outputs) -> list:
@@ -207,3 +209,23 @@ class _JaxOctave(Octave):
         non_trainable = [v.value for v in self.model.non_trainable_variables]
         return self._octave(trainable, non_trainable, image, shifts, step_size, max_loss, weights,
                             inputs, layout=layout)
+
+
+def compiled(fn):
+    """`fn`, a function of backend tensors written in `keras.ops`, compiled with XLA for the
+    active backend (TensorFlow: a `tf.function` with `jit_compile`; JAX: `jax.jit`): traced
+    once per input shape, then one fused program on the tensors' device."""
+    name = keras.backend.backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=True)
+    if name == "jax":
+        import jax
+
+        return jax.jit(fn)
+    raise _unsupported(name)
+
+
+def _unsupported(name: str) -> RuntimeError:
+    return RuntimeError(f"the {name} backend is not supported: set KERAS_BACKEND=tensorflow or jax")

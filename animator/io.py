@@ -228,11 +228,16 @@ def _binomial_blur(image: np.ndarray, axis: int) -> np.ndarray:
     return (before + 2 * centre + after) / 4
 
 
-def to_uint8(frame) -> np.ndarray:
-    """Round and clip a 0..255 frame (numpy or a backend tensor) to uint8; NaN becomes 0."""
+def to_uint8(frame, finite: bool = False) -> np.ndarray:
+    """Round and clip a 0..255 frame (numpy or a backend tensor) to uint8; NaN becomes 0.
+    `finite`: the caller has checked that every value is, which saves one pass (~2 ms at 1080p)."""
     pixels = np.asarray(frame)
     if pixels.dtype == np.uint8:
         return pixels
+    if finite:  # the float copy made by rint, then in place: the same values as below
+        pixels = np.rint(pixels, dtype=np.float32)
+        np.clip(pixels, 0, 255, out=pixels)
+        return pixels.astype(np.uint8)
     # The first pass makes the float32 copy, the others work in place. fmax takes the number
     # over NaN: NaN becomes 0, -inf 0. Clipping before rounding gives the same uint8 values.
     pixels = np.fmax(pixels, 0, dtype=np.float32)
@@ -258,14 +263,15 @@ def output_error(err: OSError, path, retry: str = "run again", remedy: str | Non
 
 
 def write_png_atomic(path: str | os.PathLike, frame, fast: bool = False,
-                     text: dict[str, str] | None = None) -> None:
+                     text: dict[str, str] | None = None, durable: bool = True) -> None:
     """Write a frame as PNG so that `path` is either the old file or the complete new one.
 
     The PNG goes to a hidden temporary file in the same folder (created if missing), is
     flushed and fsynced, then renamed over `path`. On failure the temporary file is removed
     and an `OutputError` says what to do (disk full: free space and resume).
     `fast` writes with `encode_png` (animation frames: a 1080p frame in ~25 ms instead of
-    ~200 ms); otherwise Pillow's default compression makes a smaller file.
+    ~200 ms); otherwise Pillow's default compression makes a smaller file. Without `durable`
+    the rename is durable only once the caller syncs the folder (`sync_folder`).
     """
     path = Path(path)
     pixels = rgb_uint8(frame)
@@ -274,9 +280,10 @@ def write_png_atomic(path: str | os.PathLike, frame, fast: bool = False,
     except OSError as err:
         raise output_error(err, path, remedy="then_resume") from err
     if fast:
-        write_atomic(path, lambda stream: stream.write(encode_png(pixels, text)))
+        write_atomic(path, lambda stream: stream.write(encode_png(pixels, text)), durable=durable)
     else:
-        write_atomic(path, lambda stream: Image.fromarray(pixels).save(stream, format="PNG"))
+        write_atomic(path, lambda stream: Image.fromarray(pixels).save(stream, format="PNG"),
+                     durable=durable)
 
 
 def encode_png(frame, text: dict[str, str] | None = None) -> bytes:
@@ -326,13 +333,14 @@ def _png_chunk(kind: bytes, data: bytes) -> tuple[bytes, ...]:
             struct.pack(">I", _deflate.crc32(data, _deflate.crc32(kind))))
 
 
-def write_atomic(path: Path, write, retry: str | None = None) -> None:
+def write_atomic(path: Path, write, retry: str | None = None, durable: bool = True) -> None:
     """Call `write(stream)` on a hidden temporary file beside `path`, fsync it, rename it over
     `path`: the file is either the old one or the complete new one. An OSError becomes a
-    one-line `OutputError` ending with `retry`, by default: resume the render.
+    one-line `OutputError` ending with `retry`, by default: resume the render. `durable`
+    as for `commit`.
     """
     try:
-        with atomic_output(path) as temp, open(temp, "wb") as stream:
+        with atomic_output(path, durable=durable) as temp, open(temp, "wb") as stream:
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
@@ -341,25 +349,26 @@ def write_atomic(path: Path, write, retry: str | None = None) -> None:
                            remedy=None if retry else "then_resume") from err
 
 
-def rgb_uint8(frame) -> np.ndarray:
+def rgb_uint8(frame, finite: bool = False) -> np.ndarray:
     """`to_uint8`, then check the frame is H×W×3 RGB; returns a C-contiguous array."""
-    pixels = to_uint8(frame)
+    pixels = to_uint8(frame, finite)
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"a frame must be H×W×3 RGB, got shape {pixels.shape}")
     return np.ascontiguousarray(pixels)
 
 
 @contextlib.contextmanager
-def atomic_output(path: Path, suffix: str = TEMP_SUFFIX):
+def atomic_output(path: Path, suffix: str = TEMP_SUFFIX, durable: bool = True):
     """Yield a hidden temporary path beside `path`; rename it to `path` if the block succeeds.
 
     If the block raises, the temporary file is removed and `path` is left untouched.
-    `suffix` ends the temporary name (an encoder may choose its format from it).
+    `suffix` ends the temporary name (an encoder may choose its format from it); `durable`
+    as for `commit`.
     """
     temp = temp_beside(path, suffix)
     try:
         yield temp
-        commit(temp, path)
+        commit(temp, path, durable)
     except BaseException:
         discard(temp)
         raise
@@ -399,10 +408,13 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
     return removed
 
 
-def commit(temp: Path, path: Path) -> None:
-    """Rename a finished temporary file over `path`, atomically and durably."""
+def commit(temp: Path, path: Path, durable: bool = True) -> None:
+    """Rename a finished temporary file over `path`, atomically and, if `durable`, durably.
+    Otherwise the caller syncs the folder later, once for many renames: a folder's
+    fsync commits the filesystem's journal, ~3 ms of CPU, more than the rest of a frame's write."""
     os.replace(temp, path)
-    _sync_folder(path.parent)
+    if durable:
+        sync_folder(path.parent)
 
 
 def discard(temp: Path) -> None:
@@ -411,7 +423,7 @@ def discard(temp: Path) -> None:
         os.unlink(temp)
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
     """Make a rename durable: fsync the folder that holds it (POSIX only)."""
     if os.name != "posix":
         return

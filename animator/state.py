@@ -127,8 +127,11 @@ class FrameStore:
     frame_text: dict[str, str] | None = None
 
     def write_frame(self, index: int, pixels) -> None:
-        """Write frame `index` as PNG, atomically, with `frame_text` in its text chunks."""
-        io.write_png_atomic(self.frame_path(index), pixels, fast=True, text=self.frame_text)
+        """Write frame `index` as PNG, atomically, with `frame_text` in its text chunks. Its
+        name is made durable with the next resume point (`save_state`): a frame after the last
+        one is dreamed again on resume anyway."""
+        io.write_png_atomic(self.frame_path(index), pixels, fast=True, text=self.frame_text,
+                            durable=False)
 
     def save_state(self, index: int, frame, rng_state: dict) -> None:
         """Save the resume point before frame `index`, in the older of the two state files
@@ -141,6 +144,7 @@ class FrameStore:
             "fingerprint": np.frombuffer(self.fingerprint.encode(), np.uint8),
             "checksum": np.frombuffer(_digest(frame, index).encode(), np.uint8),
         }
+        io.sync_folder(self.folder)  # the frames' names before the point that counts them
         name = STATE_FILES[index % 2]
         if self._saved[name] == max(self._saved.values()) >= 0:  # it holds the newest: keep it
             name = STATE_FILES[1 - index % 2]

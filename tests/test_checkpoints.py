@@ -80,3 +80,24 @@ def test_a_render_killed_between_two_resume_points_resumes_to_identical_frames(t
     after = {i: os.stat(store.frame_path(i)).st_ino for i in range(on_disk)}
     # frames before the resume point were kept; those after it were dreamed (and written) again
     assert [i for i in before if before[i] != after[i]] == list(range(EVERY, on_disk))
+
+
+def test_frame_names_become_durable_with_the_resume_point_that_counts_them(tmp_path, monkeypatch):
+    """A frame's rename is synced to disk with the next resume point (one folder fsync for many
+    frames), and before that point's own file is written: a point never counts a frame whose
+    name a power cut could lose."""
+    from animator import io
+
+    events = []
+    rename = os.replace
+    monkeypatch.setattr(io, "sync_folder", lambda folder: events.append("sync"))
+    monkeypatch.setattr(os, "replace", lambda old, new: (events.append(Path(new).name), rename(old, new)))
+    store = FrameStore(tmp_path / "frames")
+    store.create()
+    pixels = np.full((4, 6, 3), 7, np.uint8)
+    store.write_frame(0, pixels)
+    store.write_frame(1, pixels)
+    assert events == ["00000.png", "00001.png"]
+    store.save_state(2, pixels.astype(np.float32), {"n": 1})
+    assert events[2] == "sync" and events[3].startswith("state") and events[4] == "sync"
+    assert store.latest_state().index == 2
