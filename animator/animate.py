@@ -391,6 +391,8 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, stop, live: _LiveVi
                 if checkpoints.due():
                     writes.state(*checkpoints.take())
                 yield Dreamed(index, animation.frames, start.index, fetched)
+            if live is not None:  # the MP4 is finished while the last writes are saved
+                live.end()
         finally:  # a resume (or a longer render) goes on after the last transformed frame
             if checkpoints.unsaved():
                 writes.state(*checkpoints.take())
@@ -578,6 +580,12 @@ class _LiveVideo:
         self._settle()
         if not self.failed:
             self.pending = self.pool.submit(lambda: self.writer.write(fetched.result()))
+
+    def end(self) -> None:
+        """No more frames: ffmpeg finishes the file on the encoder's thread meanwhile."""
+        self._settle()
+        if not self.failed and self.writer.frames_written:
+            self.pending = self.pool.submit(self.writer.end_input)
 
     def finish(self, frames: int) -> bool:
         """Move the MP4 into place if it holds all `frames`; False if it must be assembled."""

@@ -167,6 +167,7 @@ class Mp4Writer(_Writer):
         self.frames_written = 0
         self.frame_shape: tuple[int, ...] | None = None
         self._encoder = None
+        self._ended = False  # `end_input` has run: ffmpeg finished with every frame
         self._temp: Path | None = _create_temp(self.path, self.suffix)
 
     suffix = ".mp4"
@@ -186,19 +187,27 @@ class Mp4Writer(_Writer):
         """Finish the file and move it into place; raises `OutputError` if ffmpeg failed."""
         if self._temp is None:
             return
-        if self._encoder is None:
+        if self._encoder is None and not self._ended:
             self.abort()
             raise OutputError(f"no frames were written to '{self.path}': render at least one")
-        encoder, self._encoder = self._encoder, None
+        self.end_input()
+        if not self._complete():
+            self.abort()
+            raise self._failure("ffmpeg stopped before finishing the file")
+        self._commit()
+
+    def end_input(self) -> None:
+        """Tell ffmpeg that the last frame was written and wait while it finishes the file (on
+        another thread, while its caller saves the rest); `close` then moves it into place.
+        Raises `OutputError` if ffmpeg failed."""
+        if self._encoder is None:
+            return
+        encoder, self._encoder, self._ended = self._encoder, None, True
         try:
             encoder.close()
         except (OSError, RuntimeError) as err:
             self.abort()
             raise self._failure(str(err)) from err
-        if not self._complete():
-            self.abort()
-            raise self._failure("ffmpeg stopped before finishing the file")
-        self._commit()
 
     def abort(self) -> None:
         """Stop ffmpeg and remove the unfinished file; the output path is left untouched."""
