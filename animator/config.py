@@ -10,10 +10,12 @@ most `MAX_CONFIG_DEPTH` deep, and at most `MAX_FRAMES` frames.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import json
 import math
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -208,19 +210,15 @@ class Config:
     @property
     def dream_model(self) -> str:
         """`dream.model`: a zoo name, or a model file's path (relative ones from the config's folder)."""
-        from animator.models import MODEL_FILE_SUFFIXES
-
         model = self.animation.dream.model
-        return str(self.base_dir / model) if model.endswith(MODEL_FILE_SUFFIXES) else model
+        return str(self.base_dir / model) if names_model_file(model) else model
 
     @property
     def weights_file(self) -> Path | None:
         """The weights file `dream.weights` names (relative paths are from the config's folder), or
         None where it is a keyword (imagenet, none, bundled) or unset (the model's own)."""
-        from animator.models import BUNDLED, IMAGENET
-
         weights = self.animation.dream.weights
-        return None if weights in (None, "none", BUNDLED, IMAGENET) else self.base_dir / weights
+        return self.base_dir / weights if names_weights_file(weights) else None
 
     @property
     def output_format(self) -> str:
@@ -270,23 +268,12 @@ class Config:
         """Every setting with its default filled in (transforms' parameters too) and, with
         `absolute`, every path absolute: written as YAML (`effective_yaml`), it renders the same
         frames from anywhere."""
-        from animator.models import MODEL_FILE_SUFFIXES
-
         data = self.animation.model_dump(mode="json")
-        data["transforms"] = [self._full_step(item, step, absolute)
+        data["transforms"] = [self._full_step(item, step)
                               for item, step in zip(self.animation.transforms, self.chain.steps)]
         if not absolute:
             return data
-        if isinstance(self.animation.input, (str, Clip)):
-            path = str(self.input_path.absolute())
-            clip = isinstance(self.animation.input, Clip)
-            data["input"] = {**data["input"], "video": path} if clip else path
-        data["plugins"] = [self._absolute(p) for p in data["plugins"]]
-        dream = data["dream"]
-        if dream["model"].endswith(MODEL_FILE_SUFFIXES):
-            dream["model"] = str((self.base_dir / dream["model"]).absolute())
-        if self.weights_file is not None:
-            dream["weights"] = str(self.weights_file.absolute())
+        data = absolute_files(data, self.base_dir)
         data["output"]["path"] = str(self.output_path.absolute())
         return data
 
@@ -304,23 +291,94 @@ class Config:
                 if key not in ("frames", "fps", "output")}
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
-    def _absolute(self, name: str) -> str:
-        """A plugin file or `file.py:name` made absolute; a module name unchanged."""
-        file, colon, rest = name.rpartition(":") if ":" in name else (name, "", "")
-        if not file.endswith(".py"):
-            return name
-        return str((self.base_dir / file).absolute()) + colon + rest
-
-    def _full_step(self, item, step, absolute: bool = True) -> dict:
+    def _full_step(self, item, step) -> dict:
         name, given = (item, {}) if isinstance(item, str) else next(iter(item.items()))
         defaults = {p.name: _plain(p.default) for p in step.transform.params if not p.required}
-        name = self._absolute(str(name)) if absolute else str(name)
-        return {name: {**defaults, **(given or {})}}
+        return {str(name): {**defaults, **(given or {})}}
 
     def plugin_digests(self) -> dict[str, str | None]:
         """A hash of each plugin `.py` file's content, by the name the config gives it."""
         return {p: file_digest(self.base_dir / p) for p in self.animation.plugins
                 if p.endswith(".py") and (self.base_dir / p).is_file()}
+
+
+# --- the settings that name files -------------------------------------------------------------
+
+
+def names_model_file(model) -> bool:
+    """`dream.model` names a model file (else a zoo name)."""
+    from animator.models import MODEL_FILE_SUFFIXES
+
+    return isinstance(model, str) and model.endswith(MODEL_FILE_SUFFIXES)
+
+
+def names_weights_file(weights) -> bool:
+    """`dream.weights` names a weights file (else a keyword, or unset: the model's own)."""
+    from animator.models import BUNDLED, IMAGENET
+
+    return isinstance(weights, str) and weights not in ("none", BUNDLED, IMAGENET)
+
+
+def map_files(data: Mapping, change: Callable[[str, str], str]) -> dict:
+    """A copy of a config's mapping (as parsed, checked or not) with each file it names replaced by
+    `change(key path, file)`: the input image or video, plugin files, a transform named from a
+    file (`file.py:name`: the file), a model file, a weights file.
+
+    The one place that says which settings name files: making them absolute (`absolute_files`)
+    and the studio's check that they lie inside its folder both go through it.
+    """
+    from transforms.plugins import is_file_spec
+
+    data = copy.deepcopy(dict(data))
+    source = data.get("input")
+    if isinstance(source, str):
+        data["input"] = change("input", source)
+    elif isinstance(source, dict) and isinstance(source.get("video"), str):
+        source["video"] = change("input.video", source["video"])
+    if isinstance(data.get("plugins"), list):
+        data["plugins"] = [change(f"plugins[{index}]", spec) if isinstance(spec, str) and is_file_spec(spec)
+                           else spec for index, spec in enumerate(data["plugins"])]
+    if isinstance(data.get("transforms"), list):
+        data["transforms"] = [_step_file(item, functools.partial(change, f"transforms[{index}]"))
+                              for index, item in enumerate(data["transforms"])]
+    dream = data.get("dream")
+    if isinstance(dream, dict):
+        if names_model_file(dream.get("model")):
+            dream["model"] = change("dream.model", dream["model"])
+        if names_weights_file(dream.get("weights")):
+            dream["weights"] = change("dream.weights", dream["weights"])
+    return data
+
+
+def _step_file(item, change: Callable[[str], str]):
+    """A transform step named `file.py:name` with its file changed; any other step as it is."""
+    from transforms.plugins import is_file_spec
+
+    if isinstance(item, dict) and len(item) == 1:
+        ((name, given),) = item.items()
+    elif isinstance(item, str):
+        name, given = item, None
+    else:
+        return item
+    file, colon, short = str(name).rpartition(":")
+    if not colon or not is_file_spec(file):
+        return item
+    renamed = f"{change(file)}:{short}"
+    return {renamed: given} if isinstance(item, dict) else renamed
+
+
+def files_named(data: Mapping) -> dict[str, str]:
+    """The files a config's mapping names (`map_files`), by key path (`input`, `input.video`,
+    `plugins[0]`, `transforms[2]`, `dream.model`, `dream.weights`)."""
+    found = {}
+    map_files(data, lambda key, file: found.setdefault(key, file))
+    return found
+
+
+def absolute_files(data: Mapping, base_dir: str | Path) -> dict:
+    """A copy of a config's mapping with the files it names (`map_files`) made absolute (relative
+    ones are from `base_dir`, the config's folder), so that it means the same from any folder."""
+    return map_files(data, lambda key, file: str((Path(base_dir) / file).absolute()))
 
 
 def _plain(value):

@@ -249,7 +249,7 @@ def _variant(base: dict, base_dir: Path, varied: dict, folder: Path) -> Variant:
     checked = config_module.from_mapping(data, base_dir, source=f"variant {_settings_text(varied)}")
     variant_id = variant_id_of(checked)
     own = (folder / variant_id).absolute()
-    data = _absolute_paths(data, checked)  # so that it renders alone, from its own folder
+    data = config_module.absolute_files(data, checked.base_dir)  # it renders alone, from its own folder
     data["output"] = {**(data.get("output") or {}), "path": variant_id + SUFFIXES[checked.output_format]}
     config = config_module.from_mapping(data, own, source=str(own / "variant.yaml"))
     return Variant(variant_id, dict(varied), data, config)
@@ -264,25 +264,6 @@ def variant_id_of(config: Config) -> str:
     digest = config_module.file_digest(config.input_path) if config.input_path else None
     record = json.dumps({"settings": settings, "input_file": digest}, sort_keys=True)
     return hashlib.sha256(record.encode()).hexdigest()[:12]
-
-
-def _absolute_paths(data: dict, config: Config) -> dict:
-    """The mapping with the files it names (input, plugin files, a model or weights file) made
-    absolute, so that its YAML renders alone from the variant's folder."""
-    from animator.models import BUNDLED, IMAGENET, MODEL_FILE_SUFFIXES
-
-    base_dir = config.base_dir.absolute()
-    if config.input_path is not None:
-        data["input"] = str(config.input_path.absolute())
-    if isinstance(data.get("plugins"), list):
-        data["plugins"] = [str(base_dir / p) if str(p).endswith(".py") else p for p in data["plugins"]]
-    dream = data.get("dream")
-    if isinstance(dream, dict):
-        if str(dream.get("model", "")).endswith(MODEL_FILE_SUFFIXES):
-            dream["model"] = str(base_dir / dream["model"])
-        if dream.get("weights") not in (None, "none", BUNDLED, IMAGENET):
-            dream["weights"] = str(base_dir / dream["weights"])
-    return data
 
 
 def _settings_text(settings: dict) -> str:

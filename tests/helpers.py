@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+
 
 def with_changes(base: dict, **changes) -> dict:
     """`base` with `section__key=value` (one level deep) or `key=value` replaced."""
@@ -13,3 +17,19 @@ def with_changes(base: dict, **changes) -> dict:
         else:
             data[key] = value
     return data
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: float) -> Path:
+    """An MP4 of `frames` (uint8 H×W×3), losslessly encoded H.264 (yuv444p, qp 0): a still
+    background decodes identically."""
+    import imageio_ffmpeg
+
+    height, width = frames[0].shape[:2]
+    writer = imageio_ffmpeg.write_frames(str(path), (width, height), fps=fps, codec="libx264",
+                                         pix_fmt_out="yuv444p", output_params=["-qp", "0"],
+                                         macro_block_size=1, ffmpeg_log_level="error")
+    writer.send(None)
+    for frame in frames:
+        writer.send(np.ascontiguousarray(frame))
+    writer.close()
+    return path

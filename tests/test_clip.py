@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import write_clip
 from PIL import Image
 
 from animator import clip as clip_module
@@ -50,23 +51,9 @@ def square_frames() -> list[np.ndarray]:
     return frames
 
 
-def write_clip(path: Path, frames: list[np.ndarray], fps: float = FPS) -> Path:
-    """Losslessly encoded H.264 (yuv444p, qp 0): the still background decodes identically."""
-    import imageio_ffmpeg
-
-    writer = imageio_ffmpeg.write_frames(str(path), SIZE, fps=fps, codec="libx264",
-                                         pix_fmt_out="yuv444p", output_params=["-qp", "0"],
-                                         macro_block_size=1, ffmpeg_log_level="error")
-    writer.send(None)
-    for frame in frames:
-        writer.send(np.ascontiguousarray(frame))
-    writer.close()
-    return path
-
-
 @pytest.fixture(scope="module")
 def square_clip(tmp_path_factory) -> Path:
-    return write_clip(tmp_path_factory.mktemp("clips") / "square.mp4", square_frames())
+    return write_clip(tmp_path_factory.mktemp("clips") / "square.mp4", square_frames(), FPS)
 
 
 @pytest.fixture(scope="module")

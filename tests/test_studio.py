@@ -67,13 +67,13 @@ def test_nothing_outside_the_renders_folder_is_served(client, studio, tmp_path, 
 
 
 @pytest.mark.parametrize("field, value", [("input", "../cat.png"), ("input", "/tmp/cat.png"),
-                                          ("input", "link/cat.png"), ("dream.model", "../m.keras"),
-                                          ("dream.weights", "/w.h5")])
+                                          ("input", "link/cat.png"), ("input.video", "../clip.mp4"),
+                                          ("dream.model", "../m.keras"), ("dream.weights", "/w.h5")])
 def test_a_config_cannot_name_files_outside_the_folder(client, studio, tmp_path, field, value):
     (studio.root / "link").symlink_to(tmp_path, target_is_directory=True)
-    key = field.rpartition(".")[2]
-    text = TINY.replace("{noise: {size: [48, 48], seed: 2}}", value) if field == "input" \
-        else TINY.replace("dream: {", f"dream: {{{key}: '{value}', ")
+    section, _, key = field.rpartition(".")
+    text = TINY.replace("dream: {", f"dream: {{{key}: '{value}', ") if section == "dream" \
+        else TINY.replace("{noise: {size: [48, 48], seed: 2}}", f"{{{key}: '{value}'}}" if section else value)
     result = client.post("/api/check", json={"yaml": text}, headers=CHANGE).json()
     assert [p["path"] for p in result["problems"]] == [field]
     response = client.post("/api/render", json={"yaml": text, "name": "x"}, headers=CHANGE)

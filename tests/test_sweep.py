@@ -3,6 +3,7 @@ and the same frames from a local Ray instance."""
 
 from __future__ import annotations
 
+import textwrap
 import threading
 from pathlib import Path
 
@@ -10,8 +11,10 @@ import numpy as np
 import pytest
 import yaml
 from conftest import skimage_photo
+from helpers import write_clip
 from PIL import Image
 
+import transforms
 from animator import sweep as sweep_module
 from animator.cli import main
 from animator.config import set_key
@@ -207,6 +210,49 @@ def test_a_bad_sweep_file_is_one_line_naming_the_key_path(tmp_path, capsys, spec
     assert main(["sweep", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def write_spec(folder: Path, base: dict, grid: dict) -> Path:
+    """A sweep file with its `base:` inline: its files are relative to the sweep's folder."""
+    path = folder / "sweep.yaml"
+    path.write_text(yaml.safe_dump({"base": base, "grid": grid, "contact_sheet": {"tile": 32}}))
+    return path
+
+
+def test_a_sweep_over_a_video_input_renders_each_variant(tmp_path):
+    rng = np.random.default_rng(0)
+    write_clip(tmp_path / "clip.mp4", [rng.integers(0, 256, (32, 32, 3), np.uint8) for _ in range(2)], 10)
+    base = {key: value for key, value in BASE.items() if key not in ("input", "size", "frames")}
+    plan = sweep_module.load(write_spec(tmp_path, {**base, "input": {"video": "clip.mp4"}},
+                                        {"seed": [1, 2]}))
+    report = sweep_module.run(plan)
+    assert [o.status for o in report.outcomes] == ["finished", "finished"]
+    for variant in plan.variants:
+        assert variant.data["input"] == {"video": str(tmp_path / "clip.mp4")}
+        assert len(pngs(variant.config.frames_dir)) == 2
+
+
+PLUGIN = """
+from transforms import register
+
+
+@register("sweep_negative", numpy=True)
+def sweep_negative(frame, ctx):
+    return 255 - frame
+"""
+
+
+def test_a_transform_from_a_plugin_file_is_found_from_another_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "sweeps"
+    folder.mkdir()
+    (folder / "negative.py").write_text(textwrap.dedent(PLUGIN))
+    base = {**BASE, "frames": 2, "transforms": ["negative.py:sweep_negative"]}
+    monkeypatch.chdir(tmp_path)  # neither the sweep's folder nor a variant's
+    with transforms.isolated():
+        plan = sweep_module.load(write_spec(folder, base, {"seed": [1, 2]}))
+        report = sweep_module.run(plan)
+    assert [o.status for o in report.outcomes] == ["finished", "finished"]
+    assert plan.variants[0].data["transforms"] == [f"{folder / 'negative.py'}:sweep_negative"]
 
 
 def test_the_example_sweep_is_four_variants_of_the_quickstart():

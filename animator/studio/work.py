@@ -158,7 +158,7 @@ class Studio:
             refused.append(("output.path", "output.path: the studio writes each render to "
                             "NAME/ in its folder: remove output.path and name the render instead"))
         refused += self._plugin_transforms(data.get("transforms"))
-        for key, value in _files_named(data).items():
+        for key, value in config_module.files_named(data).items():
             try:
                 inside(self.root, str(value), "file")
             except StudioError as error:
@@ -361,16 +361,3 @@ def _images(folder: Path) -> list[Path]:
         return io.list_frames(folder)
     except InputError:
         return []
-
-
-def _files_named(data: dict) -> dict[str, str]:
-    """The files a config reads, by key path: its input image, a model file, a weights file."""
-    from animator.models import BUNDLED, IMAGENET, MODEL_FILE_SUFFIXES
-
-    dream = data.get("dream") if isinstance(data.get("dream"), dict) else {}
-    files = {"input": data.get("input") if isinstance(data.get("input"), str) else None,
-             "dream.model": dream.get("model") if str(dream.get("model")).endswith(MODEL_FILE_SUFFIXES)
-             else None,
-             "dream.weights": None if dream.get("weights") in (None, "none", BUNDLED, IMAGENET)
-             else dream.get("weights")}
-    return {key: value for key, value in files.items() if value is not None}
