@@ -126,12 +126,23 @@ class Output(_declared_model("OutputDeclared", params.OUTPUT)):
 
     @model_validator(mode="after")
     def _format_matches_suffix(self):
+        from animator.video import FORMATS
+
         suffix = Path(self.path or "").suffix.lower()
-        named = {".gif": "gif", ".mp4": "mp4"}.get(suffix)
-        if self.format in ("gif", "mp4") and named not in (None, self.format):
+        named = FORMATS.get(suffix)
+        if self.format in FORMATS.values() and named not in (None, self.format):
             raise ValueError(f"format {self.format} does not match the path's suffix {suffix} "
                              f"({self.path!r}): change one of them")
         return self
+
+
+def format_suffix(format: str | None) -> str:
+    """The file suffix of a video format (`webp` -> `.webp`), from `video.FORMATS`; '' for `frames`
+    or anything that names no video format."""
+    from animator.video import FORMATS
+
+    suffixes = {kind: suffix for suffix, kind in FORMATS.items()}
+    return suffixes.get(format, "") if isinstance(format, str) else ""
 
 
 def checkpoint_cadence(value: int | str) -> tuple[int | None, float | None]:
@@ -200,11 +211,12 @@ class Config:
 
     @property
     def output_path(self) -> Path:
-        """The output file: `output.path`, or `out/<config name>.gif` beside the config."""
+        """The output file: `output.path`, or `out/<config name>.<format>` beside the config (`.gif`
+        for a folder of frames too, as it always was: its frames folder stays where it was)."""
         output = self.animation.output
         if output.path:
             return self.base_dir / output.path
-        suffix = {"mp4": ".mp4"}.get(output.format or "gif", ".gif")
+        suffix = format_suffix(output.format or "gif") or ".gif"
         return self.base_dir / "out" / f"{Path(self.source).stem}{suffix}"
 
     @property

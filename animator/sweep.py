@@ -31,7 +31,6 @@ from animator.config import Config, Strict
 from animator.errors import PYTHON_ADVICE, AnimatorError, ConfigError, Interrupted
 
 MAX_VARIANTS = 1000
-SUFFIXES = {"gif": ".gif", "mp4": ".mp4", "frames": ""}
 Number = int | float
 
 
@@ -250,7 +249,8 @@ def _variant(base: dict, base_dir: Path, varied: dict, folder: Path) -> Variant:
     variant_id = variant_id_of(checked)
     own = (folder / variant_id).absolute()
     data = config_module.absolute_files(data, checked.base_dir)  # it renders alone, from its own folder
-    data["output"] = {**(data.get("output") or {}), "path": variant_id + SUFFIXES[checked.output_format]}
+    suffix = config_module.format_suffix(checked.output_format)
+    data["output"] = {**(data.get("output") or {}), "path": variant_id + suffix}
     config = config_module.from_mapping(data, own, source=str(own / "variant.yaml"))
     return Variant(variant_id, dict(varied), data, config)
 

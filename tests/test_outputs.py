@@ -17,7 +17,7 @@ from test_robustness import TINY, fails, run, write_config
 from animator import config as config_module
 from animator import video
 from animator.animate import SETTINGS_KEY
-from animator.errors import OutputError
+from animator.errors import ConfigError, OutputError
 
 
 def frames_folder(folder, count=4, size=(24, 31)):
@@ -63,6 +63,24 @@ def test_an_unsupported_output_suffix_is_refused_naming_the_supported_ones(tmp_p
 def test_a_folder_output_without_suffix_is_still_a_folder_of_frames(tmp_path):
     spec = with_changes(TINY, output={"path": "out/frames_only"})
     assert config_module.from_mapping(spec, tmp_path).output_format == "frames"
+
+
+@pytest.mark.parametrize("fmt", ["gif", "webp", "mp4"])
+def test_the_default_output_is_named_for_its_format(tmp_path, fmt):
+    spec = with_changes(TINY, output={"format": fmt})
+    config = config_module.from_mapping(spec, tmp_path, source=str(tmp_path / "anim.yaml"))
+    assert config.output_path == tmp_path / "out" / f"anim.{fmt}"
+    assert config.output_format == fmt
+
+
+@pytest.mark.parametrize("fmt, path", [("webp", "x.gif"), ("gif", "x.webp"), ("webp", "x.mp4"),
+                                       ("mp4", "x.webp")])
+def test_a_format_the_suffix_contradicts_is_refused(tmp_path, fmt, path):
+    spec = with_changes(TINY, output={"format": fmt, "path": path})
+    with pytest.raises(ConfigError) as caught:
+        config_module.from_mapping(spec, tmp_path)
+    suffix = path[path.index("."):]
+    assert f"output: format {fmt} does not match the path's suffix {suffix} ('{path}')" in str(caught.value)
 
 
 def pixels(folder):

@@ -83,6 +83,12 @@ def test_a_config_cannot_name_files_outside_the_folder(client, studio, tmp_path,
     assert client.get("/api/status").json()["state"] == "idle"
 
 
+@pytest.mark.parametrize("fmt, name", [("webp", "w/w.webp"), ("mp4", "w/w.mp4"), ("frames", "w/w")])
+def test_a_render_is_named_for_its_format(studio, fmt, name):
+    config = studio.check(TINY + f"output: {{format: {fmt}}}\n", "w")
+    assert config.output_path == studio.root / name and config.output_format == fmt
+
+
 def test_plugins_come_from_the_command_line_only(client, studio, tmp_path):
     marker = tmp_path / "imported"
     (studio.root / "evil.py").write_text(f"open({str(marker)!r}, 'w').close()\n")

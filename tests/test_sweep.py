@@ -255,6 +255,13 @@ def test_a_transform_from_a_plugin_file_is_found_from_another_folder(tmp_path, m
     assert plan.variants[0].data["transforms"] == [f"{folder / 'negative.py'}:sweep_negative"]
 
 
+def test_each_variant_writes_the_format_the_base_names(tmp_path):
+    base = {**BASE, "output": {"format": "webp"}}
+    plan = sweep_module.load(write_spec(tmp_path, base, {"seed": [1, 2]}))
+    assert [v.config.output_path for v in plan.variants] == [
+        v.folder / f"{v.id}.webp" for v in plan.variants]
+
+
 def test_the_example_sweep_is_four_variants_of_the_quickstart():
     path = Path(__file__).resolve().parent.parent / "configs" / "sweep.yaml"
     plan = sweep_module.load(path)

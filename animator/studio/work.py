@@ -144,8 +144,8 @@ class Studio:
         return config_module.from_mapping(data, self.root, source=str(self.root / f"{name}.yaml"))
 
     def _output(self, name: str, data: dict) -> str:
-        suffix = {"mp4": ".mp4", "frames": ""}.get((data.get("output") or {}).get("format"), ".gif")
-        return f"{name}/{name}{suffix}"
+        fmt = (data.get("output") or {}).get("format") or "gif"
+        return f"{name}/{name}{config_module.format_suffix(fmt)}"
 
     def _refusals(self, data: dict) -> list[tuple[str, str]]:
         """(key path, line) for what the page may not ask: plugins, files outside the folder."""
