@@ -370,6 +370,8 @@ def _notes(args):
 class _Silent:
     """The progress bar of --quiet."""
 
+    tty = False  # nothing drawn, nothing to clear
+
     def update(self, *progress) -> None:
         pass
 
@@ -437,38 +439,37 @@ def cmd_sweep(args) -> int:
     if not args.ray:
         _import_backend(args.debug)
     stop = threading.Event()
-    progress = _SweepProgress(plan, _advice(args))
+    progress = _SweepProgress(plan, args)
     with _stop_on_signals(stop):
         report = sweep_module.run(plan, jobs=args.jobs, ray_address=args.ray, stop=stop,
                                   on_frame=progress.update, on_outcome=progress.outcome)
     progress.bar.close()
     where = f"{report.index}" + (f" and {report.sheet.name}" if report.sheet else "")
-    print(f"wrote {where} ({len(report.with_status('finished'))} variants rendered, "
-          f"{len(report.with_status('skipped'))} finished earlier)", file=sys.stderr)
+    _say(args, f"wrote {where} ({len(report.with_status('finished'))} variants rendered, "
+         f"{len(report.with_status('skipped'))} finished earlier)")
     return _sweep_status(report)
 
 
 class _SweepProgress:
-    """One bar for the frames of every variant still to render."""
+    """One bar for the frames of every variant still to render (none with --quiet)."""
 
-    def __init__(self, plan, advice: dict[str, str]) -> None:
-        from animator.progress import ProgressBar
-
-        self.advice = advice
+    def __init__(self, plan, args) -> None:
+        self.advice, self.quiet = _advice(args), args.quiet
         todo = [v for v in plan.variants if not v.finished()]
         self.done = {v.id: v.frames_done() for v in todo}
         self.total = sum(v.config.frames for v in todo)
-        self.bar = ProgressBar(f"sweep of {len(todo)} variants")
+        self.bar = _progress(args, f"sweep of {len(todo)} variants")
 
     def update(self, variant_id: str, done: int, total: int) -> None:
         self.done[variant_id] = done
         self.bar.update(sum(self.done.values()), self.total)
 
     def outcome(self, outcome) -> None:
-        """A line per variant that ends (over the bar, which the next update redraws)."""
+        """A line per variant that ends (over the bar, which the next update redraws); with
+        --quiet, only the failures."""
         if outcome.status == "failed":
             line = f"variant {outcome.id} failed: {' '.join(outcome.worded(self.advice).split())}"
-        elif outcome.status == "finished":
+        elif outcome.status == "finished" and not self.quiet:
             line = f"variant {outcome.id} finished in {outcome.seconds:.0f} s"
         else:
             return

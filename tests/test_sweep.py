@@ -145,6 +145,18 @@ def test_a_failing_variant_is_reported_and_the_others_finish(tmp_path, capsys):
     assert 'class="failed">failed: ' in page
 
 
+def test_quiet_shows_no_progress_only_the_failures(tmp_path, capsys):
+    path = write_sweep(tmp_path, grid={"dream.layers": ["block3_conv3", "no_such"], "frames": [2]})
+    code = main(["sweep", str(path), "--quiet"])
+    out, err = capsys.readouterr()
+    good, bad = sweep_module.load(path).variants
+    assert code == 2 and good.finished() and out == ""
+    lines = err.splitlines()
+    assert len(lines) == 2, err
+    assert lines[0].startswith(f"variant {bad.id} failed: ") and "no_such" in lines[0]
+    assert lines[1].endswith(f"1 of 2 variants failed: {bad.id}")
+
+
 def test_a_stopped_sweep_resumes_to_the_same_frames(tmp_path):
     path = write_sweep(tmp_path, grid={"seed": [1, 2]})
     plan = sweep_module.load(path)
