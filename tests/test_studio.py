@@ -8,6 +8,7 @@ import struct
 import time
 import zlib
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -178,6 +179,24 @@ def test_one_render_at_a_time_cancel_keeps_frames_and_resume_finishes(client, st
         assert image.n_frames == 12
     assert client.get("/api/download/r1.mp4").status_code == 200  # assembled on demand
     assert (studio.root / "r1" / "r1.mp4").is_file()
+
+
+def test_a_download_is_assembled_with_the_configs_gif_options(client, studio, tmp_path):
+    from animator import video
+
+    rng = np.random.default_rng(0)
+    frames = studio.root / "d" / "d.gif.frames"
+    frames.mkdir(parents=True)
+    for i in range(3):  # more colours than one palette holds, different in each frame
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), np.uint8)).save(frames / f"{i:05d}.png")
+    (studio.root / "d.yaml").write_text(TINY.replace("frames: 12", "frames: 3\nfps: 10") +
+                                        "output: {path: d/d.gif, palette: per_frame, dither: true}\n")
+    gif = client.get("/api/download/d.gif")
+    assert gif.status_code == 200
+    asked, plain = tmp_path / "asked.gif", tmp_path / "plain.gif"
+    video.assemble(frames, asked, fps=10, palette="per_frame", dither=True)
+    video.assemble(frames, plain, fps=10)
+    assert gif.content == asked.read_bytes() != plain.read_bytes()
 
 
 def test_stopping_the_server_stops_the_render_and_keeps_its_frames(studio):

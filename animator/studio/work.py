@@ -342,11 +342,11 @@ class Studio:
         if frames_dir is None or not _images(frames_dir):
             raise StudioError(f"'{name}' has no frames to make a {kind.upper()} of", 404)
         with self._only_one(f"making {name}.{kind}"):
-            from animator import video
+            from animator import animate, video
 
-            options = config.animation.output
-            video.assemble(frames_dir, path, fps=config.animation.fps, reverse=options.reverse,
-                           pingpong=options.pingpong, loop=options.loop, quality=options.quality)
+            # the render's own assembly (palette, dither, preset, ...), into the kind asked for
+            video.assemble(**{**animate.assemble_arguments(config), "frames": str(frames_dir),
+                              "out": str(path), "format": kind})
         return path
 
     def _existing(self, path: Path) -> Path:
