@@ -7,10 +7,11 @@
 
 Each call takes a `Config`, the path of a YAML file, or a mapping shaped like one, plus overrides
 as keyword arguments: a top-level key (`frames=12`), a key path written with `__` or `.`
-(`dream__steps=4`, `**{"dream.steps": 4}`), or a section merged into the file's
-(`dream={"steps": 4}`); `output="x.gif"` names the output file (relative to the working folder,
-like any Python path). Everything runs the same frame loop as `animator render`
-(`animator.animate`): the same frames, the same frames folder, the same resume points.
+(`dream__steps=4`, `**{"dream.steps": 4}`), where a number indexes a list as in `--set`
+(`transforms__0__zoom__factor=1.1`), or a section merged into the file's (`dream={"steps": 4}`);
+`output="x.gif"` names the output file (relative to the working folder, like any Python path).
+Everything runs the same frame loop as `animator render` (`animator.animate`): the same frames,
+the same frames folder, the same resume points.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 
 from animator import config as config_module
 from animator.config import Config
+from animator.errors import ConfigError
 
 ConfigLike = Config | str | Path | Mapping[str, Any]
 
@@ -35,7 +37,11 @@ ConfigLike = Config | str | Path | Mapping[str, Any]
 def load_config(config: ConfigLike, **overrides: Any) -> Config:
     """A checked `Config` from a `Config`, a YAML path or a mapping, with `overrides` applied.
 
-    Raises `ConfigError` naming every bad key path at once (`dream.steps: ...`).
+    An override's key is a top-level key or a key path written with `__` or `.`, where a number
+    indexes a list (`transforms__0__zoom__factor=1.1`, as `--set transforms.0.zoom.factor=1.1`);
+    a mapping merges into the section it names. Raises `ConfigError` naming every bad key path
+    at once (`dream.steps: ...`), or the override whose path cannot be followed (a list index
+    out of range, a key under a value that is not a section).
     """
     if isinstance(config, Config):
         if not overrides:
@@ -52,20 +58,19 @@ def load_config(config: ConfigLike, **overrides: Any) -> Config:
 
 
 def _override(data: dict, key: str, value: Any) -> None:
-    """Set `key` (a path: `dream__steps`, `dream.steps`) in `data`; a mapping merges into a section."""
+    """Set `key` (a path: `dream__steps`, `dream.steps`, `transforms__0__zoom__factor`) in `data`
+    with `config.set_key`, as `--set` does; a mapping merges into a section."""
     if key == "output" and isinstance(value, (str, Path)):
         key, value = "output.path", str(Path(value).absolute())
-    *parents, last = key.replace("__", ".").split(".")
-    node = data
-    for part in parents:
-        if not isinstance(node.get(part), dict):
-            node[part] = {}
-        node = node[part]
-    if isinstance(value, Mapping) and isinstance(node.get(last), dict):
+    path = key.replace("__", ".")
+    if isinstance(value, Mapping) and isinstance(config_module.get_key(data, path), dict):
         for inner, item in value.items():
-            _override(node[last], inner, item)
-    else:
-        node[last] = copy.deepcopy(value)
+            _override(data, f"{path}.{inner}", item)
+        return
+    try:
+        config_module.set_key(data, path, copy.deepcopy(value))
+    except ConfigError as error:
+        raise ConfigError(f"{key}: {error}") from None
 
 
 def render(

@@ -509,6 +509,18 @@ def set_key(data: dict, key: str, value) -> None:
         node[last] = value
 
 
+def get_key(data: dict, key: str):
+    """The value at `key` (a dotted path, as `set_key` takes it) in the parsed YAML `data`, or None
+    where the path leads nowhere."""
+    node = data
+    try:
+        for part in key.split("."):
+            node = _child(node, part) if isinstance(node, (dict, list)) else None
+    except ConfigError:  # an index that is not one, or out of range
+        return None
+    return node
+
+
 def _child(node: dict | list, part: str):
     if isinstance(node, dict):
         return node.get(part)

@@ -48,6 +48,27 @@ def test_a_bad_override_names_its_key_path():
     assert "frmaes: unknown key; did you mean: frames" in str(caught.value)
 
 
+def test_a_key_path_indexes_lists_as_set_does():
+    spec = with_changes(TINY, transforms=[{"zoom": {"factor": 1.05}}, {"rotate": {"degrees": 1.0}}])
+    config = animator.load_config(spec, transforms__1__rotate__degrees=2.5,
+                                  **{"transforms.0.zoom.factor": 1.1})
+    assert config.transforms == [{"zoom": {"factor": 1.1}}, {"rotate": {"degrees": 2.5}}]
+    assert animator.load_config(spec, transforms__0={"zoom": {"factor": 1.2}}).transforms[0] == {
+        "zoom": {"factor": 1.2}}
+
+
+@pytest.mark.parametrize("key, message", [
+    ("transforms__2__zoom__factor", "transforms__2__zoom__factor: index 2 is out of range: "
+                                    "the list has 1 item(s)"),
+    ("transforms__zoom__factor", "transforms__zoom__factor: 'zoom' is not a list index (0, 1, ...)"),
+    ("frames__count", "frames__count: 'frames' is not a section"),
+])
+def test_a_key_path_that_leads_nowhere_is_a_clear_error(key, message):
+    with pytest.raises(ConfigError) as caught:
+        animator.load_config(TINY, **{key: 1.1})
+    assert str(caught.value) == message
+
+
 @pytest.fixture(scope="module")
 def whole(tmp_path_factory):
     """The tiny animation rendered by `animator.render`, with the progress it reported."""
