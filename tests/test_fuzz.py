@@ -36,7 +36,7 @@ TRANSFORMS = ["zoom", "rotate", "translate", "stretch", "affine", "blur", "hue_s
               "prewitt", "roll", "sine_shift", "stochastic_shift", "color_match", "zooom", "eval"]
 PARAMETERS = ["factor", "center", "degrees", "dx", "dy", "sigma", "shift", "axis", "group",
               "matrix", "amplitude", "period", "speed", "low", "high", "strength", "fill",
-              "interpolation", "keep_color", "look", "rounding", "__class__"]
+              "interpolation", "sharpen", "keep_color", "look", "rounding", "__class__"]
 # Expression pieces: the language's own words and some it refuses.
 TOKENS = ["t", "n", "1", "0", "2.5", "1e308", "-", "+", "*", "/", "**", "%", "//", "(", ")", ",",
           "sin(", "cos(", "exp(", "log(", "sqrt(", "min(", "max(", "clip(", "where(", "pow(",

@@ -186,24 +186,30 @@ def test_zoom_and_stretch_match_pillows_resampling(interpolation, pil):
 
     frame = smooth_image() * 0.8 + 20  # away from 0 and 255: nothing to clip
     interior = (slice(8, -8), slice(8, -8))  # Pillow renormalises its taps at the border
-    out = run(zoom, frame, factor=1.3, interpolation=interpolation)
+    out = run(zoom, frame, factor=1.3, interpolation=interpolation, sharpen=0)
     expected = pil_zoom(frame, 1.3, 1.3, getattr(Image.Resampling, pil))
     np.testing.assert_allclose(out[interior], expected[interior], atol=1e-2)
-    out = run(stretch, frame, vertical=1.25, horizontal=1.1, interpolation=interpolation)
+    out = run(stretch, frame, vertical=1.25, horizontal=1.1, interpolation=interpolation, sharpen=0)
     expected = pil_zoom(frame, 1.1, 1.25, getattr(Image.Resampling, pil))
     np.testing.assert_allclose(out[interior], expected[interior], atol=1e-2)
 
 
-def reference_warp(frame, forward, interpolation, fill):
-    """Direct sum over the taps, in float64: kernel(x) kernel(y) at each source point."""
+def reference_warp(frame, forward, interpolation, fill, sharpen=0.0):
+    """Direct sum over the taps, in float64: kernel(x) kernel(y) at each source point, each
+    kernel (1 + 2s) k(d) - s k(d - 1) - s k(d + 1) with s = sharpen · sin²(π · frac(source))."""
     lobes = {"bicubic": 2, "lanczos3": 3, "lanczos5": 5}[interpolation]
 
-    def weight(d):
+    def plain(d):
         d = np.abs(d)
         if interpolation == "bicubic":  # Keys, a = -0.5
             return np.where(d <= 1, 1.5 * d**3 - 2.5 * d**2 + 1,
                             np.where(d < 2, -0.5 * d**3 + 2.5 * d**2 - 4 * d + 2, 0.0))
         return np.where(d < lobes, np.sinc(d) * np.sinc(d / lobes), 0.0)
+
+    def weight(source, tap):
+        s = sharpen * np.sin(np.pi * (source - np.floor(source))) ** 2
+        d = source - tap
+        return (1 + 2 * s) * plain(d) - s * plain(d - 1) - s * plain(d + 1)
 
     height, width = frame.shape[:2]
     mode = {"reflect": "symmetric", "wrap": "wrap", "nearest": "edge", "constant": "constant"}[fill]
@@ -214,26 +220,50 @@ def reference_warp(frame, forward, interpolation, fill):
     sx = inverse[0, 0] * x + inverse[0, 1] * y + inverse[0, 2]
     sy = inverse[1, 0] * x + inverse[1, 1] * y + inverse[1, 2]
     out, total = np.zeros(frame.shape), np.zeros((height, width, 1))
-    for j in range(1 - lobes, lobes + 1):
-        for i in range(1 - lobes, lobes + 1):
+    for j in range(-lobes, lobes + 2):
+        for i in range(-lobes, lobes + 2):
             tx, ty = np.floor(sx) + i, np.floor(sy) + j
-            w = (weight(sx - tx) * weight(sy - ty))[..., None]
+            w = (weight(sx, tx) * weight(sy, ty))[..., None]
             out += w * padded[ty.astype(int) + pad, tx.astype(int) + pad]
             total += w
     return np.clip(out / total, 0, 255)
 
 
-ROTATE_CASES = [("bicubic", "reflect"), ("lanczos3", "wrap"), ("lanczos5", "nearest"),
-                ("lanczos3", "constant")]
+ROTATE_CASES = [("bicubic", "reflect", 0.0), ("lanczos3", "wrap", 0.0), ("lanczos5", "nearest", 0.0),
+                ("lanczos3", "constant", 0.0), ("lanczos3", "reflect", 0.3), ("bicubic", "constant", 1.0)]
 
 
-@pytest.mark.parametrize("interpolation, fill", ROTATE_CASES)
-def test_rotate_matches_a_direct_resampler_up_to_the_border(interpolation, fill):
+@pytest.mark.parametrize("interpolation, fill, sharpen", ROTATE_CASES)
+def test_rotate_matches_a_direct_resampler_up_to_the_border(interpolation, fill, sharpen):
     frame = np.random.default_rng(3).uniform(0, 255, (24, 28, 3)).astype(np.float32)
-    out = run(rotate, frame, degrees=23, fill=fill, interpolation=interpolation)
+    out = run(rotate, frame, degrees=23, fill=fill, interpolation=interpolation, sharpen=sharpen)
     forward = about_centre([[np.cos(np.radians(23)), np.sin(np.radians(23))],
                             [-np.sin(np.radians(23)), np.cos(np.radians(23))]], (0.5, 0.5), 28, 24)
-    np.testing.assert_allclose(out, reference_warp(frame, forward, interpolation, fill), atol=2e-2)
+    expected = reference_warp(frame, forward, interpolation, fill, sharpen)
+    np.testing.assert_allclose(out, expected, atol=2e-2)
+
+
+def test_sharpened_fractional_translate_is_lanczos_then_the_three_tap_filter():
+    # Every output pixel samples at the same fractions (0.5 across, 0.75 down), so the sharpened
+    # kernel is the plain one after [-s, 1 + 2s, -s] along each axis, s = sharpen · sin²(π · frac).
+    frame = smooth_image() * 0.8 + 20  # away from 0 and 255: nothing to clip
+    out = run(translate, frame, dx=0.5, dy=0.25, fill="wrap", interpolation="lanczos3", sharpen=0.6)
+    plain = reference_warp(frame, [[1, 0, 0.5], [0, 1, 0.25]], "lanczos3", "wrap")
+    expected = plain
+    for axis, s in ((1, 0.6), (0, 0.6 * np.sin(0.75 * np.pi) ** 2)):
+        expected = ndimage.correlate1d(expected, [-s, 1 + 2 * s, -s], axis=axis, mode="wrap")
+    np.testing.assert_allclose(out, np.clip(expected, 0, 255), atol=1e-2)
+    assert laplacian_energy(out) > 1.2 * laplacian_energy(plain)
+
+
+def test_sharpen_is_declared_from_0_to_1_and_leaves_bilinear_plain():
+    from animator.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"rotate.sharpen: must be >= 0 and <= 1, got 1.5"):
+        build_chain([{"rotate": {"sharpen": 1.5}}], frames=1)
+    frame = smooth_image()
+    plain = run(zoom, frame, factor=1.1, interpolation="bilinear", sharpen=0)
+    np.testing.assert_array_equal(run(zoom, frame, factor=1.1, interpolation="bilinear"), plain)
 
 
 def test_translate_by_whole_pixels_copies_pixels_with_every_interpolation():
