@@ -309,9 +309,11 @@ class Config:
         return {str(name): {**defaults, **(given or {})}}
 
     def plugin_digests(self) -> dict[str, str | None]:
-        """A hash of each plugin `.py` file's content, by the name the config gives it."""
-        return {p: file_digest(self.base_dir / p) for p in self.animation.plugins
-                if p.endswith(".py") and (self.base_dir / p).is_file()}
+        """A hash of each plugin file's content, by the name the config gives it: the files under
+        `plugins:` and those of transforms named `file.py:name` (`map_files` says which)."""
+        named = files_named(self.animation.model_dump(mode="json", include={"plugins", "transforms"}))
+        return {file: file_digest(self.base_dir / file) for file in named.values()
+                if (self.base_dir / file).is_file()}
 
 
 # --- the settings that name files -------------------------------------------------------------
