@@ -199,6 +199,21 @@ def test_a_download_is_assembled_with_the_configs_gif_options(client, studio, tm
     assert gif.content == asked.read_bytes() != plain.read_bytes()
 
 
+def test_a_webp_render_is_listed_and_downloaded(client, studio):
+    frames = studio.root / "w" / "w.webp.frames"
+    frames.mkdir(parents=True)
+    for index in range(3):
+        Image.new("RGB", (32, 32), (120 * index, 60, 90)).save(frames / f"{index:05d}.png")
+    (studio.root / "w.yaml").write_text(TINY.replace("frames: 12", "frames: 3") + "output: {format: webp}\n")
+    assert "webp" in client.get("/api/form").json()["downloads"]  # the page's download links
+    webp = client.get("/api/download/w.webp")
+    assert webp.status_code == 200, webp.text
+    with Image.open(io.BytesIO(webp.content)) as image:
+        assert image.format == "WEBP" and image.n_frames == 3
+    [render] = client.get("/api/renders").json()
+    assert render["files"] == {"gif": False, "webp": True, "mp4": False}
+
+
 def test_stopping_the_server_stops_the_render_and_keeps_its_frames(studio):
     with TestClient(create_app(studio), base_url="http://127.0.0.1") as client:
         long = TINY.replace("frames: 12", "frames: 200")

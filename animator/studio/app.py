@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from animator.errors import AnimatorError, ConfigError, TooLarge
 from animator.studio import form
-from animator.studio.work import STUDIO_ADVICE, Studio, StudioError, inside
+from animator.studio.work import DOWNLOADS, STUDIO_ADVICE, Studio, StudioError, inside
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 PAGE_FILES = {"studio.js": "text/javascript", "studio.css": "text/css"}
@@ -131,7 +131,7 @@ class _Api:
 
     async def describe(self, request: Request) -> JSONResponse:
         return JSONResponse({**form.describe(), "starter": STARTER, "folder": str(self.studio.root),
-                             "max_pixels": self.studio.max_pixels})
+                             "max_pixels": self.studio.max_pixels, "downloads": list(DOWNLOADS)})
 
     async def check(self, request: Request) -> JSONResponse:
         """The page's YAML checked: its mapping (for the form), and the problems by key path in

@@ -24,6 +24,7 @@ from animator import config as config_module
 from animator import io, params
 from animator.config import Config
 from animator.errors import AnimatorError, ConfigError, InputError, Interrupted, UserError
+from animator.video import FORMATS
 
 # The library's remedies (errors.PYTHON_ADVICE) in the page's words: its buttons.
 STUDIO_ADVICE = {
@@ -40,7 +41,8 @@ PREVIEW_SIDE = 192  # pixels: the preview's longest side, a few seconds of dream
 LIVE_SIDE = 256  # pixels: the longest side of the frames shown while a render runs
 LIVE_FRAMES = 240  # the newest frames kept in memory for the page (a few MB)
 MODES = {"new": {}, "resume": {"resume": True}, "force": {"force": True}}
-KINDS = (".gif", ".mp4", ".yaml")
+# What a render can be downloaded as: each video format an output can have, and its config.
+DOWNLOADS = (*FORMATS.values(), "yaml")
 
 
 class StudioError(UserError):
@@ -302,7 +304,7 @@ class Studio:
             if not NAME.fullmatch(name) or path.is_symlink():
                 continue
             frames = _images(self._frames_dir(name)) if self._frames_dir(name) else []
-            files = {kind.lstrip("."): (self.root / name / f"{name}{kind}").is_file() for kind in KINDS[:2]}
+            files = {kind: (self.root / name / f"{name}.{kind}").is_file() for kind in FORMATS.values()}
             renders.append({"name": name, "yaml": self._page_yaml(path), "frames": len(frames),
                             "thumb": frames[0].relative_to(self.root).as_posix() if frames else None,
                             "files": files, "modified": path.stat().st_mtime,
@@ -328,9 +330,9 @@ class Studio:
         return found[0] if found and not found[0].is_symlink() else None
 
     def download(self, name: str, kind: str) -> Path:
-        """NAME's GIF, MP4 or YAML; a GIF or MP4 not made by the render is assembled from its
-        frames with the config's output options."""
-        if not NAME.fullmatch(name) or f".{kind}" not in KINDS:
+        """NAME's video in one of `DOWNLOADS` (GIF, WebP, MP4) or its YAML; a video not made by the
+        render is assembled from its frames with the config's output options."""
+        if not NAME.fullmatch(name) or kind not in DOWNLOADS:
             raise StudioError(f"no such download: '{name}.{kind}'", 404)
         if kind == "yaml":
             return self._existing(inside(self.root, f"{name}.yaml"))

@@ -5,7 +5,7 @@
 
 const $ = (id) => document.getElementById(id);
 const TERMINAL = ["done", "cancelled", "failed", "idle"];
-let schema = null;        // {fields, transforms, starter, folder, max_pixels}
+let schema = null;        // {fields, transforms, starter, folder, max_pixels, downloads}
 let config = {};          // the config as a mapping: what the form shows and the YAML says
 let seen = 0;             // live frames already shown
 let polling = null;
@@ -429,7 +429,7 @@ async function poll() {
 }
 
 function links(name) {
-  return ["gif", "mp4", "yaml"].map((kind) =>
+  return schema.downloads.map((kind) =>
     `<a href="/api/download/${encodeURIComponent(name)}.${kind}" download id="download-${kind}">${kind.toUpperCase()}</a>`).join(" ");
 }
 
