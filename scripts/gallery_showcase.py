@@ -7,7 +7,8 @@
 
 Each showcase is an example config with overrides (below). The frames are rendered into
 `out/showcase/<name>.frames/` (resumable: a CPU takes tens of seconds per frame at this size), then
-encoded as a lossy animated WebP sized for a README (`--quality`).
+encoded as a lossy animated WebP sized for a README (`--quality`) by the same writer as
+`output.format: webp` (ffmpeg's libwebp, one frame at a time).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=512, help="square side in pixels")
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--fps", type=int, default=10)
-    parser.add_argument("--quality", type=int, default=40, help="WebP quality, 0..100")
+    parser.add_argument("--quality", type=float, default=4.0,
+                        help="WebP quality 0..10, as output.quality (libwebp's 0..100 / 10)")
     parser.add_argument("--encode-only", action="store_true",
                         help="render nothing: encode the frames already rendered")
     parser.add_argument("--resume", action="store_true", help="go on from the frames on disk")
@@ -50,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from animator import config as config_module
     from animator.animate import render
+    from animator.video import assemble
 
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.names or list(SHOWCASES):
@@ -60,20 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         config = config_module.load(ROOT / "configs" / source, overrides, frames=args.frames)
         if not args.encode_only:
             render(config, resume=args.resume, force=not args.resume)
-        frames = sorted(config.frames_dir.glob("*.png"))
-        write_webp(frames, out, args.fps, args.quality)
-        print(f"{out}: {len(frames)} frames at {args.fps} fps, {out.stat().st_size // 1024} KB",
-              file=sys.stderr)
+        count = assemble(config.frames_dir, out, fps=args.fps, quality=args.quality, loop=0, format="webp")
+        print(f"{out}: {count} frames at {args.fps} fps, {out.stat().st_size // 1024} KB", file=sys.stderr)
     return 0
-
-
-def write_webp(frames: list[Path], out: Path, fps: int, quality: int) -> None:
-    """An endlessly looping lossy WebP of the PNG `frames`, `fps` frames per second."""
-    from PIL import Image
-
-    images = [Image.open(path).convert("RGB") for path in frames]
-    images[0].save(out, save_all=True, append_images=images[1:], duration=round(1000 / fps),
-                   loop=0, quality=quality, method=4)
 
 
 if __name__ == "__main__":
