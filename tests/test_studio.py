@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 pytest.importorskip("starlette")
-pytest.importorskip("httpx")
+pytest.importorskip("httpx2")  # Starlette's test client (the `test` extra)
 
 from starlette.testclient import TestClient  # noqa: E402
 
