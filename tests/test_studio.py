@@ -37,6 +37,12 @@ def client(studio):
     return TestClient(create_app(studio), base_url="http://127.0.0.1")
 
 
+def test_the_test_client_runs_on_httpx2_as_starlette_asks():
+    import httpx2  # on plain httpx, Starlette's test client warns that httpx is deprecated
+
+    assert issubclass(TestClient, httpx2.Client)
+
+
 def test_a_bad_config_gets_the_clis_messages_beside_each_field(client, tmp_path, capsys):
     text = TINY.replace("steps: 2", "steps: -2").replace("factor: 1.05", "factr: 1.05") + "frmaes: 3\n"
     result = client.post("/api/check", json={"yaml": text}, headers=CHANGE).json()
