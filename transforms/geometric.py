@@ -35,7 +35,7 @@ Sharpen = Annotated[float, Range(ge=0, le=1), "with bicubic and Lanczos: restore
 # The default resampling: the one that keeps an endless zoom crisp (see the module docstring).
 CRISP: Interpolation = "lanczos3"
 # Its sharpening, calibrated on a 150-frame zoom (README, "Why Lanczos by default").
-CRISP_SHARPEN = 0.04
+CRISP_SHARPEN = 0.06
 # Half-widths, in source pixels, of the kernels `resample` evaluates itself.
 RADIUS = {"bicubic": 2, "lanczos3": 3, "lanczos5": 5}
 
@@ -199,10 +199,11 @@ def zoom(
 ):
     """Scale about `center` (fractions of width, height); factor > 1 zooms in, 1 is identity.
 
-    By default Lanczos 3 with `sharpen: 0.04`, which keeps an endless zoom as crisp as its first
-    frame (1.03 a frame: 106% of frame 0's sharpness after 150 frames, where bilinear keeps 55%);
-    `sharpen: 0` is plain Lanczos. Example: `zoom: {factor: "1.02 + 0.01*sin(t/8)"}` breathes in
-    and out.
+    By default Lanczos 3 with `sharpen: 0.06`, which keeps an endless zoom as crisp as its first
+    frame (1.03 a frame: the last 30 of 300 frames keep 112% of frame 0's sharpness, plain Lanczos
+    77%, bilinear 54%); `sharpen: 0` is plain Lanczos.
+
+    Example: `zoom: {factor: "1.02 + 0.01*sin(t/8)"}` breathes in and out.
     """
     linear = np.diag([factor, factor])
     return warp(frame, about(center, _size(frame), linear), fill, interpolation, sharpen)
