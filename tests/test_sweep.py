@@ -91,10 +91,11 @@ def test_the_contact_sheet_shows_each_variant_in_its_cell_frame_by_frame(grid):
             for cell, (left, top, width, height) in enumerate(boxes):
                 tile = pixels[top:top + height, left:left + width]
                 errors = [np.abs(tile - f[k]).mean() for f in frames]
-                # frame 0 is dreamed before the first zoom: the same for both factors
-                assert errors[cell] == min(errors) and errors[cell] < 4, (k, cell, errors)
+                # the sheet's one 256-colour palette rounds four detailed photos: a few grey
+                # levels; frame 0 is dreamed before the first zoom: the same for both factors
+                assert errors[cell] == min(errors) and errors[cell] < 5, (k, cell, errors)
                 if k:
-                    assert sorted(errors)[1] > 5, (k, cell, errors)
+                    assert sorted(errors)[1] > 10, (k, cell, errors)
 
 
 def test_index_lists_every_variant_with_its_settings_output_and_yaml(grid):
