@@ -95,18 +95,18 @@ def taps(source, size: int, fill: Fill, interpolation: str, sharpen: float = 0.0
 
     radius = RADIUS[interpolation]
     base = ops.floor(source)
+    fraction, first = source - base, ops.cast(base, "int32")
     offsets = range(1 - radius, radius + 1)
-    weights = [kernel(source - base, offset, interpolation) for offset in offsets]
+    weights = [kernel(fraction, offset, interpolation) for offset in offsets]
     total = sum(weights)
     weights = [weight / total for weight in weights]
     if sharpen > 0:
-        offsets, weights = range(-radius, radius + 2), sharpened(source - base, weights, sharpen)
+        offsets, weights = range(-radius, radius + 2), sharpened(fraction, weights, sharpen)
     result = []
     for offset, weight in zip(offsets, weights):
-        index = ops.cast(base, "int32") + offset
-        inside = ops.logical_and(index >= 0, index < size)
+        index = first + offset
         if fill == "constant":  # a tap outside the frame reads black
-            weight = ops.where(inside, weight, 0.0)
+            weight = ops.where(ops.logical_and(index >= 0, index < size), weight, 0.0)
         result.append((fold(index, size, fill), weight))
     return result
 
