@@ -38,11 +38,9 @@ class _SerialExecutor:
 
     def __init__(self, on_frame: Callable | None, stop: threading.Event | None) -> None:
         self.mailbox = _Mailbox(lambda item: on_frame and on_frame(*item), stop or threading.Event())
-        self.variants: dict[str, Variant] = {}
         self.stopped = False
 
     def submit(self, variant: Variant) -> str:
-        self.variants[variant.id] = variant
         return variant.id
 
     def wait(self, handles: list[str], timeout: float) -> list[str]:
