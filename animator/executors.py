@@ -49,8 +49,7 @@ class _SerialExecutor:
     def outcome(self, handle: str, variant: Variant) -> Outcome:
         if self.stopped:
             return Outcome(variant.id, "stopped")
-        return render_variant(variant.id, variant.data, str(variant.config.base_dir),
-                              variant.config.source, self.mailbox)
+        return render_variant(*_arguments(variant), self.mailbox)
 
     def relay(self) -> None:
         """Progress went straight to `on_frame`."""
@@ -77,9 +76,7 @@ class _ProcessExecutor:
         self.pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_ignore_interrupts)
 
     def submit(self, variant: Variant) -> Future:
-        config = variant.config
-        return self.pool.submit(render_variant, variant.id, variant.data, str(config.base_dir),
-                                config.source, self.mailbox)
+        return self.pool.submit(render_variant, *_arguments(variant), self.mailbox)
 
     def wait(self, handles: list[Future], timeout: float) -> list[Future]:
         return list(wait(handles, timeout, return_when=FIRST_COMPLETED).done)
@@ -116,6 +113,11 @@ class _ProcessExecutor:
             self.manager.shutdown()
 
     aborted = False
+
+
+def _arguments(variant: Variant) -> tuple:
+    """`render_variant`'s arguments but the mailbox: plain values a process or a Ray task can take."""
+    return variant.id, variant.data, str(variant.config.base_dir), variant.config.source
 
 
 def _lost(variant: Variant, error: BaseException) -> Outcome:
@@ -183,9 +185,7 @@ class _RayExecutor:
         self.mailbox = _RayMailbox(self.actor)
 
     def submit(self, variant: Variant):
-        config = variant.config
-        return self.task.remote(variant.id, variant.data, str(config.base_dir), config.source,
-                                self.mailbox)
+        return self.task.remote(*_arguments(variant), self.mailbox)
 
     def wait(self, handles: list, timeout: float) -> list:
         done, _ = self.ray.wait(handles, num_returns=1, timeout=timeout)
