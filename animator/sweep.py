@@ -270,8 +270,13 @@ def _settings_text(settings: dict) -> str:
     return ", ".join(f"{key}={_short(value)}" for key, value in settings.items())
 
 
+def value_text(value) -> str:
+    """A varied setting's value as the labels and index.html write it (lists and mappings as JSON)."""
+    return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+
 def _short(value) -> str:
-    text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    text = value_text(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from animator import io
-from animator.sweep import Outcome, Sweep, Variant, variant_yaml
+from animator.sweep import Outcome, Sweep, Variant, value_text, variant_yaml
 
 GAP = 2  # pixels between cells
 BACKGROUND = (24, 24, 24)
@@ -166,7 +166,7 @@ def write_index(sweep: Sweep, outcomes: list[Outcome], sheet: Path | None) -> Pa
 
 def _variant_html(variant: Variant, outcome: Outcome, folder: Path) -> str:
     config = variant.config
-    settings = "".join(f"<li><code>{_e(key)}</code> = <code>{_e(_value(value))}</code></li>"
+    settings = "".join(f"<li><code>{_e(key)}</code> = <code>{_e(value_text(value))}</code></li>"
                        for key, value in variant.settings.items())
     output = config.output_path
     if output.is_file():
@@ -208,12 +208,6 @@ def _rel(path: Path, folder: Path) -> str:
 
 def _href(path: Path, folder: Path) -> str:
     return _e(quote(Path(_rel(path, folder)).as_posix()))
-
-
-def _value(value) -> str:
-    import json
-
-    return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
 
 
 def _e(text: str) -> str:
