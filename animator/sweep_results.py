@@ -171,8 +171,8 @@ def _variant_html(variant: Variant, outcome: Outcome, folder: Path) -> str:
     output = config.output_path
     if output.is_file():
         shown = _media(output, folder)
-    elif variant.frames_done():
-        shown = f'<a href="{_href(config.frames_dir, folder)}/">{variant.frames_done()} frames</a>'
+    elif done := variant.frames_done():
+        shown = f'<a href="{_href(config.frames_dir, folder)}/">{done} frames</a>'
     else:
         shown = "<p>no frames yet</p>"
     command = f"animator render {_rel(variant.yaml_path, folder)}"
