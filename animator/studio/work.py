@@ -303,7 +303,8 @@ class Studio:
             name = path.stem
             if not NAME.fullmatch(name) or path.is_symlink():
                 continue
-            frames = _images(self._frames_dir(name)) if self._frames_dir(name) else []
+            frames_dir = self._frames_dir(name)
+            frames = _images(frames_dir) if frames_dir else []
             files = {kind: (self.root / name / f"{name}.{kind}").is_file() for kind in FORMATS.values()}
             renders.append({"name": name, "yaml": self._page_yaml(path), "frames": len(frames),
                             "thumb": frames[0].relative_to(self.root).as_posix() if frames else None,
