@@ -105,9 +105,14 @@ def _error_response(request: Request, error: Exception) -> JSONResponse:
     problem beside its key path."""
     body = {"message": error.worded(STUDIO_ADVICE) if isinstance(error, AnimatorError) else str(error)}
     if isinstance(error, ConfigError):
-        body["problems"] = [{"path": path, "message": line} for path, line in error.problems]
+        body["problems"] = _problems(error)
     status = getattr(error, "status", 400)
     return JSONResponse(body, status)
+
+
+def _problems(error: ConfigError) -> list[dict]:
+    """Each problem of a config as the page places it: beside the field at its key path."""
+    return [{"path": path, "message": line} for path, line in error.problems]
 
 
 class _Api:
@@ -144,9 +149,8 @@ class _Api:
         try:
             await run_in_threadpool(self.studio.check, text, name)
         except ConfigError as error:
-            problems = [{"path": path, "message": line} for path, line in error.problems]
             return JSONResponse({"ok": False, "config": data, "message": error.worded(STUDIO_ADVICE),
-                                 "problems": problems})
+                                 "problems": _problems(error)})
         return JSONResponse({"ok": True, "config": data, "message": "", "problems": []})
 
     async def inputs(self, request: Request) -> JSONResponse:
