@@ -135,17 +135,13 @@ def add_audio(video: Path, clip: Clip, start: float, seconds: float) -> None:
     The sound is re-encoded as AAC: a cut at any time needs it, and MP4 takes AAC from any source.
     Raises `OutputError` (the video is left as it was) if ffmpeg fails.
     """
-    temp = io.temp_beside(video, ".mp4")
-    try:
+    with io.atomic_output(video, ".mp4") as temp:
         done = _ffmpeg(["-i", str(video), *trim_params(start, start + seconds), "-i", str(clip.path),
                         "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac",
                         "-b:a", AUDIO_BITRATE, "-y", str(temp)], clip.path)
         if done.returncode != 0:
             raise OutputError(f"cannot copy the sound of '{clip.path}' into '{video}' "
                               f"({_last_line(done.stderr)}): the video is kept without it")
-        io.commit(temp, video)
-    finally:
-        io.discard(temp)
 
 
 def _ffmpeg(args: list[str], path: Path) -> subprocess.CompletedProcess:
