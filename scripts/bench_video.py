@@ -37,7 +37,7 @@ def run(args, workdir: Path) -> dict:
 
     size = tuple(args.size)
     clip = demo_clip.write_clip(workdir / "clip.mp4", size, args.frames, FPS, tone=False)
-    still = ~_dilate(demo_clip.patch_path(size, args.frames, 2), PATH_MARGIN)
+    still = ~_dilate(demo_clip.patch_path(size, args.frames, demo_clip.SPEED), PATH_MARGIN)
     results = {name: render_variant(args, clip, workdir / name.replace(" ", "_"), options, still)
                for name, options in VARIANTS.items()}
     scratch = results["scratch"]

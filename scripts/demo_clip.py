@@ -20,6 +20,7 @@ from PIL import Image
 
 IMAGES = Path(__file__).resolve().parents[1] / "configs" / "images"
 TONE_HZ = 440
+SPEED = 2  # pixels a frame the patch moves: the clip's and the path mask's
 
 
 def _patch_place(height: int) -> tuple[int, int, int]:
@@ -54,7 +55,7 @@ def patch_path(size: tuple[int, int], frames: int, speed: int) -> np.ndarray:
     return covered
 
 
-def write_clip(path: Path, size=(192, 128), frames: int = 24, fps: float = 12, speed: int = 2,
+def write_clip(path: Path, size=(192, 128), frames: int = 24, fps: float = 12, speed: int = SPEED,
                tone: bool = True) -> Path:
     """Encode the demo clip as an H.264 MP4 (nearly lossless: crf 10), with the tone if `tone`."""
     import imageio_ffmpeg
