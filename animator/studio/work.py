@@ -88,6 +88,11 @@ class Job:
     began: float = field(default_factory=time.monotonic)
     stop: threading.Event = field(default_factory=threading.Event)
 
+    @property
+    def active(self) -> bool:
+        """Starting, running or stopping: not yet ended."""
+        return self.state in ("starting", "running", "stopping")
+
     def dreamed(self, made) -> None:
         """A frame was dreamed (`animate.Dreamed`): keep a small PNG of it once its pixels are on
         the host (on the copying thread: the frame loop never waits for the page)."""
@@ -210,8 +215,7 @@ class Studio:
     @contextlib.contextmanager
     def _only_one(self, what: str):
         if not self.busy.acquire(blocking=False):
-            running = self.job.name if self.job and self.job.state in ("starting", "running",
-                                                                       "stopping") else "a preview"
+            running = self.job.name if self.job and self.job.active else "a preview"
             raise StudioError(f"cannot start {what}: {running} is running; wait for it or cancel it",
                               409)
         try:
@@ -309,8 +313,7 @@ class Studio:
             renders.append({"name": name, "yaml": self._page_yaml(path), "frames": len(frames),
                             "thumb": frames[0].relative_to(self.root).as_posix() if frames else None,
                             "files": files, "modified": path.stat().st_mtime,
-                            "running": bool(self.job and self.job.name == name
-                                            and self.job.state in ("starting", "running", "stopping"))})
+                            "running": bool(self.job and self.job.name == name and self.job.active)})
         return renders
 
     def _page_yaml(self, path: Path) -> str:
