@@ -370,8 +370,6 @@ def _notes(args):
 class _Silent:
     """The progress bar of --quiet."""
 
-    tty = False  # nothing drawn, nothing to clear
-
     def update(self, *progress) -> None:
         pass
 
@@ -465,7 +463,7 @@ class _SweepProgress:
         self.bar.update(sum(self.done.values()), self.total)
 
     def outcome(self, outcome) -> None:
-        """A line per variant that ends (over the bar, which the next update redraws); with
+        """A line per variant that ends (on a terminal, rich prints it above the bar); with
         --quiet, only the failures."""
         if outcome.status == "failed":
             line = f"variant {outcome.id} failed: {' '.join(outcome.worded(self.advice).split())}"
@@ -473,8 +471,7 @@ class _SweepProgress:
             line = f"variant {outcome.id} finished in {outcome.seconds:.0f} s"
         else:
             return
-        clear = "\r" + " " * 78 + "\r" if self.bar.tty else ""
-        print(clear + line, file=sys.stderr)
+        print(line, file=sys.stderr)
 
 
 def _sweep_status(report) -> int:
