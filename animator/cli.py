@@ -373,9 +373,6 @@ class _Silent:
     def update(self, *progress) -> None:
         pass
 
-    def close(self) -> None:
-        pass
-
     def __enter__(self):
         return self
 
@@ -438,10 +435,9 @@ def cmd_sweep(args) -> int:
         _import_backend(args.debug)
     stop = threading.Event()
     progress = _SweepProgress(plan, args)
-    with _stop_on_signals(stop):
+    with _stop_on_signals(stop), progress.bar:
         report = sweep_module.run(plan, jobs=args.jobs, ray_address=args.ray, stop=stop,
                                   on_frame=progress.update, on_outcome=progress.outcome)
-    progress.bar.close()
     where = f"{report.index}" + (f" and {report.sheet.name}" if report.sheet else "")
     _say(args, f"wrote {where} ({len(report.with_status('finished'))} variants rendered, "
          f"{len(report.with_status('skipped'))} finished earlier)")
