@@ -23,7 +23,10 @@ from animator.params import DREAM
 
 DEFAULT_MODEL = DREAM["model"].default
 _DEFAULT = {name: param.default for name, param in DREAM.items()}
-OCTAVE_CHUNK_STEPS = 20  # steps per compiled call: a longer octave is split (see Dreamer._ascend)
+# Steps per compiled call (see run_lengths): at most OCTAVE_CHUNK_STEPS, so a signal is seen
+# within one call; FIRST_RUN_STEPS in the first frame of an unrolled (XLA:CPU) octave.
+OCTAVE_CHUNK_STEPS = 20
+FIRST_RUN_STEPS = 2
 # The longest side, in pixels, at which a guide image is seen: its features at a deep layer are
 # then at most a few thousand, each dotted with every position of a tile (Google's notebook: 224).
 GUIDE_SIDE = 256
@@ -60,6 +63,27 @@ class DreamSettings:
 
 
 NORMALISATIONS = DREAM["normalisation"].choices
+
+
+def run_lengths(steps: int, short: bool = False) -> list[int]:
+    """The steps of each compiled call an octave of `steps` steps is dreamed in: runs of
+    OCTAVE_CHUNK_STEPS (the last one the rest) or, if `short`, of FIRST_RUN_STEPS (an odd
+    octave's last one step longer, as a lone step compiles into a slower program on XLA:CPU).
+
+    Short runs are for a Dreamer's first frame when its octave is unrolled (XLA:CPU): such a
+    program takes a time to load from the cache and first run that grows with its steps, so
+    2-step programs bring the first frame twice as soon, while each call costs a little
+    (the kernels laid out for the backward pass, fresh memory), so later frames run whole
+    octaves (README, "The host pipeline, the first frame, the CPU floor").
+    """
+    longest = FIRST_RUN_STEPS if short else OCTAVE_CHUNK_STEPS
+    runs = [longest] * (steps // longest)
+    rest = steps - sum(runs)
+    if rest and short and runs:
+        runs[-1] += rest
+    elif rest:
+        runs.append(rest)
+    return runs
 
 
 def octave_sizes(height: int, width: int, octaves: int, octave_scale: float) -> list[tuple[int, int]]:
@@ -136,6 +160,7 @@ class Dreamer:
                         if term.needs == "guide"}
         self._guide_features: dict = {}
         self._octave = backend.octave_function(self.model, self.objective, xla)
+        self._short_runs = self._octave.unroll  # in the first frame (see run_lengths)
         self._backbone = backbone
         self.memory_budget = backend.memory_budget()
         if tile_batch is not None and tile_batch < 1:
@@ -231,13 +256,15 @@ class Dreamer:
         max_loss = math.inf if settings.max_loss is None else settings.max_loss
         weights = self.objective.weights(settings.frame)
         detail, losses = None, Losses()
+        runs = run_lengths(settings.steps, self._short_runs)
+        self._short_runs = False
         for k, size in enumerate(sizes):
             base = frame if size == (height, width) else _resize(frame, size)
             image = base if detail is None else base + _resize(detail, size)
             shifts = rng.integers(-settings.jitter, settings.jitter + 1, (settings.steps, 2))
             if settings.steps:
                 tile = self.tile_size(*size, settings)
-                image = self._ascend(image, shifts, settings, tile, self.tile_batch(*size, tile),
+                image = self._ascend(image, shifts, runs, settings, tile, self.tile_batch(*size, tile),
                                      max_loss, losses, weights, self.objective_inputs(base))
             if k + 1 < len(sizes):  # the last octave's detail is not needed: a frame's pass saved
                 detail = image - base
@@ -245,16 +272,19 @@ class Dreamer:
                 progress(k + 1, len(sizes))
         return image, losses
 
-    def _ascend(self, image, shifts, settings: DreamSettings, tile: int, batch: int, max_loss: float,
-                losses: Losses, weights, inputs):
-        """An octave's steps, compiled in runs of at most OCTAVE_CHUNK_STEPS: between runs Python
-        runs again, so a signal (a second Ctrl-C) is seen within one run, not one long octave."""
-        for start in range(0, len(shifts), OCTAVE_CHUNK_STEPS):
-            part = shifts[start:start + OCTAVE_CHUNK_STEPS]
+    def _ascend(self, image, shifts, runs: list[int], settings: DreamSettings, tile: int, batch: int,
+                max_loss: float, losses: Losses, weights, inputs):
+        """An octave's steps, one compiled call per run of `runs` (see run_lengths): between calls
+        Python runs again, so a signal (a second Ctrl-C) is seen within one run, not one long
+        octave."""
+        start = 0
+        for length in runs:
+            part = shifts[start:start + length]
+            start += length
             image, step_losses = self._octave(image, part, settings.step_size, tile,
                                               settings.normalisation, max_loss, batch, weights, inputs)
             losses.add(step_losses)
-            if start + len(part) < len(shifts) and math.isfinite(max_loss) and \
+            if start < len(shifts) and math.isfinite(max_loss) and \
                     _exceeds(step_losses, max_loss):  # the octave stopped: so do later runs
                 break
         return image

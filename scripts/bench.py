@@ -15,7 +15,8 @@ Two sides render the same animation (model, layers, octaves, steps, step size, s
 
 Each side runs in its own subprocess with the same arguments, so its peak RSS is its own, and
 reports JSON; this process prints the table and can save everything (`--json`). The steady-state
-seconds per frame leave out the first frame (model build, tracing, compiling); the end-to-end
+seconds per frame leave out the first two frames (model build, tracing, compiling; on XLA:CPU
+the second frame loads the whole octaves' programs after the first frame's short runs); the end-to-end
 frame rate is frames 2..N over their seconds plus the finish (the video written, every file on
 disk), so it counts the writing and encoding that a side leaves for the end.
 `--steps 0` times the frame pipeline alone (resize, transform, PNG, resume state, video).
@@ -282,14 +283,23 @@ def spawn(side: str, argv: list[str], backend: str, workdir: Path, **env_extra: 
 # ---------------------------------------------------------------------------------------------
 
 
+def warmup_frames(frames: int) -> int:
+    """How many first frames the steady figures leave out: two where there are three or more
+    (the first builds, traces and compiles; on XLA:CPU the second loads the whole octaves'
+    programs after the first frame's short runs, `animator.dream.run_lengths`), else one, or
+    none for a lone frame."""
+    return 2 if frames >= 3 else frames - 1
+
+
 def steady_seconds(frame_seconds: list[float]) -> float:
-    """Mean seconds per frame without the first (build, trace, compile); the first if alone."""
-    steady = frame_seconds[1:] or frame_seconds
+    """Mean seconds per frame after the warm-up frames (`warmup_frames`)."""
+    steady = frame_seconds[warmup_frames(len(frame_seconds)):]
     return sum(steady) / len(steady)
 
 
 def end_to_end_fps(run: dict) -> float:
-    """Frames 2..N (or the only one) over their seconds plus the finish: video and files done."""
+    """Frames 2..N (or the only one) over their seconds plus the finish: video and files done
+    (the second frame's loading counted: it is part of the render)."""
     frames = run["frame_seconds"][1:] or run["frame_seconds"]
     return len(frames) / (sum(frames) + run["finish_seconds"])
 
@@ -353,9 +363,9 @@ def format_table(report: dict) -> str:
     s = report["settings"]
     sides = [side for side in SIDES if side in report]
     rows = [
-        ("steady s/frame (frames 2..N, mean)", "steady_seconds_per_frame", "{:.3f}"),
+        ("steady s/frame (frames 3..N, mean)", "steady_seconds_per_frame", "{:.3f}"),
         ("end-to-end frames/s (2..N + finish)", "end_to_end_fps", "{:.2f}"),
-        ("CPU ms/frame (threads + ffmpeg, 2..N)", "cpu_seconds_per_frame", "{:.0f}", 1000),
+        ("CPU ms/frame (threads + ffmpeg, 3..N)", "cpu_seconds_per_frame", "{:.0f}", 1000),
         ("first frame s (build + trace + dream)", "first_frame_seconds", "{:.2f}"),
         (f"finish s ({s['format'].upper()})", "finish_seconds", "{:.2f}"),
         ("total s", "total_seconds", "{:.2f}"),
@@ -406,7 +416,7 @@ def run_worker(side: str, settings: Settings, workdir: Path) -> dict:
     cpu = {}
     frame_seconds, finish_seconds = render(settings, workdir, cpu)
     total = time.perf_counter() - imported
-    steady_frames = max(1, len(frame_seconds) - 1)
+    warmup = warmup_frames(len(frame_seconds))
     result = {
         "side": side,
         "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
@@ -415,8 +425,10 @@ def run_worker(side: str, settings: Settings, workdir: Path) -> dict:
         "finish_seconds": finish_seconds,
         "total_seconds": total,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        # every thread's and ffmpeg's, frames 2..N and the finish: steady even on a shared machine
-        "cpu_seconds_per_frame": (cpu_seconds() - cpu["first"]) / steady_frames,
+        # every thread's and ffmpeg's, after the warm-up frames and the finish: steady even on a
+        # shared machine
+        "cpu_seconds_per_frame": (cpu_seconds() - cpu["frames"][max(warmup, 1) - 1])
+        / max(1, len(frame_seconds) - warmup),
         "flops_per_frame": frame_flops(settings),
     }
     result.update(compiles)
@@ -475,11 +487,15 @@ def dream_settings(settings: Settings, **changes):
 
 
 def time_octave(dreamer, size: tuple[int, int], settings, repeats: int = 2, **layout) -> tuple:
-    """(seconds of the first call, mean seconds of `repeats` more) of the compiled octave alone at
-    `size` (height, width): the model's forward and backward passes for the settings' steps, no
-    resize, transform or write. `layout` may set `tile_size` and `tile_batch`."""
+    """(seconds of the first call, mean seconds of `repeats` more, their mean CPU seconds) of one
+    octave's compiled calls alone at `size` (height, width), in the render's runs after its first
+    frame: the model's
+    forward and backward passes for the settings' steps, no resize, transform or write.
+    `layout` may set `tile_size` and `tile_batch`."""
     import numpy as np
     from keras import ops
+
+    from animator.dream import Losses, run_lengths
 
     rng = np.random.default_rng(0)
     image = ops.convert_to_tensor(rng.uniform(0, 255, (*size, 3)).astype("float32"))
@@ -488,9 +504,10 @@ def time_octave(dreamer, size: tuple[int, int], settings, repeats: int = 2, **la
     batch = layout.get("tile_batch") or dreamer.tile_batch(*size, tile)
 
     def run():
-        _, losses = dreamer._octave(image, shifts, settings.step_size, tile, settings.normalisation,
-                                    math.inf, batch)
-        ops.convert_to_numpy(losses)  # waits for the octave's last step
+        losses = Losses()
+        dreamer._ascend(image, shifts, run_lengths(settings.steps), settings, tile, batch, math.inf,
+                        losses, None, {})
+        len(losses)  # waits for the octave's last step
 
     start = time.perf_counter()
     run()
@@ -560,7 +577,7 @@ def preprocess(pixels, settings: Settings):
 
 def render_baseline(settings: Settings, workdir: Path, cpu: dict) -> tuple[list[float], float]:
     """The tutorial's loop; returns seconds per frame (the first includes the build) and GIF seconds.
-    `cpu["first"]` gets the process's CPU seconds once the first frame is done."""
+    `cpu["frames"]` gets the process's CPU seconds as each frame is done."""
     import numpy as np
 
     clock = time.perf_counter()
@@ -579,7 +596,7 @@ def render_baseline(settings: Settings, workdir: Path, cpu: dict) -> tuple[list[
         now = time.perf_counter()
         frame_seconds.append(now - clock)
         clock = now
-        cpu.setdefault("first", cpu_seconds())
+        cpu.setdefault("frames", []).append(cpu_seconds())
     paths = sorted(frames_dir.glob("*.png"))
     if settings.format == "mp4":
         write_mp4(paths, workdir / "baseline.mp4", settings.fps)
@@ -742,7 +759,7 @@ def render_animator(settings: Settings, workdir: Path, cpu: dict) -> tuple[list[
 
     def progress(done, total, first):
         marks.append(time.perf_counter())
-        cpu.setdefault("first", cpu_seconds())
+        cpu.setdefault("frames", []).append(cpu_seconds())
 
     render(config, force=True, progress=progress)
     finished = time.perf_counter()

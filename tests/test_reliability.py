@@ -355,6 +355,39 @@ def test_a_long_octave_runs_in_short_compiled_calls(monkeypatch):
     assert calls == [20, 20]
 
 
+
+def test_run_lengths_split_an_octave_into_compiled_calls():
+    from animator.dream import run_lengths
+
+    assert run_lengths(45) == [20, 20, 5] and run_lengths(10) == [10] and run_lengths(0) == []
+    assert run_lengths(10, short=True) == [2, 2, 2, 2, 2]
+    assert run_lengths(7, short=True) == [2, 2, 3]  # a lone last step would be a slow program
+    assert run_lengths(1, short=True) == [1]
+
+
+def test_an_unrolled_octave_dreams_its_first_frame_in_short_runs(monkeypatch):
+    # XLA on a CPU unrolls the octave: the first frame in 2-step programs (quick to load), the
+    # next frames whole, to the same pixels.
+    from animator.dream import Dreamer, DreamSettings
+
+    image = np.random.default_rng(0).uniform(0, 255, (48, 48, 3)).astype(np.float32)
+    settings = DreamSettings(octaves=2, steps=5, jitter=4)
+    dreamer = Dreamer(model="vgg16-hed", layers={"block1_conv2": 1.0}, xla=True)
+    calls, octave = [], dreamer._octave
+    assert octave.unroll
+
+    def counting(image, shifts, *rest):
+        calls.append(len(shifts))
+        return octave(image, shifts, *rest)
+
+    monkeypatch.setattr(dreamer, "_octave", counting)
+    first, first_losses = dreamer.dream_frame(image, settings, np.random.default_rng(1))
+    assert calls == [2, 3, 2, 3] and len(first_losses) == 10
+    second, second_losses = dreamer.dream_frame(image, settings, np.random.default_rng(1))
+    assert calls[4:] == [5, 5]
+    np.testing.assert_allclose(np.asarray(first), np.asarray(second), atol=1e-3)
+    np.testing.assert_allclose(list(first_losses), list(second_losses), rtol=1e-4)
+
 # --- 10-14. wrong results and wrong advice ----------------------------------------------------
 
 
