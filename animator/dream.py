@@ -67,8 +67,7 @@ NORMALISATIONS = DREAM["normalisation"].choices
 
 def run_lengths(steps: int, short: bool = False) -> list[int]:
     """The steps of each compiled call an octave of `steps` steps is dreamed in: runs of
-    OCTAVE_CHUNK_STEPS (the last one the rest) or, if `short`, of FIRST_RUN_STEPS (an odd
-    octave's last one step longer, as a lone step compiles into a slower program on XLA:CPU).
+    OCTAVE_CHUNK_STEPS or, if `short`, of FIRST_RUN_STEPS, the last run the rest.
 
     Short runs are for a Dreamer's first frame when its octave is unrolled (XLA:CPU): such a
     program takes a time to load from the cache and first run that grows with its steps, so
@@ -77,13 +76,7 @@ def run_lengths(steps: int, short: bool = False) -> list[int]:
     octaves (README, "The host pipeline, the first frame, the CPU floor").
     """
     longest = FIRST_RUN_STEPS if short else OCTAVE_CHUNK_STEPS
-    runs = [longest] * (steps // longest)
-    rest = steps - sum(runs)
-    if rest and short and runs:
-        runs[-1] += rest
-    elif rest:
-        runs.append(rest)
-    return runs
+    return [min(longest, steps - start) for start in range(0, steps, longest)]
 
 
 def octave_sizes(height: int, width: int, octaves: int, octave_scale: float) -> list[tuple[int, int]]:

@@ -20,7 +20,8 @@ monitoring.register_event_listener(lambda name, **_: events.__setitem__(name, ev
 from animator.dream import Dreamer
 dreamer = Dreamer(model=sys.argv[1], layers="deep")
 pixels = np.random.default_rng(0).uniform(0, 255, (40, 48, 3)).astype("float32")
-dreamed = dreamer.dream(pixels, octaves=2, octave_scale=1.2, steps=2, jitter=4)
+# 3 steps: the first frame runs of 2 steps and 1 (two programs per octave), both cached
+dreamed = dreamer.dream(pixels, octaves=2, octave_scale=1.2, steps=3, jitter=4)
 print(json.dumps({"events": events, "mean": float(dreamed.mean())}))
 """
 
