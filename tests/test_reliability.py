@@ -335,7 +335,7 @@ def test_a_long_octave_runs_in_short_compiled_calls(monkeypatch):
 
     monkeypatch.setattr(dreamer, "_octave", counting)
     chunked, losses = dreamer.dream_frame(image, settings, np.random.default_rng(1))
-    assert calls == [20, 20, 5] and len(losses) == 45
+    assert calls == [15, 15, 15] and len(losses) == 45  # one program, not 20, 20 and 5
     monkeypatch.setattr(dream, "OCTAVE_CHUNK_STEPS", 1000)
     whole, _ = dreamer.dream_frame(image, settings, np.random.default_rng(1))
     assert calls[3:] == [45]
@@ -359,7 +359,8 @@ def test_a_long_octave_runs_in_short_compiled_calls(monkeypatch):
 def test_run_lengths_split_an_octave_into_compiled_calls():
     from animator.dream import run_lengths
 
-    assert run_lengths(45) == [20, 20, 5] and run_lengths(10) == [10] and run_lengths(0) == []
+    assert run_lengths(45) == [15, 15, 15] and run_lengths(50) == [17, 17, 16]
+    assert run_lengths(10) == [10] and run_lengths(0) == []
     assert run_lengths(10, short=True) == [2, 2, 2, 2, 2]
     assert run_lengths(7, short=True) == [2, 2, 2, 1]
     assert run_lengths(1, short=True) == [1]
