@@ -166,7 +166,8 @@ class Animation(_declared_model("AnimationDeclared", params.ANIMATION)):
     """The whole file."""
 
     input: str | NoiseInput | Clip
-    size: Size | None = None
+    size: Annotated[Size | None, Field(description="width, height of the frames in pixels; "
+                                    "empty: the input's own size")] = None
     dream: Dream = Dream()
     transforms: list[Any] = []  # checked by transforms.build_chain
     plugins: list[str] = []

@@ -273,3 +273,11 @@ def test_the_form_is_built_from_the_declarations(client):
     assert [(p["name"], p["default"]) for p in zoom["params"]] == [
         (p.name, list(p.default) if isinstance(p.default, tuple) else p.default)
         for p in transforms.get("zoom").params]
+
+
+def test_the_size_fields_help_is_its_declaration(client):
+    from animator.config import Animation
+
+    declared = Animation.model_fields["size"].description
+    fields = {field["path"]: field for field in client.get("/api/form").json()["fields"]}
+    assert declared and fields["size"]["help"] == declared

@@ -35,8 +35,7 @@ def _size() -> dict:
     from animator.config import Animation
 
     return {"path": "size", "kind": "size", "default": None,
-            "help": Animation.model_fields["size"].description or "width, height in pixels; "
-                                                                  "empty: the input's size"}
+            "help": Animation.model_fields["size"].description}
 
 
 def _field(parameter: params.Parameter) -> dict:
