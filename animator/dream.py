@@ -148,8 +148,10 @@ class Dreamer:
         backbone = model if self.spec.default_weights == models.OBJECT \
             else models.build_backbone(model, weights, precision)
         reduction, items = (objective, ()) if isinstance(objective, str) else ("mean", objective)
-        self.objective = make_objective(layers, reduction, items, guide,
-                                        default_layers=models.default_layers(model, backbone))
+        # Looked up only when no layer is named: a custom model may have no default layers.
+        self.objective = make_objective(
+            layers, reduction, items, guide,
+            default_layers=functools.partial(models.default_layers, model, backbone))
         self.model = models.feature_model(model, backbone, self.objective.layers, preprocess)
         self._check_channels()
         self._guides = {term.image: _read_guide(term.image) for term in self.objective.terms

@@ -148,6 +148,36 @@ def test_each_model_builds_with_its_default_layers(name):
     assert np.isfinite(dreamer.loss(frame))
 
 
+def tiny_custom_model() -> keras.Model:
+    """Two 1x1 convolutions on raw pixels: a model the zoo knows no default layers for."""
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(8, 1, activation="relu", name="mix")(inputs)
+    x = keras.layers.Conv2D(4, 1, name="head")(x)
+    x = keras.layers.Conv2D(4, 1, name="tail")(x)
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+
+
+def test_a_custom_model_with_named_layers_needs_no_default_layers(monkeypatch, photo):
+    def no_defaults(model, backbone):
+        raise ModelError("model has no default feature layers")
+
+    monkeypatch.setattr(models, "default_layers", no_defaults)
+    dreamer = Dreamer(model=tiny_custom_model(), layers={"head": 1.0})
+    assert dreamer.objective.layers == ["head"]
+    assert np.isfinite(dreamer.loss(photo))
+    with pytest.raises(ModelError, match="no default feature layers"):
+        Dreamer(model=tiny_custom_model())
+
+
+def test_a_custom_model_without_named_layers_dreams_its_default_or_says_why():
+    assert Dreamer(model=tiny_custom_model()).objective.layers == ["head"]
+    inputs = keras.Input((None, None, 3))
+    flat = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(inputs), name="flat")
+    with pytest.raises(ModelError) as error:
+        Dreamer(model=flat)
+    assert str(error.value) == "model 'flat' has no feature-map layers to dream with"
+
+
 def test_mean_and_channel_objectives(hed, photo):
     whole = Dreamer(model="vgg16-hed", layers="block3_conv3")
     channel = Dreamer(model="vgg16-hed", layers="block3_conv3:7")
