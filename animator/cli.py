@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 from animator import __version__, params
-from animator.errors import AnimatorError, Interrupted, OutputError
+from animator.errors import PLAIN_ADVICE, AnimatorError, Interrupted, OutputError
 
 ERROR_PREFIX = "animator: error: "
 
@@ -528,6 +528,7 @@ CLI_ADVICE = {
     "resume": ": continue with {again} --resume",
     "then_resume": ", then continue with {again} --resume",
     "assemble": ": every frame is kept; once fixed, make the video with `animator assemble`",
+    **PLAIN_ADVICE,
 }
 
 

@@ -48,13 +48,7 @@ class Clip:
 def probe(path: str | Path) -> Clip:
     """What the video file at `path` holds; `InputError` if it cannot be dreamed."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"input video '{path}' not found: check the path")
-    if path.is_dir():
-        raise InputError(f"input video '{path}' is a folder: give the path of one video file")
-    if not path.is_file():  # a pipe or a device: ffmpeg would wait on it forever
-        raise InputError(f"input video '{path}' is not a regular file (a pipe or a device): "
-                         "give the path of a video file")
+    io.check_is_file(path, "video")  # ffmpeg would wait on a pipe forever
     text = _ffmpeg(["-i", str(path)], path).stderr
     streams = _STREAM.findall(text)
     if not streams and re.search(r"^Input #0", text, re.MULTILINE):

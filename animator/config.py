@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from animator import params, schedule
+from animator import io, params, schedule
 from animator.dream import DreamSettings
 from animator.errors import AnimatorError, ConfigError, close_names, excerpt
 
@@ -438,9 +438,7 @@ def read(path: str | Path) -> dict:
 
 
 def _read_yaml(path: Path) -> dict:
-    if not path.is_file():
-        kind = "a folder" if path.is_dir() else "not a regular file" if path.exists() else "not found"
-        raise ConfigError(f"config '{path}': {kind}; give the path of a YAML file")
+    io.check_is_file(path, "config", ConfigError)
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
             raise ConfigError(f"config '{path}' is {path.stat().st_size:,} bytes, over the limit of "

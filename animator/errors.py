@@ -3,14 +3,22 @@
 `UserError` and its subclasses are a user's mistake (bad config, bad input, full disk);
 the CLI prints them as one line and exits 2. Anything else is an internal error (exit 1).
 
-An error whose fix is a render option (resume, force) names it as a `remedy`, not as words:
-each front end words it in its own terms, `resume=True` in Python (`str(error)`), `--resume` on
-the command line (`error.worded(...)` with the CLI's table).
+An error names its fix as a `remedy`, not as words: each front end words it in its own terms,
+`resume=True` in Python (`str(error)`), `--resume` on the command line (`error.worded(...)` with
+the CLI's table). A fix that is no option of any front end (check the path) is worded alike by all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+
+# Remedies that are no option of a front end: every front end's table holds them as they are.
+PLAIN_ADVICE = {
+    "check_path": ": check the path",
+    "image_file": ": give the path of one image file",
+    "video_file": ": give the path of one video file",
+    "config_file": ": give the path of one YAML file",
+}
 
 # A remedy's advice in Python's words; the CLI has a table with the same keys in its flags. An
 # entry starts with the punctuation that joins it to the message.
@@ -22,6 +30,7 @@ PYTHON_ADVICE = {
     "then_resume": ", then continue with resume=True",
     "assemble": ": every frame is kept; once fixed, make the video with "
                 "animator.video.assemble(**error.facts)",
+    **PLAIN_ADVICE,
 }
 
 
@@ -29,7 +38,7 @@ class AnimatorError(Exception):
     """Base of every error the project raises on purpose.
 
     `message` holds the facts (and any advice that is not an option); `remedy`, a key of
-    `PYTHON_ADVICE`, the render option that fixes it, worded by the front end; `facts`, what a
+    `PYTHON_ADVICE`, the fix (a render option, or `PLAIN_ADVICE`), worded by the front end; `facts`, what a
     front end needs to word it (for `assemble`: `animator.video.assemble`'s arguments).
     """
 

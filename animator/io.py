@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from animator.errors import InputError, OutputError, TooLarge
+from animator.errors import InputError, OutputError, TooLarge, UserError
 from animator.params import ANIMATION
 
 try:  # ISA-L's deflate: about 10x zlib's speed at the same size for frames (level 1)
@@ -32,6 +32,8 @@ except ImportError:  # a platform without its wheel: the standard library, slowe
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 FIT_MODES = ("resize", "fit", "crop")
 TEMP_SUFFIX = ".tmp"
+# Each kind of file a user names, as errors call it (`check_is_file`).
+FILE_KINDS = {"image": "input image", "video": "input video", "config": "config"}
 
 # Transparent areas are composited on white: most viewers show transparency on a light page.
 BACKGROUND = (255, 255, 255)
@@ -78,7 +80,7 @@ def _checked_image(source, max_pixels: int, name: str | None = None):
     while it is used become one-line `InputError`s."""
     path = Path(name or source)
     if name is None:
-        _check_is_file(path)
+        check_is_file(path, "image")
     try:
         with _open_image(source) as image:
             _check_pixel_count(path, image.size, max_pixels)
@@ -92,14 +94,17 @@ def _checked_image(source, max_pixels: int, name: str | None = None):
         raise _unreadable(path, err) from err
 
 
-def _check_is_file(path: Path) -> None:
+def check_is_file(path: Path, kind: str, error: type[UserError] = InputError) -> None:
+    """Raise `error` unless `path` is a regular file: not there, a folder, or a pipe or a device
+    (reading one could wait forever). `kind` (image, video, config) names the file in the message
+    and picks the remedy (`errors.PLAIN_ADVICE`)."""
+    name = f"{FILE_KINDS[kind]} '{path}'"
     if not path.exists():
-        raise InputError(f"input image '{path}' not found: check the path")
+        raise error(f"{name} not found", remedy="check_path")
     if path.is_dir():
-        raise InputError(f"input image '{path}' is a folder: give the path of one image file")
-    if not path.is_file():  # a pipe or a device: reading could wait forever
-        raise InputError(f"input image '{path}' is not a regular file (a pipe or a device): "
-                         "give the path of an image file")
+        raise error(f"{name} is a folder", remedy=f"{kind}_file")
+    if not path.is_file():
+        raise error(f"{name} is not a regular file (a pipe or a device)", remedy=f"{kind}_file")
 
 
 def _open_image(path) -> Image.Image:

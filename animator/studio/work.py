@@ -23,7 +23,7 @@ import yaml
 from animator import config as config_module
 from animator import io, params
 from animator.config import Config
-from animator.errors import AnimatorError, ConfigError, InputError, Interrupted, UserError
+from animator.errors import PLAIN_ADVICE, AnimatorError, ConfigError, InputError, Interrupted, UserError
 from animator.video import FORMATS
 
 # The library's remedies (errors.PYTHON_ADVICE) in the page's words: its buttons.
@@ -34,6 +34,7 @@ STUDIO_ADVICE = {
     "resume": ": press Resume to continue",
     "then_resume": ", then press Resume",
     "assemble": ": every frame is kept; press Resume to make the video from them",
+    **PLAIN_ADVICE,
 }
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 UPLOAD_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
