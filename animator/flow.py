@@ -45,12 +45,15 @@ def farneback(previous: np.ndarray, following: np.ndarray) -> np.ndarray:
 
     Both are H×W×3 RGB frames (uint8, or float in 0..255).
     """
+    return _farneback_greys(_grey(previous), _grey(following))
+
+
+def _farneback_greys(previous: np.ndarray, following: np.ndarray) -> np.ndarray:
     import cv2
 
     low, high = WINDOW_RANGE
     window = min(high, max(low, 2 * round(min(previous.shape[:2]) * WINDOW_SHARE / 2) + 1))
-    return cv2.calcOpticalFlowFarneback(_grey(previous), _grey(following), None, winsize=window,
-                                        **FARNEBACK)
+    return cv2.calcOpticalFlowFarneback(previous, following, None, winsize=window, **FARNEBACK)
 
 
 def carry(previous: np.ndarray, following: np.ndarray, method: str = "farneback") -> Carry:
@@ -62,8 +65,10 @@ def carry(previous: np.ndarray, following: np.ndarray, method: str = "farneback"
     rows, columns = np.mgrid[0:height, 0:width].astype(np.float32)
     if method == "none":
         return Carry(np.stack([rows, columns]), np.ones((height, width, 1), np.float32))
-    backward = farneback(following, previous)
-    forward = farneback(previous, following)
+    # Each frame's grey once: both flows are estimated from the same two.
+    previous_grey, following_grey = _grey(previous), _grey(following)
+    backward = _farneback_greys(following_grey, previous_grey)
+    forward = _farneback_greys(previous_grey, following_grey)
     source_x, source_y = columns + backward[..., 0], rows + backward[..., 1]
     reliable = consistent(forward, backward, source_x, source_y)
     return Carry(np.stack([source_y, source_x]), reliable[..., None].astype(np.float32))

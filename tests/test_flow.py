@@ -66,3 +66,39 @@ def test_mix_moves_each_pixel_by_its_weight():
     weight = np.array([[[0.0], [0.25]], [[1.0], [0.5]]], np.float32)
     mixed = ops.convert_to_numpy(flow.mix(start, other, weight))
     np.testing.assert_allclose(mixed[..., 0], [[0, 25], [100, 50]])
+
+
+def carry_as_before(previous: np.ndarray, following: np.ndarray) -> flow.Carry:
+    """The carry as first written: each flow estimated from its own greys of both frames."""
+    rows, columns = grid(*following.shape[:2])
+    backward = flow.farneback(following, previous)
+    forward = flow.farneback(previous, following)
+    source_x, source_y = columns + backward[..., 0], rows + backward[..., 1]
+    reliable = flow.consistent(forward, backward, source_x, source_y)
+    return flow.Carry(np.stack([source_y, source_x]), reliable[..., None].astype(np.float32))
+
+
+def test_the_carry_greys_each_frame_once_and_moves_pixels_as_before(monkeypatch):
+    from keras import ops
+
+    previous = textured(40, 56)
+    following = np.roll(previous, (1, 2), axis=(0, 1)) + textured(40, 56, seed=1) * 0.1
+    before = carry_as_before(previous, following)
+    greys = []
+
+    def counted(frame):
+        greys.append(frame)
+        return grey(frame)
+
+    grey = flow._grey
+    monkeypatch.setattr(flow, "_grey", counted)
+    step = flow.carry(previous, following)
+    assert len(greys) == 2
+    assert greys[0] is previous and greys[1] is following
+    np.testing.assert_array_equal(step.source, before.source)
+    np.testing.assert_array_equal(step.reliable, before.reliable)
+    assert not step.reliable.all() and step.reliable.any()  # the flow is not trivial
+    dream = textured(40, 56, seed=2)
+    np.testing.assert_array_equal(ops.convert_to_numpy(flow.warp(dream, step.source)),
+                                  ops.convert_to_numpy(flow.warp(dream, before.source)))
+
