@@ -21,6 +21,7 @@ from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from animator import io
 from animator.config import Config
 from animator.errors import ConfigError, Interrupted, OutputError, PluginError
 from animator.state import FIRST_FILE, FrameStore
+
+if TYPE_CHECKING:
+    from animator.dream import Dreamer
 
 
 @dataclass(frozen=True)
@@ -86,9 +90,12 @@ def run(
     force: bool = False,
     stop: threading.Event | None = None,
     note: Callable[[str], None] | None = None,
+    dreamer: Callable[..., Dreamer] | None = None,
 ) -> Generator[Dreamed, None, RenderResult]:
     """The render as a generator: yields each frame as it is dreamed (`Dreamed`), returns the
-    `RenderResult` once the GIF or MP4 is assembled. Arguments as for `render`.
+    `RenderResult` once the GIF or MP4 is assembled. Arguments as for `render`; `dreamer`, called
+    with `Dreamer`'s keyword arguments in its place, lets a caller that renders many times (the
+    studio) reuse a Dreamer built from equal arguments.
 
     Closing the generator early (a `break` in the loop that reads it) keeps every frame written
     so far and their resume point, without assembling: `resume=True` continues from there.
@@ -104,7 +111,7 @@ def run(
     with store.lock(config.output_path), starts:  # the lock creates the frames folder
         start = _starting_point(config, store, resume, force, note, starts)
         io.remove_stale_temporaries(config.output_path)  # a killed render's unfinished MP4
-        dreamer = _dreamer(config)
+        dreamer = _dreamer(config, dreamer)
         if start.index == 0:  # the input and the model are good: only now replace an old render
             _begin(config, store)
         elif start.first is None:  # first.npz missing or damaged: dream frame 0 again
@@ -321,15 +328,15 @@ def _check_octaves(config: Config, height: int, width: int) -> None:
                 f"{config.animation.dream.model}'s {min_size} px: {fix}")
 
 
-def _dreamer(config: Config):
+def _dreamer(config: Config, build: Callable[..., Dreamer] | None = None) -> Dreamer:
     from animator.dream import Dreamer
 
     dream = config.animation.dream
     # files named in the config are relative to its folder, like the input and the plugins
     weights = dream.weights if config.weights_file is None else str(config.weights_file)
-    return Dreamer(model=config.dream_model, weights=weights, layers=dream.layers,
-                   objective=_objective(config), guide=_guide(config, dream.guide),
-                   precision=dream.precision, xla=None if dream.xla == "auto" else dream.xla)
+    return (build or Dreamer)(model=config.dream_model, weights=weights, layers=dream.layers,
+                              objective=_objective(config), guide=_guide(config, dream.guide),
+                              precision=dream.precision, xla=None if dream.xla == "auto" else dream.xla)
 
 
 def _guide(config: Config, path: str | None) -> str | None:

@@ -187,6 +187,29 @@ def test_one_render_at_a_time_cancel_keeps_frames_and_resume_finishes(client, st
     assert (studio.root / "r1" / "r1.mp4").is_file()
 
 
+def test_previews_and_renders_of_the_same_model_settings_build_the_model_once(client, studio, monkeypatch):
+    from animator import dream
+
+    built = []
+
+    class Counted(dream.Dreamer):
+        def __init__(self, **arguments):
+            built.append(arguments["layers"])
+            super().__init__(**arguments)
+
+    monkeypatch.setattr(dream, "Dreamer", Counted)
+    first, second = (client.post("/api/preview", json={"yaml": text}, headers=CHANGE)
+                     for text in (TINY, TINY.replace("frames: 12", "frames: 3")))
+    assert first.status_code == second.status_code == 200
+    assert first.content == second.content and len(built) == 1  # the same frame from the one model
+    other = TINY.replace("block3_conv3", "block2_conv2")
+    assert client.post("/api/preview", json={"yaml": other}, headers=CHANGE).status_code == 200
+    client.post("/api/render", json={"yaml": other.replace("frames: 12", "frames: 2"), "name": "k"},
+                headers=CHANGE)
+    assert wait_for(client, ("done", "failed"))["state"] == "done"
+    assert built == [{"block3_conv3": 1.0}, {"block2_conv2": 1.0}]
+
+
 def test_a_download_is_assembled_with_the_configs_gif_options(client, studio, tmp_path):
     from animator import video
 

@@ -11,6 +11,7 @@ and the page can load no plugin: those come from the command line only.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import shutil
 import threading
@@ -118,6 +119,27 @@ class Job:
                 "frames": sorted(i for i in list(self.frames) if i >= since)}
 
 
+class Dreamers:
+    """The last `Dreamer` built, reused while its arguments (model, weights, layers, objective,
+    guide, precision, XLA) stay the same: building one compiles its model, seconds that each
+    preview and render would spend again. One entry: other arguments replace it. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: str | None = None
+        self._dreamer = None
+
+    def __call__(self, **arguments):
+        from animator.dream import Dreamer
+
+        key = json.dumps(arguments, sort_keys=True, default=str)
+        with self._lock:
+            if key != self._key:
+                self._key, self._dreamer = None, None  # the old model goes before the new is built
+                self._dreamer, self._key = Dreamer(**arguments), key
+            return self._dreamer
+
+
 class Studio:
     """The renders folder and the one render (or preview) that may run at a time."""
 
@@ -130,6 +152,7 @@ class Studio:
         self.busy = threading.Lock()
         self.job: Job | None = None
         self.thread: threading.Thread | None = None
+        self.dreamers = Dreamers()
 
     # --- configs ----------------------------------------------------------------------------
 
@@ -194,7 +217,7 @@ class Studio:
 
     def preview(self, text: str) -> bytes:
         """The first frame of the page's config at a reduced size, as PNG bytes."""
-        from animator import api
+        from animator import animate, api
 
         config = self.check(text, "preview", output={"path": ".studio/preview", "format": "frames"})
         width, height = self._planned_size(config)
@@ -202,7 +225,9 @@ class Studio:
         small = [max(8, round(width * scale)), max(8, round(height * scale))]
         config = api.load_config(config, size=small, frames=1)
         with self._only_one("a preview"):
-            (pixels,) = api.frames(config, force=True, note=lambda text: None)
+            steps = animate.run(config, force=True, note=lambda text: None, dreamer=self.dreamers)
+            with contextlib.closing(steps):
+                (pixels,) = [made.pixels.result() for made in steps]
         return io.preview_png(pixels, PREVIEW_SIDE)
 
     def _planned_size(self, config: Config) -> tuple[int, int]:
@@ -242,7 +267,8 @@ class Studio:
         from animator import animate
 
         try:
-            steps = animate.run(config, stop=job.stop, note=job.notes.append, **MODES[mode])
+            steps = animate.run(config, stop=job.stop, note=job.notes.append, dreamer=self.dreamers,
+                                **MODES[mode])
             with contextlib.closing(steps):
                 for made in steps:
                     if made.index == made.started_at:  # the checks passed: keep the config beside
