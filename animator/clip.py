@@ -237,7 +237,7 @@ class VideoFrames:
         self.weight = self._weight(t, step)
         if self.weight is None:
             return following
-        return flow.mix(following, flow.warp(carried, step.source), self.weight)
+        return flow.mix(following, flow.move(carried, step), self.weight)
 
     def keep(self, t: int, start, dreamed):
         """Frame `t`'s dream with the carried share of its `start` kept."""

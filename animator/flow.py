@@ -33,11 +33,13 @@ class Carry(NamedTuple):
     """How to carry a frame from one input frame to the next.
 
     `source`: 2×H×W float32, the (row, column) in the previous frame each pixel of the new one
-    comes from; `reliable`: H×W×1 float32, 1 where that source is trustworthy, 0 where it is not.
+    comes from; `reliable`: H×W×1 float32, 1 where that source is trustworthy, 0 where it is not;
+    `still`: every source is the pixel itself (no motion), so there is nothing to warp.
     """
 
     source: np.ndarray
     reliable: np.ndarray
+    still: bool = False
 
 
 def farneback(previous: np.ndarray, following: np.ndarray) -> np.ndarray:
@@ -64,7 +66,7 @@ def carry(previous: np.ndarray, following: np.ndarray, method: str = "farneback"
     height, width = following.shape[:2]
     rows, columns = np.mgrid[0:height, 0:width].astype(np.float32)
     if method == "none":
-        return Carry(np.stack([rows, columns]), np.ones((height, width, 1), np.float32))
+        return Carry(np.stack([rows, columns]), np.ones((height, width, 1), np.float32), still=True)
     # Each frame's grey once: both flows are estimated from the same two.
     previous_grey, following_grey = _grey(previous), _grey(following)
     backward = _farneback_greys(following_grey, previous_grey)
@@ -99,6 +101,12 @@ def warp(frame, source):
     channels = [ops.image.map_coordinates(frame[..., c], source, order=1, fill_mode="nearest")
                 for c in range(int(frame.shape[-1]))]
     return ops.stack(channels, axis=-1)
+
+
+def move(frame, step: Carry):
+    """`frame` (H×W×3, on the device) carried along `step`: warped to where its sources say, or
+    as it is when `step` is still (an identity warp would only cost a pass over the frame)."""
+    return frame if step.still else warp(frame, step.source)
 
 
 def mix(frame, other, weight):

@@ -286,3 +286,26 @@ def test_a_gif_of_a_clip_with_sound_says_the_sound_is_left_out(sound_clip, tmp_p
     config = video_config(tmp_path, sound_clip, name="out.gif")
     assert render(config, note=notes.append).frames == FRAMES
     assert notes == ["tone.mp4: its sound is left out: a gif output has none (write an .mp4 to keep it)"]
+
+
+def test_with_no_flow_the_carried_dream_is_mixed_in_unwarped(square_clip, tmp_path, monkeypatch):
+    from keras import ops
+
+    from animator import flow
+
+    config, frames = clip_module.open_frames(video_config(tmp_path, square_clip, flow="none"))
+    carried = ops.convert_to_tensor(square_frames()[5].astype(np.float32))
+    with frames:
+        frames.begin(0, note=None)
+        following, step = frames.upcoming.result()
+        warped = flow.warp(carried, step.source)  # the identity warp it used to make
+
+        def no_warp(frame, source):
+            raise AssertionError("flow: none needs no warp")
+
+        monkeypatch.setattr(flow, "warp", no_warp)
+        start = ops.convert_to_numpy(frames.next_start(1, carried))
+    weight = ops.convert_to_numpy(frames.weight)
+    assert weight.min() == weight.max() == np.float32(config.animation.video.blend)
+    np.testing.assert_array_equal(start, ops.convert_to_numpy(flow.mix(following, carried, weight)))
+    np.testing.assert_array_equal(start, ops.convert_to_numpy(flow.mix(following, warped, weight)))

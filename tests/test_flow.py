@@ -102,3 +102,19 @@ def test_the_carry_greys_each_frame_once_and_moves_pixels_as_before(monkeypatch)
     np.testing.assert_array_equal(ops.convert_to_numpy(flow.warp(dream, step.source)),
                                   ops.convert_to_numpy(flow.warp(dream, before.source)))
 
+
+def test_no_flow_carries_the_frame_as_it_is_without_a_warp(monkeypatch):
+    from keras import ops
+
+    frame = ops.convert_to_tensor(textured(6, 5))
+    step = flow.carry(textured(6, 5, seed=1), textured(6, 5, seed=2), "none")
+    identity_warp = ops.convert_to_numpy(flow.warp(frame, step.source))
+
+    def no_warp(frame, source):
+        raise AssertionError("a still carry needs no warp")
+
+    monkeypatch.setattr(flow, "warp", no_warp)
+    moved = flow.move(frame, step)
+    assert moved is frame
+    np.testing.assert_array_equal(ops.convert_to_numpy(moved), identity_warp)
+    np.testing.assert_array_equal(ops.convert_to_numpy(moved), textured(6, 5))
