@@ -52,15 +52,14 @@ def probe(path: str | Path) -> Clip:
     text = _ffmpeg(["-i", str(path)], path).stderr
     streams = _STREAM.findall(text)
     if not streams and re.search(r"^Input #0", text, re.MULTILINE):
-        raise InputError(f"input video '{path}' holds no frames (it is empty): "
-                         "give a clip with frames")
+        raise InputError(f"input video '{path}' holds no frames (it is empty)", remedy="clip_with_frames")
     if not streams:
-        raise InputError(f"input video '{path}' is not a readable video ({_last_line(text)}): "
-                         "check the file, or re-encode it as MP4 (H.264)")
+        raise InputError(f"input video '{path}' is not a readable video ({_last_line(text)})",
+                         remedy="re_encode")
     videos = [s for s in streams if s[0] == "Video" and "attached pic" not in s[2]]
     if not videos:
         raise InputError(f"input video '{path}' has no video stream (only "
-                         f"{', '.join(kind.lower() for kind, *_ in streams)}): give a video file")
+                         f"{', '.join(kind.lower() for kind, *_ in streams)})", remedy="video_input")
     _, _, details = videos[0]
     size, rate = _SIZE.search(details), _RATE.search(details)
     audio = next((codec for kind, codec, _ in streams if kind == "Audio"), None)
@@ -81,18 +80,17 @@ def count_frames(clip: Clip, start: float = 0.0, end: float | None = None) -> in
     them once; `InputError` when there are none."""
     if clip.duration and start >= clip.duration:
         raise InputError(f"input video '{clip.path}': start {start:g} s is past its end "
-                         f"({clip.duration:g} s): give a start before the end")
+                         f"({clip.duration:g} s)", remedy="earlier_start")
     done = _ffmpeg([*trim_params(start, end), "-i", str(clip.path), "-map", "0:v:0",
                     "-f", "null", "-"], clip.path)
     counts = _FRAME_COUNT.findall(done.stderr)
     if done.returncode != 0 or not counts:
-        raise InputError(f"input video '{clip.path}' cannot be decoded "
-                         f"({_last_line(done.stderr)}): check the file, or re-encode it")
+        raise InputError(f"input video '{clip.path}' cannot be decoded ({_last_line(done.stderr)})",
+                         remedy="re_encode")
     if int(counts[-1]) == 0:
         span = f"between {start:g} s and {end:g} s" if end is not None else f"after {start:g} s"
         raise InputError(f"input video '{clip.path}' holds no frames {span}"
-                         f"{' (it is empty)' if not start and end is None else ''}: "
-                         "give a clip with frames, or other start/end times")
+                         f"{' (it is empty)' if not start and end is None else ''}", remedy="other_times")
     return int(counts[-1])
 
 
@@ -120,7 +118,7 @@ def _next(reader, clip: Clip, index: int):
         return next(reader, None)
     except (OSError, RuntimeError) as error:
         raise InputError(f"input video '{clip.path}' cannot be decoded past frame {index} "
-                         f"({_last_line(str(error))}): check the file, or re-encode it") from error
+                         f"({_last_line(str(error))})", remedy="re_encode") from error
 
 
 def add_audio(video: Path, clip: Clip, start: float, seconds: float) -> None:
@@ -146,8 +144,8 @@ def _ffmpeg(args: list[str], path: Path) -> subprocess.CompletedProcess:
         return subprocess.run(command, capture_output=True, text=True, errors="replace",
                               timeout=FFMPEG_TIMEOUT_S)
     except subprocess.TimeoutExpired as error:
-        raise InputError(f"input video '{path}': ffmpeg took over {FFMPEG_TIMEOUT_S} s to read it: "
-                         "trim it with start/end, or re-encode it") from error
+        raise InputError(f"input video '{path}': ffmpeg took over {FFMPEG_TIMEOUT_S} s to read it",
+                         remedy="trim") from error
 
 
 def _last_line(text: str) -> str:
@@ -286,7 +284,7 @@ class VideoFrames:
     def _fit(self, pixels: np.ndarray | None, t: int) -> np.ndarray:
         if pixels is None:
             raise InputError(f"input video '{self.clip.path}' ended at frame {t} of {self.count}: "
-                             "it changed while it was being dreamed; render it again")
+                             "it changed while it was being dreamed", remedy="force")
         animation = self.config.animation
         frame = pixels.astype(np.float32)
         if animation.size is not None:
@@ -315,6 +313,5 @@ def open_frames(config, note=lambda text: None):
 def _check_pixels(clip: Clip, max_pixels: int) -> None:
     width, height = clip.size
     if width * height > max_pixels:
-        raise InputError(f"input video '{clip.path}' is {width}×{height}, over the limit of "
-                         f"{max_pixels:,} pixels a frame: raise max_pixels to {width * height:,} "
-                         "and set `size:` to dream it smaller")
+        raise InputError(f"input video '{clip.path}' is {width}×{height} ({width * height:,} pixels), "
+                         f"over the limit of {max_pixels:,} pixels a frame", remedy="max_pixels")

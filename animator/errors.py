@@ -18,6 +18,13 @@ PLAIN_ADVICE = {
     "image_file": ": give the path of one image file",
     "video_file": ": give the path of one video file",
     "config_file": ": give the path of one YAML file",
+    "video_input": ": give a video file",
+    "re_encode": ": check the file, or re-encode it as MP4 (H.264)",
+    "clip_with_frames": ": give a clip with frames",
+    "other_times": ": give a clip with frames, or other start/end times",
+    "earlier_start": ": give a start before the end",
+    "trim": ": trim it with start/end, or re-encode it",
+    "max_pixels": ": raise max_pixels to that and set `size:` to dream it smaller",
 }
 
 # A remedy's advice in Python's words; the CLI has a table with the same keys in its flags. An
