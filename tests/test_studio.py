@@ -243,6 +243,25 @@ def test_a_webp_render_is_listed_and_downloaded(client, studio):
     assert render["files"] == {"gif": False, "webp": True, "mp4": False}
 
 
+@pytest.mark.parametrize("made, shown", [(("webp",), "webp"), (("mp4",), "mp4"), (("gif", "mp4"), "gif"),
+                                         ((), "gif")])
+def test_the_compare_view_shows_the_renders_own_video(client, studio, made, shown):
+    from animator import video
+
+    frames = studio.root / "c" / "c.gif.frames"
+    frames.mkdir(parents=True)
+    for index in range(3):
+        Image.new("RGB", (32, 32), (120 * index, 60, 90)).save(frames / f"{index:05d}.png")
+    (studio.root / "c.yaml").write_text(TINY.replace("frames: 12", "frames: 3"))
+    for kind in made:
+        video.assemble(frames, studio.root / "c" / f"c.{kind}", fps=8)
+    [render] = client.get("/api/renders").json()
+    assert render["shown"] == shown
+    assert client.get(f"/api/download/c.{shown}").status_code == 200  # what the compare view loads
+    videos = sorted(path.name for path in (studio.root / "c").iterdir() if path.is_file())
+    assert videos == sorted(f"c.{kind}" for kind in made or ("gif",))  # a GIF only when none was made
+
+
 def test_stopping_the_server_stops_the_render_and_keeps_its_frames(studio):
     with TestClient(create_app(studio), base_url="http://127.0.0.1") as client:
         long = TINY.replace("frames: 12", "frames: 200")

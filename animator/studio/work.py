@@ -328,7 +328,8 @@ class Studio:
         return [f"inputs/{path.name}" for path in _images(folder) if not path.is_symlink()]
 
     def gallery(self) -> list[dict]:
-        """Past renders, newest first: name, config text, frames, and which files exist."""
+        """Past renders, newest first: name, config text, frames, which files exist, and the one
+        the page shows (`shown`: a video the render made, else a GIF made from its frames)."""
         renders = []
         for path in sorted(self.root.glob("*.yaml"), key=lambda p: p.stat().st_mtime, reverse=True):
             name = path.stem
@@ -337,9 +338,10 @@ class Studio:
             frames_dir = self._frames_dir(name)
             frames = _images(frames_dir) if frames_dir else []
             files = {kind: (self.root / name / f"{name}.{kind}").is_file() for kind in FORMATS.values()}
+            shown = next((kind for kind, made in files.items() if made), "gif")  # none: made on demand
             renders.append({"name": name, "yaml": self._page_yaml(path), "frames": len(frames),
                             "thumb": frames[0].relative_to(self.root).as_posix() if frames else None,
-                            "files": files, "modified": path.stat().st_mtime,
+                            "files": files, "shown": shown, "modified": path.stat().st_mtime,
                             "running": bool(self.job and self.job.name == name and self.job.active)})
         return renders
 

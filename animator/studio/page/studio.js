@@ -481,7 +481,10 @@ function compare() {
       if (!others.has(line)) span.className = "diff";
       return span;
     });
-    column.innerHTML = `<h3></h3><img src="/api/download/${encodeURIComponent(item.name)}.gif" alt=""><pre></pre>`;
+    const source = `/api/download/${encodeURIComponent(item.name)}.${item.shown}`;
+    const view = item.shown === "mp4" ? `<video src="${source}" autoplay loop muted playsinline></video>`
+      : `<img src="${source}" alt="">`;
+    column.innerHTML = `<h3></h3>${view}<pre></pre>`;
     column.querySelector("h3").textContent = item.name;
     column.querySelector("pre").append(...lines);
     box.append(column);
