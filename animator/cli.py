@@ -215,10 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_video_command(commands) -> None:
-    from animator.config import Clip, Video
+    from animator.config import Clip
 
-    def explain(model, key: str) -> str:
-        return model.model_fields[key].description
+    def explain(key: str) -> str:
+        return Clip.model_fields[key].description
 
     video = commands.add_parser("video", parents=[_common_options()],
                                 help="dream a video clip, carrying the dream along the motion")
@@ -227,15 +227,14 @@ def _add_video_command(commands) -> None:
                        help="output: .mp4 (keeps the sound), .gif, or a folder name for frames")
     video.add_argument("--config", help="YAML with dream:, transforms:, video: settings "
                        "(its input: is replaced by CLIP)")
-    video.add_argument("--blend", type=float, help=explain(Video, "blend"))
-    video.add_argument("--flow", choices=params.VIDEO["flow"].choices,
-                       help=explain(Video, "flow"))
-    video.add_argument("--every", type=int, metavar="N", help=explain(Video, "every"))
-    video.add_argument("--start", type=float, metavar="SECONDS", help=explain(Clip, "start"))
-    video.add_argument("--end", type=float, metavar="SECONDS", help=explain(Clip, "end"))
+    video.add_argument("--start", type=float, metavar="SECONDS", help=explain("start"))
+    video.add_argument("--end", type=float, metavar="SECONDS", help=explain("end"))
     video.add_argument("--resume", action="store_true",
                        help="continue an interrupted run of the same clip and settings")
     video.add_argument("--force", action="store_true", help="start over, replacing the output")
+    # carry_steps, a fine tuning of the carried frames, is set in a config's video: section only
+    _add_declared(video.add_argument_group("video (the config's video: section)"), params.VIDEO,
+                  skip=("carry_steps",), section="video")
     video.set_defaults(handler=cmd_video)
 
 
@@ -327,14 +326,13 @@ def cmd_video(args) -> int:
 
     clip = {"video": str(Path(args.clip).absolute()), "start": args.start, "end": args.end}
     clip = {key: value for key, value in clip.items() if value is not None}
-    video = {key: value for key in ("blend", "flow", "every")
-             if (value := getattr(args, key)) is not None}
     output = str(Path(args.output).absolute())
     if args.config:
-        overrides = [f"video.{key}={value}" for key, value in video.items()]
-        config = config_module.load(args.config, [*overrides, f"output.path={output}"], input=clip)
+        config = config_module.load(args.config, [*_overrides(args), f"output.path={output}"], input=clip)
     else:
-        data = {"input": clip, "video": video, "output": {"path": output}}
+        data = {"input": clip, "output": {"path": output}}
+        for item in _overrides(args):
+            config_module.apply_override(data, item)
         config = config_module.from_mapping(data, Path.cwd(), source=args.clip)
     return _render(config, args, f"dreaming {Path(args.clip).name}")
 
@@ -577,7 +575,8 @@ def _same_video(args) -> str:
     """`animator video CLIP -o OUT` with the options that decide the frames, kept."""
     words = ["animator", "video", args.clip, "-o", args.output]
     words += ["--config", args.config] if args.config else []
-    for key in ("blend", "flow", "every", "start", "end"):
+    words += _declared_words(args)
+    for key in ("start", "end"):
         if (value := getattr(args, key)) is not None:
             words += [f"--{key}", str(value)]
     return shlex.join(words)
