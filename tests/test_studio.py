@@ -323,3 +323,12 @@ def test_the_size_fields_help_is_its_declaration(client):
     declared = Animation.model_fields["size"].description
     fields = {field["path"]: field for field in client.get("/api/form").json()["fields"]}
     assert declared and fields["size"]["help"] == declared
+
+
+def test_the_pages_noise_input_is_the_declared_one(client, studio):
+    from animator.config import Noise
+
+    noise = client.get("/api/form").json()["noise"]
+    assert noise == {"noise": Noise().model_dump(mode="json")}
+    assert studio.check(client.post("/api/dump", json={"config": {"input": noise}}, headers=CHANGE)
+                        .json()["yaml"]).animation.input.noise == Noise()

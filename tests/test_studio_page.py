@@ -142,3 +142,24 @@ def test_edit_render_watch_cancel_download(server, browser):
     wait.until(lambda d: d.find_element(By.ID, "f-frames").get_attribute("value") == "60")
     assert browser.find_element(By.ID, "name").get_attribute("value") == "watched"
     assert "factor: 1.1" in yaml_box.get_attribute("value")
+
+
+def test_choosing_noise_after_an_upload_writes_the_declared_noise(server, browser, photo_path):
+    import json
+
+    import yaml
+
+    url, folder = server
+    wait = WebDriverWait(browser, 60, poll_frequency=0.1)
+    browser.get(url)
+    wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+    yaml_box = browser.find_element(By.ID, "yaml")
+
+    def page_input(driver):
+        return yaml.safe_load(yaml_box.get_attribute("value"))["input"]
+
+    browser.find_element(By.ID, "upload").send_keys(str(photo_path))
+    wait.until(lambda d: page_input(d) == f"inputs/{photo_path.name}")
+    browser.find_element(By.ID, "input-noise").click()
+    declared = json.loads(fetch(url + "api/form"))["noise"]
+    wait.until(lambda d: page_input(d) == declared)

@@ -20,14 +20,15 @@ SCHEDULE_HELP = "or keyframes {0: a, 60: b}, or an expression of t"
 
 
 def describe() -> dict:
-    """The form: the frame size, then each section's declared settings, and every registered
-    transform (built-ins and the command line's plugins; installed plugins are not imported)."""
+    """The form: the frame size, then each section's declared settings, every registered
+    transform (built-ins and the command line's plugins; installed plugins are not imported),
+    and the noise input with its declared defaults."""
     fields = [_size()]
     for section, table in params.parameters(transforms=False).items():
         prefix = "" if section == "animation" else f"{section}."
         fields += [{"path": prefix + p.name, **_field(p)} for p in table
                    if prefix + p.name not in NOT_IN_FORM]
-    return {"fields": fields, "transforms": _transforms()}
+    return {"fields": fields, "transforms": _transforms(), "noise": _noise()}
 
 
 def _size() -> dict:
@@ -36,6 +37,13 @@ def _size() -> dict:
 
     return {"path": "size", "kind": "size", "default": None,
             "help": Animation.model_fields["size"].description}
+
+
+def _noise() -> dict:
+    """`input:` as noise, with the size and seed config.py declares for it."""
+    from animator.config import Noise
+
+    return {"noise": Noise().model_dump(mode="json")}
 
 
 def _field(parameter: params.Parameter) -> dict:

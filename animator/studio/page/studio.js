@@ -5,7 +5,7 @@
 
 const $ = (id) => document.getElementById(id);
 const TERMINAL = ["done", "cancelled", "failed", "idle"];
-let schema = null;        // {fields, transforms, starter, folder, max_pixels, downloads}
+let schema = null;        // {fields, transforms, noise, starter, folder, max_pixels, downloads}
 let config = {};          // the config as a mapping: what the form shows and the YAML says
 let seen = 0;             // live frames already shown
 let polling = null;
@@ -277,7 +277,7 @@ function inputChanged() {
   if ($("input-image").checked && $("input-file").value) {
     config.input = $("input-file").value;
   } else if ($("input-noise").checked && typeof config.input === "string") {
-    config.input = {noise: {size: [256, 256], seed: 0}};
+    config.input = structuredClone(schema.noise);
   }
   formChanged();
 }
