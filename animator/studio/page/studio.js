@@ -251,13 +251,15 @@ function fillForm() {
   buildTransforms();
 }
 
+function addOption(select, path) {
+  const option = document.createElement("option");
+  option.value = option.textContent = path;
+  select.append(option);
+}
+
 function selectInput(path) {
   const select = $("input-file");
-  if (![...select.options].some((o) => o.value === path)) {
-    const option = document.createElement("option");
-    option.value = option.textContent = path;
-    select.append(option);
-  }
+  if (![...select.options].some((o) => o.value === path)) addOption(select, path);
   select.value = path;
 }
 
@@ -265,11 +267,7 @@ async function refreshInputs() {
   const select = $("input-file");
   const current = select.value;
   select.innerHTML = "";
-  for (const path of await call("/api/inputs")) {
-    const option = document.createElement("option");
-    option.value = option.textContent = path;
-    select.append(option);
-  }
+  for (const path of await call("/api/inputs")) addOption(select, path);
   if (current) select.value = current;
 }
 
@@ -312,9 +310,11 @@ async function formChanged() {
 
 function yamlTyped() {
   clearTimeout(yamlTimer);
-  yamlTimer = setTimeout(async () => {
-    if (await check()) fillForm();
-  }, 350);
+  yamlTimer = setTimeout(checkAndFill, 350);
+}
+
+async function checkAndFill() {
+  if (await check()) fillForm();
 }
 
 async function check() {
@@ -385,6 +385,10 @@ async function render(mode) {
   seen = 0;
   $("film").innerHTML = "";
   $("result").innerHTML = "";
+  watch();
+}
+
+function watch() {  // a render runs: poll its progress and frames
   running(true);
   polling = setInterval(poll, 400);
 }
@@ -463,7 +467,7 @@ async function refreshGallery() {
 async function openRender(item) {
   $("yaml").value = item.yaml;
   $("name").value = item.name;
-  if (await check()) fillForm();
+  await checkAndFill();
 }
 
 function compare() {
@@ -505,10 +509,10 @@ async function start() {
   $("resume").addEventListener("click", () => render("resume"));
   $("force").addEventListener("click", () => render("force"));
   $("cancel").addEventListener("click", () => call("/api/cancel", {}));
-  if (await check()) fillForm();
+  await checkAndFill();
   await refreshGallery();
   const status = await call("/api/status");
-  if (!TERMINAL.includes(status.state)) { running(true); polling = setInterval(poll, 400); }
+  if (!TERMINAL.includes(status.state)) watch();
   document.body.dataset.ready = "1";
 }
 
