@@ -11,6 +11,7 @@ most `MAX_CONFIG_DEPTH` deep, and at most `MAX_FRAMES` frames.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import hashlib
 import json
@@ -26,6 +27,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -70,13 +72,17 @@ def _field(param: params.Parameter) -> tuple:
     return param.annotation, info
 
 
-def _parse(param: params.Parameter, value):
+def _parse(param: params.Parameter, value, info: ValidationInfo):
+    """Check a scheduled value's form; the schedule goes to the validation's context (`from_mapping`
+    gives one), so that the range check and the Config use it rather than parse it again."""
     if value is None or (isinstance(param.default, str) and value == param.default):  # "auto"
         return value
     try:
-        schedule.parse(value, param.name)
+        parsed = schedule.parse(value, param.name)
     except ConfigError as error:
         raise ValueError(str(error).removeprefix(f"{param.name}: ")) from None
+    if isinstance(info.context, dict):
+        info.context[param.name] = dataclasses.replace(parsed, path=f"dream.{param.name}")
     return value
 
 
@@ -187,11 +193,14 @@ class Animation(_declared_model("AnimationDeclared", params.ANIMATION)):
 class Config:
     """A validated animation plus where it came from; schedules and the chain are compiled."""
 
-    def __init__(self, animation: Animation, base_dir: Path, source: str, chain):
+    def __init__(self, animation: Animation, base_dir: Path, source: str, chain,
+                 schedules: Mapping[str, schedule.Schedule] | None = None):
+        """`schedules`: dream settings already parsed from `animation` (`from_mapping`'s)."""
         self.animation = animation
         self.base_dir = base_dir
         self.source = source
         self.chain = chain
+        self._parsed = dict(schedules or {})
 
     def __getattr__(self, name):
         return getattr(self.animation, name)
@@ -250,7 +259,7 @@ class Config:
     @functools.cached_property
     def _schedules(self) -> dict:
         dream = self.animation.dream
-        return {key: schedule.parse(getattr(dream, key), f"dream.{key}")
+        return {key: self._parsed.get(key) or schedule.parse(getattr(dream, key), f"dream.{key}")
                 for key in SCHEDULED if getattr(dream, key) not in (None, "auto")}
 
     def sample_frames(self, count: int = 1000) -> list[int]:
@@ -541,16 +550,15 @@ def from_mapping(data: dict, base_dir: str | Path = ".", source: str = "<config>
     from transforms import build_chain, load_plugins
 
     _check_extent(data, source)
-    problems, animation, chain = [], None, None
-    try:
-        animation = Animation.model_validate(data)
+    problems, animation, chain, schedules = [], None, None, {}
+    try:  # each dream schedule is parsed once, here, into `schedules`
+        animation = Animation.model_validate(data, context=schedules)
     except ValidationError as error:
         problems.extend(validation_problems(error, data))
     base_dir = Path(base_dir)
     plugins = data.get("plugins")
     frames = animation.frames if animation else _frames_or_default(data)
-    dream = data.get("dream")
-    problems.extend(_dream_range_problems(dream if isinstance(dream, dict) else {}, frames))
+    problems.extend(_dream_range_problems(schedules, frames))
     if animation is not None:
         problems.extend(_objective_problems(animation.dream))
     try:  # checked even when other keys are wrong, so that every problem is reported at once
@@ -565,7 +573,7 @@ def from_mapping(data: dict, base_dir: str | Path = ".", source: str = "<config>
     if problems:
         raise ConfigError(f"config '{source}': " + "; ".join(line for _, line in problems),
                           problems=problems)
-    return Config(animation, base_dir, source, chain)
+    return Config(animation, base_dir, source, chain, schedules)
 
 
 def _objective_problems(dream: Dream) -> list[tuple[str, str]]:
@@ -629,17 +637,13 @@ def _frames_or_default(data: dict) -> int:
     return frames if valid else params.default("animation", "frames")
 
 
-def _dream_range_problems(dream: dict, frames: int) -> list[tuple[str, str]]:
-    """Each dream setting's schedule (as written) checked against its declared range at every
-    frame; one that does not parse is left to the model's validation, which reports it."""
+def _dream_range_problems(schedules: Mapping[str, schedule.Schedule], frames: int) -> list[tuple[str, str]]:
+    """Each dream setting's schedule (parsed by the model's validation) checked against its declared
+    range at every frame; one that does not parse is left to that validation, which reports it."""
     problems = []
     for name in SCHEDULED:
-        param, value = params.DREAM[name], dream.get(name)
-        if param.range is None or value is None or value == param.default == "auto":
-            continue
-        try:
-            parsed = schedule.parse(value, f"dream.{name}")
-        except ConfigError:
+        param, parsed = params.DREAM[name], schedules.get(name)
+        if param.range is None or parsed is None:
             continue
         problem = params.range_problem(parsed, param.range, frames, f"dream.{name}",
                                        integer=param.annotation is int)

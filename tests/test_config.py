@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,28 @@ def test_a_schedule_out_of_range_later_names_the_frame(tmp_path):
     path = write(tmp_path, "input: a.png\ndream: {octave_scale: '1.5 - t/20'}\n")
     with pytest.raises(ConfigError, match=r"dream.octave_scale: must be > 1, got 1 at frame 10"):
         config_module.load(path)
+
+
+def test_each_scheduled_dream_value_is_parsed_once(tmp_path, monkeypatch):
+    from animator import schedule
+
+    parsed = []
+
+    def counted(value, path="value", names=("t",)):
+        parsed.append(path.removeprefix("dream."))
+        return parse(value, path, names)
+
+    parse = schedule.parse
+    monkeypatch.setattr(schedule, "parse", counted)
+    path = write(tmp_path, "input: a.png\nframes: 40\n"
+                           "dream: {octave_scale: '1.4 + 0.1*sin(t/8)', steps: {0: 4, 20: 8}, jitter: 16}\n")
+    config = config_module.load(path)
+    settings = [config.dream_settings(t) for t in config.sample_frames()]
+    assert (settings[0].octave_scale, settings[0].steps, settings[0].jitter) == (1.4, 4, 16)
+    assert settings[-1].steps == 8
+    counts = Counter(name for name in parsed if name in config_module.SCHEDULED)
+    assert {"octave_scale", "steps", "jitter", "octaves", "step_size"} <= set(counts)
+    assert set(counts.values()) == {1}  # each value once, the defaults (octaves...) too
 
 
 def test_a_bad_expression_is_refused(tmp_path):
