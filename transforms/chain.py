@@ -25,12 +25,11 @@ import numpy as np
 
 from animator import schedule
 from animator.errors import ConfigError, PluginError, close_names, excerpt
-from animator.params import range_problem
 from animator.schedule import Schedule
 from transforms.context import Context
-from transforms.registry import Param, Profile, Registry, Transform, active, type_name
+from transforms.registry import Param, Profile, Registry, Transform, active, is_number, type_name
 
-__all__ = ["Chain", "Step", "apply", "build_chain", "range_problems"]
+__all__ = ["Chain", "Step", "apply", "build_chain", "value_problems"]
 
 
 @dataclass(frozen=True)
@@ -82,10 +81,12 @@ class Step:
         return {name: evaluate(value, t) for name, value in self.params.items()}
 
     def run(self, frame, ctx: Context):
-        """Apply the transform to `frame` (a backend tensor) and check what it returns."""
+        """Apply the transform to `frame` (a backend tensor): its parameters' values at this
+        frame are checked first (`Transform.check_values`), then what it returns."""
         from keras import ops
 
         arguments = self.arguments(ctx.index)
+        self.transform.check_values(arguments, ctx.index)
         given = ops.convert_to_numpy(frame) if self.transform.numpy else frame
         try:
             result = self.transform.function(given, ctx, **arguments)
@@ -112,8 +113,22 @@ class Step:
         return ops.convert_to_tensor(result, dtype="float32")
 
     def _error(self, ctx: Context, what: str) -> PluginError:
-        origin = self.transform.origin
-        return PluginError(f"transform {self.name!r} ({origin}) at frame {ctx.index} {what}")
+        return PluginError(f"{self.transform.at(ctx.index)} {what}")
+
+    def checked(self) -> Step:
+        """The step with only the parameters its transform checks: those with a declared range,
+        or all of them if it has a `check`."""
+        transform = self.transform
+        if transform.check is not None:
+            return self
+        params = {name: value for name, value in self.params.items()
+                  if getattr(transform.param(name), "range", None) is not None}
+        return Step(transform, types.MappingProxyType(params), self.path)
+
+    def schedules(self) -> list[Schedule]:
+        """The schedules of its numbers (an int's included), not those of a Profile."""
+        return [value.schedule if isinstance(value, Integer) else value
+                for value in self.params.values() if isinstance(value, (Schedule, Integer))]
 
 
 @dataclass(frozen=True)
@@ -160,12 +175,12 @@ def build_chain(
 ) -> Chain:
     """Check the config's list of transforms and compile its parameters into a Chain.
 
-    `base_dir` (the config's folder) resolves plugin files named as `file.py:name`. With `frames`,
-    each parameter with a declared range is checked at every frame of a render that long (a
-    constant once). Every problem (unknown transform or parameter, bad value, bad schedule, a
-    value out of range and the first frame where it is) is reported together in one ConfigError,
-    one line per problem, each starting with its key path (and in its `problems`, beside that
-    key path).
+    `base_dir` (the config's folder) resolves plugin files named as `file.py:name`. The values of
+    the parameters are checked (`value_problems`): constants once; with `frames`, schedules at
+    the frames of a render that long. Every problem (unknown transform or parameter, bad value,
+    bad schedule, a value out of range and the first frame where it is) is reported together in
+    one ConfigError, one line per problem, each starting with its key path (and in its
+    `problems`, beside that key path).
     """
     registry = registry or active()
     if spec is None:
@@ -179,60 +194,38 @@ def build_chain(
         except ConfigError as error:
             problems.append((f"{path}[{index}]", str(error)))
     chain = Chain(tuple(steps))
-    if frames is not None:
-        problems += range_problems(chain, frames) + check_problems(chain, frames)
+    problems += value_problems(chain, frames)
     if problems:
         raise ConfigError("\n".join(line for _, line in problems), problems=problems)
     return chain
 
 
-def range_problems(chain: Chain, frames: int) -> list[tuple[str, str]]:
-    """(key path, line) for each parameter whose value leaves its declared range in frames
-    0..frames-1."""
-    problems = []
+def value_problems(chain: Chain, frames: int | None) -> list[tuple[str, str]]:
+    """(key path, line) for each parameter value a transform refuses (`Transform.value_problems`:
+    a declared range, its `check`), at the first frame of 0..frames-1 where it does, frames as
+    `schedule.sample_frames` picks them; a step whose numbers are all constant is checked once.
+    With `frames` None, only such steps are checked. (The chain checks every frame it runs.)"""
+    ranges, checks = [], []
     for step in chain.steps:
-        for name, value in step.params.items():
-            param = step.transform.param(name)
-            if param is None or param.range is None or not isinstance(value, (Schedule, Integer)):
-                continue
-            integer = isinstance(value, Integer)
-            parsed = value.schedule if integer else value
-            path = f"{step.path}.{name}"
-            problem = range_problem(parsed, param.range, frames, path, integer)
-            if problem:
-                problems.append((path, problem))
-    return problems
-
-
-def check_problems(chain: Chain, frames: int) -> list[tuple[str, str]]:
-    """(key path, line) for each step whose `check` refuses its parameters' values at some frame
-    of 0..frames-1: rules between parameters (`low <= high`) or outside a range (`period != 0`)
-    hold for schedules too. Frames as `schedule.sample_frames` picks them."""
-    problems = []
-    for step in chain.steps:
-        scheduled = [value.schedule if isinstance(value, Integer) else value
-                     for value in step.params.values()
-                     if isinstance(value, (Schedule, Integer))]
-        if step.transform.check is None or all(_constant(s) for s in scheduled):
+        checked = step.checked()
+        scheduled = checked.schedules()
+        constant = all(s.constant is not None for s in scheduled)
+        if (checked.transform.check is None and not checked.params) or (not constant and frames is None):
             continue
-        for t in schedule.sample_frames(frames, scheduled):
-            values = {name: evaluate(value, t) for name, value in step.params.items()
-                      if not isinstance(value, Along)}
+        found: dict[str | None, tuple[str, str]] = {}
+        for t in [0] if constant else schedule.sample_frames(frames, scheduled):
             try:
-                step.transform.check(_with_defaults(step.transform, values))
-            except (ValueError, TypeError) as error:
-                problems.append((step.path, f"{step.path}: {error} at frame {t}"))
+                problems = step.transform.value_problems(checked.arguments(t))
+            except ConfigError as error:  # a schedule not finite at t
+                found.setdefault("", (step.path, str(error)))
                 break
-    return problems
-
-
-def _constant(parsed: Schedule) -> bool:
-    return parsed.constant is not None
-
-
-def _with_defaults(transform: Transform, given: dict) -> dict:
-    """`given` over the transform's declared defaults: what its body would receive."""
-    return {**{p.name: p.default for p in transform.params if not p.required}, **given}
+            where = "" if constant else f" at frame {t}"
+            for name, what in problems:
+                path = f"{step.path}.{name}" if name else step.path
+                found.setdefault(name, (path, f"{path}: {what}{where}"))
+        ranges += [problem for name, problem in found.items() if name is not None]
+        checks += [problem for name, problem in found.items() if name is None]
+    return ranges + checks
 
 
 def _build_step(item, path: str, base_dir, registry: Registry, problems: list) -> Step | None:
@@ -255,11 +248,6 @@ def _build_step(item, path: str, base_dir, registry: Registry, problems: list) -
         if param.required and param.name not in given:
             problems.append((f"{path}.{param.name}",
                              f"{path}.{param.name}: missing required parameter ({param})"))
-    if transform.check is not None:
-        try:
-            transform.check(_with_defaults(transform, given))
-        except (ValueError, TypeError) as error:
-            problems.append((path, f"{path}: {error}"))
     return Step(transform, types.MappingProxyType(params), path)
 
 
@@ -317,7 +305,7 @@ def compile_value(param: Param, value: object, path: str) -> object:
         return _expect(value, value in args, f"one of {list(args)}", path)
     if origin in (tuple, list):
         return _compile_sequence(param, origin, args, value, path)
-    if annotation is None and _is_number(param.default):
+    if annotation is None and is_number(param.default):
         return schedule.parse(value, path)
     return value  # an annotation the chain does not know: the transform checks it
 
@@ -345,7 +333,3 @@ def _expect(value: object, ok: bool, what: str, path: str) -> object:
     if not ok:
         raise ConfigError(f"{path}: expected {what}, got {excerpt(value)}")
     return value
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from animator.errors import ConfigError, PluginError, close_names
@@ -55,8 +55,14 @@ class Profile:
 @dataclass(frozen=True)
 class Transform:
     """A registered transform. `numpy=True` means it takes and returns numpy arrays; `check`,
-    if given, is called with a config's parameters as written when the config loads, and raises
-    ValueError for values the annotations cannot catch (a matrix of the wrong shape)."""
+    if given, is called with the parameters' values at each frame (defaults filled in; numbers
+    as Python numbers) and raises ValueError for values the annotations cannot catch (a matrix
+    of the wrong shape, `low` above `high`).
+
+    Calling it, `transforms.get("zoom")(frame, ctx, factor=1.1)`, checks the values (declared
+    ranges and `check`) at frame `ctx.index` before the function runs, as the chain does on
+    every frame; the bare function is not checked.
+    """
 
     name: str
     function: Callable
@@ -67,8 +73,52 @@ class Transform:
     source: str = BUILT_IN
     check: Callable[[dict], None] | None = None
 
+    def __call__(self, frame, ctx, **params):
+        """The function applied to `frame` at frame `ctx.index`, once `check_values` passes."""
+        self.check_values(params, ctx.index)
+        return self.function(frame, ctx, **params)
+
     def param(self, name: str) -> Param | None:
         return next((param for param in self.params if param.name == name), None)
+
+    def value_problems(self, values: Mapping[str, object]) -> list[tuple[str | None, str]]:
+        """What is wrong with the parameters' `values` at one frame (as the function receives
+        them): (name, 'must be > 0, got -1') for a number outside its declared range (an int
+        parameter's value rounded first), (None, its message) for what `check` refuses.
+
+        Only Python numbers are compared (a tensor is left alone: nothing is read back from a
+        device); parameters not given take their defaults.
+        """
+        problems = []
+        for name, value in values.items():
+            param = self.param(name)
+            if param is None or param.range is None or not is_number(value):
+                continue
+            value = round(value) if param.annotation is int else value
+            if violation := param.range.violation(value):
+                problems.append((name, f"{violation}, got {value:g}"))
+        if self.check is not None:
+            try:  # a Profile's function of n is not a value to check
+                self.check(self.with_defaults({k: v for k, v in values.items() if not callable(v)}))
+            except (ValueError, TypeError) as error:
+                problems.append((None, str(error)))
+        return problems
+
+    def check_values(self, values: Mapping[str, object], frame: int) -> None:
+        """Raise PluginError naming the transform, the frame, the parameter and its value if
+        `values` (the parameters' values at `frame`) break a declared range or `check`."""
+        problems = self.value_problems(values)
+        if problems:
+            name, what = problems[0]
+            raise PluginError(f"{self.at(frame)}: {name + ': ' if name else ''}{what}")
+
+    def with_defaults(self, given: Mapping[str, object]) -> dict:
+        """`given` over the declared defaults: what the function receives."""
+        return {**{p.name: p.default for p in self.params if not p.required}, **given}
+
+    def at(self, frame: int) -> str:
+        """`transform 'zoom' (built-in) at frame 3`: how messages about one frame begin."""
+        return f"transform {self.name!r} ({self.origin}) at frame {frame}"
 
     @property
     def origin(self) -> str:
@@ -116,6 +166,11 @@ def _param(parameter: inspect.Parameter, annotation: object) -> Param:
     return Param(parameter.name, annotation, parameter.default, bounds, help, scheduled)
 
 
+def is_number(value: object) -> bool:
+    """An int or float, not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def first_line(function: Callable) -> str:
     doc = inspect.getdoc(function) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
@@ -136,7 +191,7 @@ class Registry:
         """Register `fn(frame, ctx, **params)` under `name` (default: the function's name).
 
         Usable as `@register`, `@register("zoom")`, `@register("x", numpy=True)` or
-        `register("x")(fn)`. `check(params)` validates a config's parameters when it loads
+        `register("x")(fn)`. `check(params)` validates the parameters' values at each frame
         (see `Transform`). Returns the function unchanged.
         """
         if callable(name):

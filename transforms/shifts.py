@@ -82,9 +82,10 @@ def _profile(shift: Callable | float, n: np.ndarray) -> np.ndarray:
 
 
 def _check_period(params: dict) -> None:
-    """A period of 0 lines has no wave: refused when the config loads, at any frame."""
+    """A period of 0 lines has no wave: refused at any frame."""
     if isinstance(params.get("period"), (int, float)) and params["period"] == 0:
-        raise ValueError("period: must not be 0 (lines per wave; negative runs the wave backwards)")
+        raise ValueError(f"period: must not be 0 (got {params['period']:g}; it counts lines per "
+                         "wave, negative runs the wave backwards)")
 
 
 @register("sine_shift", check=_check_period)
@@ -106,7 +107,7 @@ def sine_shift(
 
 
 def _check_bounds(params: dict) -> None:
-    """`low <= high` (after rounding to whole pixels), refused when the config loads, at any frame."""
+    """`low <= high` (after rounding to whole pixels), refused at any frame."""
     low, high = params.get("low"), params.get("high")
     if isinstance(low, (int, float)) and isinstance(high, (int, float)) and round(low) > round(high):
         raise ValueError(f"low: must be <= high, got low={low:g}, high={high:g}")
