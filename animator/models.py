@@ -264,14 +264,22 @@ def _looks_like_model_file(path: str) -> bool:
 
 def dreamable_layers(backbone) -> list[tuple[str, tuple]]:
     """Layers whose output is a feature map (rank 4), with their output shapes, in model order."""
+    return [(layer.name, tuple(layer.output.shape)) for layer in _feature_map_layers(backbone)]
+
+
+def _feature_map_layers(backbone) -> list:
+    """The layers after the input whose output is a feature map (rank 4), in model order. A
+    functional model lists its input layer first; a Sequential model does not."""
+    import keras
+
     found = []
-    for layer in backbone.layers[1:]:
+    for layer in backbone.layers:
         try:
-            shape = tuple(layer.output.shape)
+            rank = len(layer.output.shape)
         except (AttributeError, ValueError):
             continue
-        if len(shape) == 4:
-            found.append((layer.name, shape))
+        if rank == 4 and not isinstance(layer, keras.layers.InputLayer):
+            found.append(layer)
     return found
 
 
@@ -282,7 +290,7 @@ def activation_bytes_per_pixel(backbone, layer_names: list[str], probe: int = 25
     """
     import keras
 
-    maps = [layer for layer in backbone.layers[1:] if len(getattr(layer.output, "shape", ())) == 4]
+    maps = _feature_map_layers(backbone)
     deepest = max(i for i, layer in enumerate(maps) if layer.name in layer_names)
     probe_model = keras.Model(backbone.inputs, [layer.output for layer in maps[: deepest + 1]])
     specs = probe_model.compute_output_spec(keras.KerasTensor((1, probe, probe, 3)))

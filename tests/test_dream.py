@@ -178,6 +178,18 @@ def test_a_custom_model_without_named_layers_dreams_its_default_or_says_why():
     assert str(error.value) == "model 'flat' has no feature-map layers to dream with"
 
 
+def test_a_sequential_models_first_convolution_can_be_dreamed(photo):
+    # A Sequential model lists no input layer: its first layer is a feature map like the others.
+    model = keras.Sequential([keras.Input((None, None, 3)),
+                              keras.layers.Conv2D(4, 3, padding="same", name="first"),
+                              keras.layers.Conv2D(4, 3, padding="same", name="second")])
+    assert [name for name, _ in models.dreamable_layers(model)] == ["first", "second"]
+    dreamer = Dreamer(model=model, layers={"first": 1.0})
+    image = photo[:48, :48]
+    dreamed = dreamer.dream(image, octaves=1, steps=3, step_size=2.0, jitter=0)
+    assert dreamer.loss(dreamed) > dreamer.loss(image)
+
+
 def test_mean_and_channel_objectives(hed, photo):
     whole = Dreamer(model="vgg16-hed", layers="block3_conv3")
     channel = Dreamer(model="vgg16-hed", layers="block3_conv3:7")
