@@ -27,7 +27,7 @@ import numpy as np
 
 from animator import io
 from animator.config import Config
-from animator.errors import ConfigError, Interrupted, OutputError, PluginError
+from animator.errors import ConfigError, Interrupted, OutputError, PluginError, TransformValueError
 from animator.state import FIRST_FILE, FrameStore
 
 if TYPE_CHECKING:
@@ -625,9 +625,13 @@ class _LiveVideo:
 
 
 def _transform(config: Config, dreamed, ctx):
-    """The chain applied to a dreamed frame; a failing plugin says how to go on once fixed."""
+    """The chain applied to a dreamed frame; a failing plugin says how to go on once fixed, a
+    value out of range how to keep what is rendered (a changed config cannot resume)."""
     try:
         return config.chain.apply(dreamed, ctx)
+    except TransformValueError as error:
+        raise TransformValueError(f"{error}: frames 0..{ctx.index} are kept", remedy="shorten_or_force",
+                                  facts={"frames": ctx.index}) from error
     except PluginError as error:
         raise PluginError(f"{error}: frames 0..{ctx.index} are kept; fix the transform",
                           remedy="then_resume") from error

@@ -525,6 +525,8 @@ CLI_ADVICE = {
     "force": ": pass --force to start over",
     "resume": ": continue with {again} --resume",
     "then_resume": ", then continue with {again} --resume",
+    "shorten_or_force": ": make the video of them with {again} --resume --set frames={{frames}}, or "
+                        "change the value and pass --force to start over",
     "assemble": ": every frame is kept; once fixed, make the video with `animator assemble`",
     **PLAIN_ADVICE,
 }
@@ -534,7 +536,8 @@ def _advice(args, error: BaseException | None = None) -> dict[str, str]:
     """CLI_ADVICE for this command line: `animator render CONFIG --resume` continues a render;
     a failed assembly's facts give the `animator assemble` command that finishes it."""
     if getattr(args, "config", None) is None and args.command != "video":  # nothing to resume
-        advice = {**CLI_ADVICE, "resume": ": run it again", "then_resume": ", then run it again"}
+        advice = {**CLI_ADVICE, "resume": ": run it again", "then_resume": ", then run it again",
+                  "shorten_or_force": ": change the value and run it again"}
     else:
         advice = {key: text.format(again=_same_render(args)) for key, text in CLI_ADVICE.items()}
     facts = getattr(error, "facts", None)

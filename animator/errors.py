@@ -35,10 +35,29 @@ PYTHON_ADVICE = {
     "force": ": pass force=True to start over",
     "resume": ": continue with resume=True",
     "then_resume": ", then continue with resume=True",
+    "shorten_or_force": ": make the video of them with frames={frames} and resume=True, or change "
+                        "the value and pass force=True to start over",
     "assemble": ": every frame is kept; once fixed, make the video with "
                 "animator.video.assemble(**error.facts)",
     **PLAIN_ADVICE,
 }
+
+
+# Remedies whose words name facts of the error, as {name} (its `facts[name]`).
+WITH_FACTS = frozenset({"shorten_or_force"})
+
+
+def word(message: str, remedy: str | None, advice: Mapping[str, str],
+         facts: Mapping[str, object] | None = None) -> str:
+    """`message` with `remedy` in a front end's words (`advice`: remedy -> text), the facts a
+    remedy's words name filled in from `facts`."""
+    if not remedy:
+        return message
+    text = advice[remedy]
+    if remedy in WITH_FACTS:  # replaced, not str.format: the words may hold braces (a path)
+        for name, value in (facts or {}).items():
+            text = text.replace("{" + name + "}", str(value))
+    return message + text
 
 
 class AnimatorError(Exception):
@@ -63,7 +82,7 @@ class AnimatorError(Exception):
 
     def worded(self, advice: Mapping[str, str]) -> str:
         """The message with its remedy in a front end's words (`advice`: remedy -> text)."""
-        return self.message + (advice[self.remedy] if self.remedy else "")
+        return word(self.message, self.remedy, advice, self.facts)
 
 
 class UserError(AnimatorError):
@@ -100,6 +119,11 @@ class ModelError(UserError):
 
 class PluginError(UserError):
     """A transform plugin cannot be loaded, or failed while running."""
+
+
+class TransformValueError(PluginError):
+    """A transform's parameter value at one frame breaks its declared range or check: the value
+    comes from the config (or the Python call), not from the transform's code."""
 
 
 class OutputError(UserError):

@@ -18,7 +18,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,7 +28,7 @@ from pydantic import Field, ValidationError
 
 from animator import config as config_module
 from animator.config import Config, Strict
-from animator.errors import PYTHON_ADVICE, AnimatorError, ConfigError, Interrupted
+from animator.errors import PYTHON_ADVICE, AnimatorError, ConfigError, Interrupted, word
 
 MAX_VARIANTS = 1000
 Number = int | float
@@ -136,10 +136,11 @@ class Outcome:
     message: str = ""
     remedy: str | None = None
     exit_code: int = 0
+    facts: Mapping[str, object] = field(default_factory=dict)
 
     def worded(self, advice: Mapping[str, str] = PYTHON_ADVICE) -> str:
         """The failure's message with its remedy in a front end's words."""
-        return self.message + (advice[self.remedy] if self.remedy else "")
+        return word(self.message, self.remedy, advice, self.facts)
 
 
 @dataclass(frozen=True)
@@ -362,7 +363,7 @@ def render_variant(variant_id: str, data: dict, base_dir: str, source: str, mail
         return Outcome(variant_id, "stopped", seconds=time.monotonic() - began)
     except AnimatorError as error:
         return Outcome(variant_id, "failed", message=error.message, remedy=error.remedy,
-                       exit_code=error.exit_code)
+                       exit_code=error.exit_code, facts=error.facts)
     except Exception as error:  # an internal error in one variant must not stop the others
         return Outcome(variant_id, "failed", message=f"internal error: {type(error).__name__}: {error}",
                        exit_code=1)

@@ -51,14 +51,15 @@ def test_a_period_reaching_zero_stops_the_render_at_that_frame_keeping_frames_an
     config = write(tmp_path, REACHES_ZERO)
     with pytest.raises(PluginError) as raised:
         animator.render(config)
-    assert str(raised.value).startswith(SAYS)
-    assert f"frames 0..{ZERO_AT} are kept" in str(raised.value)
+    assert str(raised.value) == (f"{SAYS}: frames 0..{ZERO_AT} are kept: make the video of them with "
+                                 f"frames={ZERO_AT} and resume=True, or change the value and pass "
+                                 "force=True to start over")
     store = FrameStore(tmp_path / "out/r.gif.frames")
     assert store.frame_count() == ZERO_AT + 1
     assert store.latest_state().index == ZERO_AT  # resumes by dreaming frame 1000 again
     # the resume state is good: cut short before the bad frame, the render ends with every frame
     with pytest.warns(UserWarning, match=f"holds {ZERO_AT + 1} frames"):
-        result = animator.render(config, resume=True, frames=ZERO_AT)
+        result = animator.render(config, resume=True, frames=raised.value.facts["frames"])
     assert result.frames == ZERO_AT + 1 and (tmp_path / "out/r.gif").is_file()
 
 
@@ -66,7 +67,10 @@ def test_the_command_line_says_it_in_one_line_with_exit_status_2(tmp_path, capsy
     code, err = run(capsys, "render", write(tmp_path, REACHES_ZERO))
     line = error_line(err)
     assert code == 2
-    assert SAYS in line and f"frames 0..{ZERO_AT} are kept" in line and "--resume" in line
+    assert SAYS in line and f"frames 0..{ZERO_AT} are kept" in line
+    # a changed config cannot resume: the advice keeps the frames with the same config, shorter
+    assert line.endswith(f"--resume --set frames={ZERO_AT}, or change the value and pass --force to "
+                         "start over")
 
 
 def test_a_direct_call_with_low_above_high_is_refused():
@@ -103,3 +107,17 @@ def test_constants_are_still_refused_when_the_chain_is_built():
     with pytest.raises(ConfigError, match=r"^transforms\[0\]\.sine_shift: period: must not be 0 "
                                           r"\(got 0; .*\)$"):
         build_chain([{"sine_shift": {"period": 0}}])
+
+
+def test_a_remedy_names_its_facts_in_every_front_end_even_beside_braces():
+    from animator.errors import TransformValueError, word
+    from animator.sweep import Outcome
+
+    error = TransformValueError("bad", remedy="shorten_or_force", facts={"frames": 12})
+    assert str(error) == ("bad: make the video of them with frames=12 and resume=True, or change the "
+                          "value and pass force=True to start over")
+    advice = {"shorten_or_force": ": animator render 'a{b}.yaml' --resume --set frames={frames}"}
+    assert error.worded(advice) == "bad: animator render 'a{b}.yaml' --resume --set frames=12"
+    assert word("bad", None, advice) == "bad"
+    outcome = Outcome("v1", "failed", message="bad", remedy="shorten_or_force", facts={"frames": 12})
+    assert outcome.worded() == str(error)  # a sweep's failed variant words it alike

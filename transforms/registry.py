@@ -19,7 +19,7 @@ import typing
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from animator.errors import ConfigError, PluginError, close_names
+from animator.errors import ConfigError, PluginError, TransformValueError, close_names
 from animator.params import REQUIRED, Range, range_of, type_name
 from animator.params import Parameter as Param
 
@@ -105,12 +105,12 @@ class Transform:
         return problems
 
     def check_values(self, values: Mapping[str, object], frame: int) -> None:
-        """Raise PluginError naming the transform, the frame, the parameter and its value if
-        `values` (the parameters' values at `frame`) break a declared range or `check`."""
+        """Raise TransformValueError naming the transform, the frame, the parameter and its value
+        if `values` (the parameters' values at `frame`) break a declared range or `check`."""
         problems = self.value_problems(values)
         if problems:
             name, what = problems[0]
-            raise PluginError(f"{self.at(frame)}: {name + ': ' if name else ''}{what}")
+            raise TransformValueError(f"{self.at(frame)}: {name + ': ' if name else ''}{what}")
 
     def with_defaults(self, given: Mapping[str, object]) -> dict:
         """`given` over the declared defaults: what the function receives."""

@@ -34,6 +34,8 @@ STUDIO_ADVICE = {
     "force": ": press Start over",
     "resume": ": press Resume to continue",
     "then_resume": ", then press Resume",
+    "shorten_or_force": ": set Frames to {frames} and press Resume to make the video of them, or "
+                        "change the value and press Start over",
     "assemble": ": every frame is kept; press Resume to make the video from them",
     **PLAIN_ADVICE,
 }
