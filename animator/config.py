@@ -22,8 +22,8 @@ from typing import Annotated, Any
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -66,15 +66,17 @@ def _field(param: params.Parameter) -> tuple:
     info = Field(param.default, description=param.help)
     if param.scheduled:  # checked here for its form; its range over the frames by from_mapping
         annotation = ScheduleValue | None if param.default is None else ScheduleValue
-        return Annotated[annotation, AfterValidator(functools.partial(_parse, param))], info
+        return Annotated[annotation, BeforeValidator(functools.partial(_parse, param))], info
     if param.range is not None:  # pydantic checks it; `validation_problems` words its error
         return Annotated[param.annotation, param.range], info
     return param.annotation, info
 
 
 def _parse(param: params.Parameter, value, info: ValidationInfo):
-    """Check a scheduled value's form; the schedule goes to the validation's context (`from_mapping`
-    gives one), so that the range check and the Config use it rather than parse it again."""
+    """Check a scheduled value's form as written (before pydantic reads `true` as 1 or words a
+    list's error once per type it tried); the schedule goes to the validation's context
+    (`from_mapping` gives one), so that the range check and the Config use it rather than parse
+    it again."""
     if value is None or (isinstance(param.default, str) and value == param.default):  # "auto"
         return value
     try:

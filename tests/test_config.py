@@ -202,3 +202,14 @@ def test_a_bad_checkpoint_cadence_or_preset_is_refused(value, tmp_path):
         config_module.load(path)
     with pytest.raises(ConfigError, match=r"output\.preset: .*'veryfast'.*got 'quick'"):
         config_module.load(path, ["output.checkpoint_every=3", "output.preset=quick"])
+
+
+@pytest.mark.parametrize("value, says", [
+    (True, "got True"),  # not read as 1 step
+    ([1, 2], "got list [1, 2]"),  # one line, not one per type tried
+])
+def test_a_scheduled_value_of_the_wrong_kind_is_one_clear_problem(value, says):
+    with pytest.raises(ConfigError) as error:
+        config_module.from_mapping({"input": "a.png", "dream": {"steps": value}})
+    assert list(error.value.problems) == [
+        ("dream.steps", f"dream.steps: expected a number, keyframes or an expression, {says}")]
