@@ -629,9 +629,9 @@ def _transform(config: Config, dreamed, ctx):
     value out of range how to keep what is rendered (a changed config cannot resume)."""
     try:
         return config.chain.apply(dreamed, ctx)
-    except TransformValueError as error:
-        raise TransformValueError(f"{error}: frames 0..{ctx.index} are kept", remedy="shorten_or_force",
-                                  facts={"frames": ctx.index}) from error
+    except (TransformValueError, ConfigError) as error:  # ConfigError: a schedule not finite here
+        raise TransformValueError(f"{error.message}: frames 0..{ctx.index} are kept",
+                                  remedy="shorten_or_force", facts={"frames": ctx.index}) from error
     except PluginError as error:
         raise PluginError(f"{error}: frames 0..{ctx.index} are kept; fix the transform",
                           remedy="then_resume") from error

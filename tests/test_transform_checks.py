@@ -63,6 +63,17 @@ def test_a_period_reaching_zero_stops_the_render_at_that_frame_keeping_frames_an
     assert result.frames == ZERO_AT + 1 and (tmp_path / "out/r.gif").is_file()
 
 
+def test_a_schedule_not_finite_on_an_unchecked_frame_keeps_the_frames_alike(tmp_path):
+    data = {**REACHES_ZERO, "transforms": [{"sine_shift": {"amplitude": f"1 / (t - {ZERO_AT}) ** 2"}}]}
+    with pytest.raises(PluginError) as raised:
+        animator.render(write(tmp_path, data))
+    assert str(raised.value) == (
+        f"transforms[0].sine_shift.amplitude: '1 / (t - {ZERO_AT}) ** 2' is not finite at t={ZERO_AT}: "
+        f"frames 0..{ZERO_AT} are kept: make the video of them with frames={ZERO_AT} and "
+        "resume=True, or change the value and pass force=True to start over")
+    assert FrameStore(tmp_path / "out/r.gif.frames").frame_count() == ZERO_AT + 1
+
+
 def test_the_command_line_says_it_in_one_line_with_exit_status_2(tmp_path, capsys):
     code, err = run(capsys, "render", write(tmp_path, REACHES_ZERO))
     line = error_line(err)
