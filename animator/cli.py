@@ -128,6 +128,14 @@ def _yaml_text(value) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake on the command line said in one line (not the usage block first),
+    pointing to the command's --help; its sub-command parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}: see `{self.prog} --help`\n")
+
+
 def _common_options() -> argparse.ArgumentParser:
     """--debug and --quiet, accepted before or after the sub-command (a fresh parser for each:
     argparse shares a parent's option objects, and their defaults, with every child)."""
@@ -141,7 +149,7 @@ def _common_options() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one sub-command per job; options from `animator.params`."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="animator", description="Endless DeepDream animations from a still image.",
         parents=[_common_options()])
     parser.set_defaults(debug=False, quiet=False)

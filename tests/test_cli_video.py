@@ -87,6 +87,17 @@ def test_a_value_of_the_wrong_type_is_refused_by_the_parser(argv, says, capsys):
     with pytest.raises(SystemExit) as caught:
         main(["video", "clip.mp4", "-o", "out.mp4", *argv])
     err = capsys.readouterr().err.splitlines()
-    assert caught.value.code == 2 and err[0].startswith("usage: animator video")
-    errors = [line for line in err if "error" in line]
-    assert len(errors) == 1 and re.fullmatch(f"animator video: error: {says}", errors[0]), err
+    assert caught.value.code == 2 and len(err) == 1, err  # one line, no usage block above it
+    assert re.fullmatch(f"animator video: error: {says}: see `animator video --help`", err[0]), err
+
+
+@pytest.mark.parametrize("argv", [
+    ["render", "x.yaml", "--frames", "abc"],
+    ["render"],  # the config is missing
+    ["bogus"],  # no such command
+])
+def test_every_command_line_mistake_is_one_line(argv, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    err = capsys.readouterr().err.splitlines()
+    assert caught.value.code == 2 and len(err) == 1 and err[0].endswith("--help`"), err
