@@ -126,18 +126,20 @@ def frames(
     resume: bool = False,
     force: bool = False,
     note: Callable[[str], None] | None = None,
+    dreamer: Callable | None = None,
     **overrides: Any,
 ) -> Iterator[np.ndarray]:
     """Dream an animation, yielding each frame (uint8 H×W×3 RGB, the pixels of its PNG).
 
     The frames are the ones `render` makes, written to the same frames folder: stopping early
     (`break`) keeps every frame yielded so far, and `frames(..., resume=True)` then yields the
-    rest. Iterating to the end also writes the GIF or MP4. Arguments as for `render`.
+    rest. Iterating to the end also writes the GIF or MP4. Arguments as for `render`; `dreamer`
+    as for `animate.run` (what builds the Dreamer, for a caller that reuses one).
     """
     from animator import animate
 
     config = load_config(config, **overrides)
-    steps = animate.run(config, resume=resume, force=force, note=note or _warn)
+    steps = animate.run(config, resume=resume, force=force, note=note or _warn, dreamer=dreamer)
     with contextlib.closing(steps):
         for made in steps:
             yield made.pixels.result()

@@ -219,7 +219,7 @@ class Studio:
 
     def preview(self, text: str) -> bytes:
         """The first frame of the page's config at a reduced size, as PNG bytes."""
-        from animator import animate, api
+        from animator import api
 
         config = self.check(text, "preview", output={"path": ".studio/preview", "format": "frames"})
         width, height = self._planned_size(config)
@@ -227,9 +227,7 @@ class Studio:
         small = [max(8, round(width * scale)), max(8, round(height * scale))]
         config = api.load_config(config, size=small, frames=1)
         with self._only_one("a preview"):
-            steps = animate.run(config, force=True, note=lambda text: None, dreamer=self.dreamers)
-            with contextlib.closing(steps):
-                (pixels,) = [made.pixels.result() for made in steps]
+            (pixels,) = api.frames(config, force=True, note=lambda text: None, dreamer=self.dreamers)
         return io.preview_png(pixels, PREVIEW_SIDE)
 
     def _planned_size(self, config: Config) -> tuple[int, int]:
