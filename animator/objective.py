@@ -215,7 +215,7 @@ def _parse_key(key: str) -> tuple[str, int | None]:
 
 def parse_weight(value, path: str) -> Weight:
     """A number, or a schedule of the frame index (keyframes, an expression)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if schedule.is_number(value):
         return float(value)
     return schedule.parse(value, path)
 
@@ -304,8 +304,8 @@ def make_objective(layers, reduction: str = "mean", items: Sequence = (), guide:
                    default_layers=None) -> Objective:
     """An Objective from any accepted `layers` form (`reduction` mean or l2), the `objective:`
     list's `items` and a `guide` image path. Without a term that names layers, `default_layers`
-    are dreamed (the model's own: a mapping, or a function that looks them up, called only
-    then); a guide without layers guides every dreamed layer."""
+    are dreamed (the model's own: a function that looks them up, called only then); a guide
+    without layers guides every dreamed layer."""
     _check_reduction(reduction, "objective")
     terms = parse_items(items) + ([Guide(guide)] if guide else [])
     if layers:
@@ -315,8 +315,7 @@ def make_objective(layers, reduction: str = "mean", items: Sequence = (), guide:
     elif not any(term.layers for term in terms):
         if default_layers is None:
             raise ConfigError("layers: no layer to dream; name at least one")
-        defaults = default_layers() if callable(default_layers) else default_layers
-        terms = list(parse_layers(defaults, reduction)) + terms
+        terms = list(parse_layers(default_layers(), reduction)) + terms
     dreamed = tuple(dict.fromkeys(term.layer for term in terms if isinstance(term, Term)))
     terms = [Guide(t.image, t.weight, dreamed) if isinstance(t, Guide) and not t.layers else t
              for t in terms]

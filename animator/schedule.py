@@ -102,6 +102,11 @@ class Schedule:
         return float(value) if value.ndim == 0 else value
 
 
+def is_number(value: object) -> bool:
+    """An int or float, not a bool (which Python counts as an int)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def parse(value: object, path: str = "value", names: tuple[str, ...] = ("t",)) -> Schedule:
     """Parse a config value into a Schedule; `names` are the variables expressions may use.
 
@@ -307,7 +312,7 @@ def _refuse(node: ast.AST, names: tuple[str, ...]) -> str | None:
             return None
         return f"unknown name {node.id!r}"
     if isinstance(node, ast.Constant):
-        ok = isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+        ok = is_number(node.value)
         return None if ok else f"{type(node.value).__name__} constant {node.value!r} not allowed"
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:

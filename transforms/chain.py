@@ -25,9 +25,9 @@ import numpy as np
 
 from animator import schedule
 from animator.errors import ConfigError, PluginError, close_names, excerpt
-from animator.schedule import Schedule
+from animator.schedule import Schedule, is_number
 from transforms.context import Context
-from transforms.registry import Param, Profile, Registry, Transform, active, is_number, type_name
+from transforms.registry import Param, Profile, Registry, Transform, active, type_name
 
 __all__ = ["Chain", "Step", "apply", "build_chain", "value_problems"]
 

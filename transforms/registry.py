@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from animator.errors import ConfigError, PluginError, TransformValueError, close_names
 from animator.params import REQUIRED, Range, range_of, type_name
 from animator.params import Parameter as Param
+from animator.schedule import is_number
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -164,11 +165,6 @@ def _param(parameter: inspect.Parameter, annotation: object) -> Param:
         raise TypeError(f"parameter {parameter.name!r}: a range needs an int or float, "
                         f"not {type_name(annotation)}")
     return Param(parameter.name, annotation, parameter.default, bounds, help, scheduled)
-
-
-def is_number(value: object) -> bool:
-    """An int or float, not a bool."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def first_line(function: Callable) -> str:
