@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 __all__ = ["Dreamer", "__version__", "frames", "load_config", "render"]
 
 _LAZY = {
-    "Dreamer": "animator.dream",
+    "Dreamer": "animator.engine.dream",
     "render": "animator.api",
     "frames": "animator.api",
     "load_config": "animator.api",

@@ -10,7 +10,7 @@ as keyword arguments: a top-level key (`frames=12`), a key path written with `__
 (`dream__steps=4`, `**{"dream.steps": 4}`), where a number indexes a list as in `--set`
 (`transforms__0__zoom__factor=1.1`), or a section merged into the file's (`dream={"steps": 4}`);
 `output="x.gif"` names the output file (relative to the working folder, like any Python path).
-Everything runs the same frame loop as `animator render` (`animator.animate`): the same frames,
+Everything runs the same frame loop as `animator render` (`animator.renderer.loop`): the same frames,
 the same frames folder, the same resume points.
 """
 
@@ -29,7 +29,7 @@ import numpy as np
 
 from animator import config as config_module
 from animator.config import Config
-from animator.errors import ConfigError
+from animator.settings.errors import ConfigError
 
 ConfigLike = Config | str | Path | Mapping[str, Any]
 
@@ -94,7 +94,7 @@ def render(
     render after the current frame (what is done is kept and assembled, and `Interrupted` is
     raised); `note(text)` receives remarks (default: issued as warnings).
     """
-    from animator import animate
+    from animator.renderer import loop as animate
 
     config = load_config(config, **overrides)
     show = _in_notebook() if preview is None else preview
@@ -136,7 +136,7 @@ def frames(
     rest. Iterating to the end also writes the GIF or MP4. Arguments as for `render`; `dreamer`
     as for `animate.run` (what builds the Dreamer, for a caller that reuses one).
     """
-    from animator import animate
+    from animator.renderer import loop as animate
 
     config = load_config(config, **overrides)
     steps = animate.run(config, resume=resume, force=force, note=note or _warn, dreamer=dreamer)

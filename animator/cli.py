@@ -18,8 +18,9 @@ import typing
 import warnings
 from pathlib import Path
 
-from animator import __version__, params
-from animator.errors import PLAIN_ADVICE, AnimatorError, Interrupted, OutputError
+from animator import __version__
+from animator.settings import params
+from animator.settings.errors import PLAIN_ADVICE, AnimatorError, Interrupted, OutputError
 
 ERROR_PREFIX = "animator: error: "
 
@@ -148,7 +149,7 @@ def _common_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: one sub-command per job; options from `animator.params`."""
+    """The command line: one sub-command per job; options from `animator.settings.params`."""
     parser = _Parser(
         prog="animator", description="Endless DeepDream animations from a still image.",
         parents=[_common_options()])
@@ -248,13 +249,13 @@ def _add_video_command(commands) -> None:
 
 def cmd_dream(args) -> int:
     """`animator dream IMAGE -o OUT`."""
-    from animator import io
-    from animator.dream import Dreamer, DreamSettings
+    from animator.engine.dream import Dreamer, DreamSettings
+    from animator.media import images
 
     output = Path(args.output)
     _check_output(Path(args.image), output, args.force)
     _import_backend(args.debug)
-    loaded = io.read_image(args.image, max_pixels=args.max_pixels)
+    loaded = images.read_image(args.image, max_pixels=args.max_pixels)
     for note in loaded.notes:
         _notes(args)(note)
     settings = DreamSettings(**{field.name: getattr(args, field.name)
@@ -266,9 +267,9 @@ def cmd_dream(args) -> int:
     with _progress(args, f"dreaming {Path(args.image).name}", unit="octave") as bar:
         pixels = dreamer.dream(loaded.pixels, settings, seed=args.seed, progress=bar.update)
     if output.suffix.lower() == ".png":
-        io.write_png_atomic(output, pixels)
+        images.write_png_atomic(output, pixels)
     else:
-        _save_other(output, io.to_uint8(pixels))
+        _save_other(output, images.to_uint8(pixels))
     _say(args, f"wrote {output}")
     return 0
 
@@ -281,7 +282,7 @@ def _save_other(output: Path, pixels) -> None:
     except (ValueError, KeyError) as error:
         raise OutputError(f"cannot write '{output}': {error}; use a .png or .jpg name") from error
     except OSError as error:
-        from animator.io import output_error
+        from animator.media.images import output_error
 
         raise output_error(error, output) from error
 
@@ -321,7 +322,7 @@ def cmd_render(args) -> int:
         overrides.append(f"plugins={args.plugin!r}")
     config = config_module.load(args.config, overrides)
     if args.dry_run:
-        from animator.animate import describe
+        from animator.renderer.loop import describe
 
         print(describe(config))
         return 0
@@ -346,7 +347,7 @@ def cmd_video(args) -> int:
 
 
 def _render(config, args, label: str | None = None) -> int:
-    from animator.animate import render
+    from animator.renderer.loop import render
 
     _import_backend(args.debug)
     stop = threading.Event()
@@ -429,7 +430,7 @@ def _add_sweep_parser(commands) -> None:
 def cmd_sweep(args) -> int:
     """`animator sweep SWEEP.yaml`: every variant not yet finished, then the contact sheet and
     index.html; a failed variant is reported and the others go on; Ctrl-C stops cleanly."""
-    from animator import sweep as sweep_module
+    from animator.sweep import model as sweep_module
 
     folder = Path(args.output).absolute() if args.output else None
     plan = sweep_module.load(args.sweep_file, args.set, folder)
@@ -490,7 +491,7 @@ def _sweep_status(report) -> int:
 
 def cmd_assemble(args) -> int:
     """`animator assemble FRAMES_DIR -o out.gif`."""
-    from animator import video
+    from animator.media import video
 
     if Path(args.output).exists() and not args.force:
         raise OutputError(f"output '{args.output}' exists: pass --force to overwrite it")
@@ -514,7 +515,7 @@ def cmd_transforms(args) -> int:
 
 def cmd_layers(args) -> int:
     """`animator layers MODEL`: the dreamable layers with their output shapes."""
-    from animator import models
+    from animator.engine import models
 
     _import_backend(args.debug)
     backbone = models.build_backbone(args.model, args.weights)
@@ -556,7 +557,7 @@ def _advice(args, error: BaseException | None = None) -> dict[str, str]:
 
 
 def _assemble_command(arguments: dict) -> str:
-    """`animator assemble` with `animator.video.assemble`'s arguments as its flags."""
+    """`animator assemble` with `animator.media.video.assemble`'s arguments as its flags."""
     words = ["animator", "assemble", str(arguments["frames"]), "-o", str(arguments["out"])]
     declared = {"fps": params.ANIMATION["fps"], **params.OUTPUT}
     for name, value in arguments.items():

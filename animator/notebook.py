@@ -11,7 +11,7 @@ import base64
 import html
 import time
 
-from animator.io import preview_png
+from animator.media.images import preview_png
 from animator.progress import _clock
 
 PREVIEW_SIDE = 384  # pixels: the preview's longest side, enough to judge a frame, cheap to send

@@ -11,7 +11,7 @@ Two sides render the same animation (model, layers, octaves, steps, step size, s
   `scipy.ndimage.affine_transform` (order 1), written as PNG with Pillow; a GIF (Pillow) or an MP4
   (imageio's ffmpeg writer, from the PNGs) at the end.
   JAX: the same loop around a per-step `jax.jit(value_and_grad)` over `model.stateless_call`.
-- animator: `animator.animate.render` of the same settings through the Python API.
+- animator: `animator.renderer.loop.render` of the same settings through the Python API.
 
 Each side runs in its own subprocess with the same arguments, so its peak RSS is its own, and
 reports JSON; this process prints the table and can save everything (`--json`). The steady-state
@@ -96,7 +96,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def parse_layers(text: str) -> dict[str, float]:
     """`mixed3,mixed5:1.5` -> {"mixed3": 1.0, "mixed5": 1.5} (the CLI's `--layers` syntax)."""
-    from animator.objective import parse_layers as terms_of
+    from animator.engine.objective import parse_layers as terms_of
 
     return {str(term).rpartition("=")[0]: term.weight for term in terms_of(text)}
 
@@ -179,7 +179,7 @@ def apply_pipeline(args: argparse.Namespace, argv: list[str]) -> None:
 def settings_from(args: argparse.Namespace) -> Settings:
     layers = args.layers
     if layers is None:
-        from animator.models import spec_for
+        from animator.engine.models import spec_for
 
         layers = dict(spec_for(args.model).default_layers) or {}
     width, height = args.size
@@ -286,7 +286,7 @@ def spawn(side: str, argv: list[str], backend: str, workdir: Path, **env_extra: 
 def warmup_frames(frames: int) -> int:
     """How many first frames the steady figures leave out: two where there are three or more
     (the first builds, traces and compiles; on XLA:CPU the second loads the whole octaves'
-    programs after the first frame's short runs, `animator.dream.run_lengths`), else one, or
+    programs after the first frame's short runs, `animator.engine.dream.run_lengths`), else one, or
     none for a lone frame."""
     return 2 if frames >= 3 else frames - 1
 
@@ -464,7 +464,7 @@ def cpu_seconds() -> float:
 
 def capture_dreamers() -> list[tuple]:
     """(Dreamer, seconds to build it) of each Dreamer the render builds, from now on."""
-    from animator import dream
+    from animator.engine import dream
 
     built, original = [], dream.Dreamer.__init__
 
@@ -478,7 +478,7 @@ def capture_dreamers() -> list[tuple]:
 
 
 def dream_settings(settings: Settings, **changes):
-    from animator.dream import DreamSettings
+    from animator.engine.dream import DreamSettings
 
     values = {"octaves": settings.octaves, "octave_scale": settings.octave_scale,
               "steps": settings.steps, "step_size": settings.step_size, "jitter": settings.jitter,
@@ -495,7 +495,7 @@ def time_octave(dreamer, size: tuple[int, int], settings, repeats: int = 2, **la
     import numpy as np
     from keras import ops
 
-    from animator.dream import Losses, run_lengths
+    from animator.engine.dream import Losses, run_lengths
 
     rng = np.random.default_rng(0)
     image = ops.convert_to_tensor(rng.uniform(0, 255, (*size, 3)).astype("float32"))
@@ -527,7 +527,7 @@ def time_octaves(dreamer, settings: Settings) -> tuple[float, float]:
 
 def octave_sizes(settings: Settings) -> list[tuple[int, int]]:
     """The engine's octave sizes (height, width), smallest first: both sides dream the same."""
-    from animator.dream import octave_sizes as sizes
+    from animator.engine.dream import octave_sizes as sizes
 
     return sizes(settings.height, settings.width, settings.octaves, settings.octave_scale)
 
@@ -538,7 +538,7 @@ def tile_starts(length: int, tile_size: int) -> list[int]:
 
 
 def start_frame(settings: Settings):
-    from animator.io import noise_image
+    from animator.media.images import noise_image
 
     return noise_image((settings.width, settings.height), seed=settings.seed)
 
@@ -547,7 +547,7 @@ def dream_model(settings: Settings):
     """The tutorial's `dream_model`: the backbone cut at the dreamed layers, raw inputs."""
     import keras
 
-    from animator.models import build_backbone
+    from animator.engine.models import build_backbone
 
     backbone = build_backbone(settings.model, settings.weights)
     outputs = [backbone.get_layer(name.split(":")[0]).output for name in settings.layers]
@@ -569,8 +569,8 @@ def calc_loss(activations, settings: Settings):
 
 
 def preprocess(pixels, settings: Settings):
-    from animator.models import preprocess as convert
-    from animator.models import spec_for
+    from animator.engine.models import preprocess as convert
+    from animator.engine.models import spec_for
 
     return convert(pixels, spec_for(settings.model).preprocess)
 
@@ -750,8 +750,8 @@ def output_options(settings: Settings) -> dict:
 
 def render_animator(settings: Settings, workdir: Path, cpu: dict) -> tuple[list[float], float]:
     """`animator render` through the API; frame times from its progress callback."""
-    from animator.animate import render
     from animator.config import from_mapping
+    from animator.renderer.loop import render
 
     config = from_mapping(animator_mapping(settings, workdir), base_dir=workdir, source="bench.yaml")
     started = time.perf_counter()
@@ -792,7 +792,7 @@ def zooming_photo(settings: Settings) -> list:
 
 def preset_report(settings: Settings, workdir: Path) -> dict:
     """Each preset's encoding frames/s (ffmpeg started and finished included) and MB."""
-    from animator.video import Mp4Writer
+    from animator.media.video import Mp4Writer
 
     frames, report = zooming_photo(settings), {"machine": machine(), "settings": asdict(settings)}
     workdir.mkdir(parents=True, exist_ok=True)
@@ -883,7 +883,7 @@ def run_probe(_side: str, settings: Settings, workdir: Path) -> dict:
     against batched, the steps in a `fori_loop` against unrolled. Times in seconds."""
     import jax
 
-    from animator.dream import Dreamer
+    from animator.engine.dream import Dreamer
 
     size = (settings.height, settings.width)
     ascent = dream_settings(settings, octaves=1, tile_size=None)

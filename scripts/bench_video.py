@@ -56,7 +56,7 @@ def render_variant(args, clip: Path, workdir: Path, options: dict, still: np.nda
     from PIL import Image
 
     from animator import config as config_module
-    from animator.animate import render
+    from animator.renderer.loop import render
 
     layers = args.layers or None
     data = {"input": {"video": str(clip)}, "seed": args.seed, "video": options,

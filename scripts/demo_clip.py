@@ -83,7 +83,7 @@ def before_after_gif(clip: Path, dreamed: Path, out: Path, fps: float, every: in
     frame at `fps / every`, to keep it small."""
     import imageio.v3 as iio
 
-    from animator import video
+    from animator.media import video
 
     pairs = list(zip(iio.imiter(clip), iio.imiter(dreamed)))[::every]
     frames = [np.concatenate([a, b[:a.shape[0], :a.shape[1]]], axis=1) for a, b in pairs]

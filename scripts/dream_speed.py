@@ -21,7 +21,7 @@ import numpy as np
 def main() -> None:
     import keras
 
-    from animator.dream import Dreamer, DreamSettings
+    from animator.engine.dream import Dreamer, DreamSettings
 
     dreamer = Dreamer(model="inception_v3", weights="none", layers={"mixed3": 1.0, "mixed5": 1.5})
     frame = np.random.default_rng(0).uniform(0, 255, (192, 192, 3)).astype(np.float32)

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from animator import config as config_module
-    from animator.animate import render
+    from animator.renderer.loop import render
 
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.names:

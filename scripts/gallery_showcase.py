@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown showcase {', '.join(unknown)}; choose from {', '.join(SHOWCASES)}")
 
     from animator import config as config_module
-    from animator.animate import render
-    from animator.video import assemble
+    from animator.media.video import assemble
+    from animator.renderer.loop import render
 
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.names or list(SHOWCASES):

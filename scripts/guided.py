@@ -20,7 +20,7 @@ SIZE = (288, 192)
 
 
 def main(out: str) -> None:
-    from animator.dream import Dreamer, DreamSettings
+    from animator.engine.dream import Dreamer, DreamSettings
 
     with Image.open(IMAGES / "chelsea.jpg") as image:
         photo = np.asarray(image.convert("RGB").resize(SIZE), np.float32)

@@ -23,8 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=2160)
     args = parser.parse_args(argv)
 
-    from animator.dream import Dreamer, DreamSettings
-    from animator.io import noise_image
+    from animator.engine.dream import Dreamer, DreamSettings
+    from animator.media.images import noise_image
 
     frame = noise_image((args.width, args.height), seed=0)
     dreamer = Dreamer(model=args.model, weights="none")

@@ -62,7 +62,7 @@ def variants() -> dict[str, dict]:
 
 def dream_all(model_file: str) -> dict[str, np.ndarray]:
     """Every case under every variant of the active backend: "variant/case" -> frame."""
-    from animator.dream import Dreamer
+    from animator.engine.dream import Dreamer
 
     frames = {}
     for variant, options in variants().items():

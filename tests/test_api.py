@@ -12,7 +12,7 @@ from PIL import Image
 from test_render import TINY as RENDER_TINY
 
 import animator
-from animator.errors import ConfigError, OutputError
+from animator.settings.errors import ConfigError, OutputError
 
 TINY = with_changes(RENDER_TINY, frames=4)  # 64x64 noise, one octave of two steps, a zoom
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import transforms
-from animator.errors import ConfigError
+from animator.settings.errors import ConfigError
 from transforms import Chain, Context, Profile, build_chain
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from animator.state import FrameStore
+from animator.renderer.state import FrameStore
 
 # A transform that does nothing, except that with KILL_AT=i in the environment it waits at frame
 # i for two resume points (after frame 0, and after frame 3) to be on disk, then kills its own
@@ -86,11 +86,11 @@ def test_frame_names_become_durable_with_the_resume_point_that_counts_them(tmp_p
     """A frame's rename is synced to disk with the next resume point (one folder fsync for many
     frames), and before that point's own file is written: a point never counts a frame whose
     name a power cut could lose."""
-    from animator import io
+    from animator.media import images
 
     events = []
     rename = os.replace
-    monkeypatch.setattr(io, "sync_folder", lambda folder: events.append("sync"))
+    monkeypatch.setattr(images, "sync_folder", lambda folder: events.append("sync"))
     monkeypatch.setattr(os, "replace", lambda old, new: (events.append(Path(new).name), rename(old, new)))
     store = FrameStore(tmp_path / "frames")
     store.create()

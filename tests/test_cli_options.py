@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from animator import cli, params
+from animator import cli
 from animator.cli import build_parser, main
+from animator.settings import params
 
 NOISE_CONFIG = "input: {noise: {size: [64, 64]}}\nframes: 4\ntransforms: [{zoom: {factor: 1.02}}]\n"
 

@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from animator import cli, params
+from animator import cli
 from animator.cli import build_parser, main
+from animator.settings import params
 
 OPTIONS = [name for name in params.VIDEO if name != "carry_steps"]  # carry_steps: config only
 

@@ -12,11 +12,11 @@ import pytest
 from helpers import write_clip
 from PIL import Image
 
-from animator import clip as clip_module
 from animator import config as config_module
-from animator.animate import render
 from animator.cli import main
-from animator.errors import ConfigError, InputError, Interrupted
+from animator.media import clip as clip_module
+from animator.renderer.loop import render
+from animator.settings.errors import ConfigError, InputError, Interrupted
 
 SIZE, FRAMES, FPS, SPEED, SIDE = (64, 48), 10, 10, 2, 24  # pixels, frames, 1/s, px/frame, px
 SQUARE_TOP, SQUARE_LEFT = 12, 4
@@ -291,7 +291,7 @@ def test_a_gif_of_a_clip_with_sound_says_the_sound_is_left_out(sound_clip, tmp_p
 def test_with_no_flow_the_carried_dream_is_mixed_in_unwarped(square_clip, tmp_path, monkeypatch):
     from keras import ops
 
-    from animator import flow
+    from animator.renderer import flow
 
     config, frames = clip_module.open_frames(video_config(tmp_path, square_clip, flow="none"))
     carried = ops.convert_to_tensor(square_frames()[5].astype(np.float32))

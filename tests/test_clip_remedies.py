@@ -14,8 +14,8 @@ import pytest
 from helpers import write_clip
 
 from animator import cli
-from animator import clip as clip_module
-from animator.errors import PYTHON_ADVICE, InputError
+from animator.media import clip as clip_module
+from animator.settings.errors import PYTHON_ADVICE, InputError
 
 
 @pytest.fixture(scope="module")

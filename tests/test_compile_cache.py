@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from animator.compile_cache import cache_folder
+from animator.engine.compile_cache import cache_folder
 
 # Dream one small frame on JAX and report JAX's compilation-cache events (hits, misses).
 DREAM = """
@@ -17,7 +17,7 @@ import numpy as np
 from jax import monitoring
 events = {}
 monitoring.register_event_listener(lambda name, **_: events.__setitem__(name, events.get(name, 0) + 1))
-from animator.dream import Dreamer
+from animator.engine.dream import Dreamer
 dreamer = Dreamer(model=sys.argv[1], layers="deep")
 pixels = np.random.default_rng(0).uniform(0, 255, (40, 48, 3)).astype("float32")
 # 3 steps: the first frame runs of 2 steps and 1 (two programs per octave), both cached

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from animator import config as config_module
-from animator.animate import render
-from animator.errors import ConfigError
+from animator.renderer.loop import render
+from animator.settings.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -81,7 +81,7 @@ def test_a_schedule_out_of_range_later_names_the_frame(tmp_path):
 
 
 def test_each_scheduled_dream_value_is_parsed_once(tmp_path, monkeypatch):
-    from animator import schedule
+    from animator.settings import schedule
 
     parsed = []
 

@@ -7,9 +7,9 @@ import threading
 import numpy as np
 import pytest
 
-from animator import animate
 from animator.config import from_mapping
-from animator.errors import PluginError
+from animator.renderer import loop as animate
+from animator.settings.errors import PluginError
 
 CONFIG = {
     "input": {"noise": {"size": [64, 48], "seed": 3}},

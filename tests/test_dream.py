@@ -12,9 +12,9 @@ import keras
 import numpy as np
 import pytest
 
-from animator import models
-from animator.dream import Dreamer, DreamSettings, octave_sizes
-from animator.errors import ConfigError, ModelError
+from animator.engine import models
+from animator.engine.dream import Dreamer, DreamSettings, octave_sizes
+from animator.settings.errors import ConfigError, ModelError
 
 
 @pytest.fixture(scope="module")
@@ -255,7 +255,7 @@ JAX_SCRIPT = textwrap.dedent(
     import json, sys
     import numpy as np
     import keras
-    from animator.dream import Dreamer, DreamSettings
+    from animator.engine.dream import Dreamer, DreamSettings
     assert keras.backend.backend() == "jax"
     frame = np.asarray(np.load(sys.argv[1]), np.float32)
     hed = Dreamer(model="vgg16-hed", layers={"block3_conv3": 1.0})
@@ -293,7 +293,7 @@ def test_the_jax_backend_dreams(tmp_path, photo):
 
 
 def test_auto_tiles_only_when_the_frame_does_not_fit():
-    from animator.backend import auto_tile_size
+    from animator.engine.backend import auto_tile_size
 
     assert auto_tile_size(1080, 1920, 1000.0, 8 << 30) == 1920  # fits: one tile, no seams
     side = auto_tile_size(2160, 3840, 1000.0, 1 << 30)
@@ -329,7 +329,7 @@ def test_the_xla_octave_matches_the_plain_one(photo):
 
 
 def test_tile_groups_cover_the_frame_once_in_batches_of_one_shape():
-    from animator.backend import tile_groups
+    from animator.engine.backend import tile_groups
 
     groups = tile_groups(100, 70, 32, batch=3)  # rows 4 x 25 px; columns 23, 24, 23 px
     assert [len(g) for g in groups] == [3, 3, 2, 3, 1]
@@ -343,7 +343,7 @@ def test_tile_groups_cover_the_frame_once_in_batches_of_one_shape():
 
 
 def test_tiles_are_batched_from_the_memory_budget_on_a_gpu_only(hed):
-    from animator.backend import tile_batch
+    from animator.engine.backend import tile_batch
 
     assert tile_batch(256, 1000.0, 10 * 3 * 1000 * 256 * 256) == 10
     assert tile_batch(256, 1000.0, 1) == 1
@@ -376,7 +376,7 @@ def test_half_precision_keeps_the_look(photo, precision):
 def test_the_tensorflow_gpu_budget_reads_the_cards_size_from_nvidia_smi():
     import subprocess
 
-    from animator.backend import nvidia_total_bytes
+    from animator.engine.backend import nvidia_total_bytes
 
     def smi(output, code=0):
         return lambda command, **kwargs: subprocess.CompletedProcess(command, code, output, "")

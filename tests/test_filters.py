@@ -135,7 +135,7 @@ def test_notebook_look_smooths_across_the_colour_axis():
 
 
 def test_notebook_look_refuses_keep_color_when_the_config_loads():
-    from animator.errors import ConfigError
+    from animator.settings.errors import ConfigError
 
     with pytest.raises(ConfigError, match="keep_color: applies to look: grey only"):
         build_chain([{"sobel": {"look": "notebook", "keep_color": True}}])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from animator import flow
+from animator.renderer import flow
 
 
 def textured(height: int = 48, width: int = 64, seed: int = 0) -> np.ndarray:

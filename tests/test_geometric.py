@@ -257,7 +257,7 @@ def test_sharpened_fractional_translate_is_lanczos_then_the_three_tap_filter():
 
 
 def test_sharpen_is_declared_from_0_to_1_and_leaves_bilinear_plain():
-    from animator.errors import ConfigError
+    from animator.settings.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"rotate.sharpen: must be >= 0 and <= 1, got 1.5"):
         build_chain([{"rotate": {"sharpen": 1.5}}], frames=1)

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import animator.io
-from animator.errors import InputError, OutputError
-from animator.io import (
+import animator.media.images
+from animator.media.images import (
     encode_png,
     fit_size,
     list_frames,
@@ -21,6 +20,7 @@ from animator.io import (
     to_uint8,
     write_png_atomic,
 )
+from animator.settings.errors import InputError, OutputError
 
 
 def gradient(height=6, width=8):
@@ -238,7 +238,7 @@ def test_encode_png_decodes_to_exactly_the_frame(shape, deflate, monkeypatch):
     import zlib
 
     if deflate == "zlib":  # the fallback where no isal wheel exists
-        monkeypatch.setattr(animator.io, "_deflate", zlib)
+        monkeypatch.setattr(animator.media.images, "_deflate", zlib)
     else:
         pytest.importorskip("isal")
     pixels = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), dtype=np.uint8)
@@ -304,7 +304,7 @@ def test_permission_denied_says_not_writable(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(animator.io, "temp_beside", denied)
+    monkeypatch.setattr(animator.media.images, "temp_beside", denied)
     with pytest.raises(OutputError, match=r"'.*frame\.png': the folder is not writable"):
         write_png_atomic(tmp_path / "frame.png", gradient())
 

@@ -7,11 +7,12 @@ import os
 
 import pytest
 
-from animator import cli, clip, config, io
-from animator.errors import PLAIN_ADVICE, PYTHON_ADVICE, ConfigError, InputError
+from animator import cli, config
+from animator.media import clip, images
+from animator.settings.errors import PLAIN_ADVICE, PYTHON_ADVICE, ConfigError, InputError
 
 READERS = {  # each kind of file, what reads it, and the error it raises
-    "image": (io.read_image, InputError, "input image"),
+    "image": (images.read_image, InputError, "input image"),
     "video": (clip.probe, InputError, "input video"),
     "config": (config.load, ConfigError, "config"),
 }
@@ -47,7 +48,7 @@ def test_a_path_that_is_no_file_is_refused_with_its_remedy(tmp_path, kind, case,
 def test_every_kind_of_file_has_its_remedy_in_every_front_end():
     from animator.studio.work import STUDIO_ADVICE
 
-    for kind in io.FILE_KINDS:
+    for kind in images.FILE_KINDS:
         assert f"{kind}_file" in PLAIN_ADVICE
     for table in (PYTHON_ADVICE, cli.CLI_ADVICE, STUDIO_ADVICE):
         assert {key: table[key] for key in PLAIN_ADVICE} == PLAIN_ADVICE

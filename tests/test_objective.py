@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from conftest import skimage_photo
 
-from animator import objective
-from animator.dream import Dreamer, DreamSettings
-from animator.errors import ConfigError, InputError
+from animator.engine import objective
+from animator.engine.dream import Dreamer, DreamSettings
+from animator.settings.errors import ConfigError, InputError
 
 SETTINGS = DreamSettings(octaves=1, steps=6, jitter=4)
 
@@ -25,7 +25,7 @@ def dream(photo, items=(), **options):
 
 
 def mean_feature(pixels, layer="block3_conv3") -> np.ndarray:
-    from animator import models
+    from animator.engine import models
 
     model = models.feature_model("vgg16-hed", models.build_backbone("vgg16-hed"), [layer])
     features = keras.ops.convert_to_numpy(model(np.asarray(pixels, np.float32)[None]))
@@ -184,7 +184,7 @@ import json, sys
 import numpy as np
 import engine_cases
 from pathlib import Path
-from animator.dream import Dreamer, DreamSettings
+from animator.engine.dream import Dreamer, DreamSettings
 model = engine_cases.tiny_model_file(Path(sys.argv[1]))
 items = [{"guide": sys.argv[2]}, {"tv": {0: 0, 1: 1}}, {"stay_near": 0.5}]
 dreamer = Dreamer(model=model, layers={"c1": 1.0}, objective=items, tile_batch=2)

@@ -15,9 +15,9 @@ from PIL import Image
 from test_robustness import TINY, fails, run, write_config
 
 from animator import config as config_module
-from animator import video
-from animator.animate import SETTINGS_KEY
-from animator.errors import ConfigError, OutputError
+from animator.media import video
+from animator.renderer.loop import SETTINGS_KEY
+from animator.settings.errors import ConfigError, OutputError
 
 
 def frames_folder(folder, count=4, size=(24, 31)):
@@ -145,7 +145,7 @@ def test_a_failed_assembly_names_the_fix_in_each_front_ends_words(tmp_path, monk
     with pytest.raises(OutputError) as caught:
         animator.render(str(config), resume=True)
     error = caught.value
-    assert "animator.video.assemble(**error.facts)" in str(error) and "`animator" not in str(error)
+    assert "animator.media.video.assemble(**error.facts)" in str(error) and "`animator" not in str(error)
     assert error.facts["loop"] == 3 and error.facts["fps"] == 10
     monkeypatch.undo()
     monkeypatch.chdir(tmp_path)

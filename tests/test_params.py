@@ -12,11 +12,12 @@ import yaml
 from annotated_types import Gt
 
 import transforms
-from animator import cli, params
+from animator import cli
 from animator import config as config_module
-from animator.dream import DreamSettings
-from animator.errors import ConfigError, PluginError
-from animator.params import Range
+from animator.engine.dream import DreamSettings
+from animator.settings import params
+from animator.settings.errors import ConfigError, PluginError
+from animator.settings.params import Range
 
 FRAMES = 1000
 LATE = 900

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from animator import io
-from animator.pixels import to_host
+from animator.media import images
+from animator.renderer.pixels import to_host
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +30,7 @@ def test_frame_copied_to_the_host_rounds_as_to_uint8(on_device):
     host = to_host(frame, on_device=on_device)
     assert host.finite
     assert host.rgb.dtype == np.uint8 and host.rgb.flags.c_contiguous
-    np.testing.assert_array_equal(host.rgb, io.to_uint8(frame))
+    np.testing.assert_array_equal(host.rgb, images.to_uint8(frame))
     assert host.rgb[0, :8, 0].tolist() == [0, 2, 2, 254, 255, 0, 0, 127]
 
 
@@ -45,7 +45,7 @@ def test_a_non_finite_value_anywhere_is_reported(on_device, bad):
 def test_the_device_copy_on_jax_matches_the_host(tmp_path):
     script = (
         "import sys, numpy as np\n"
-        "from animator.pixels import to_host\n"
+        "from animator.renderer.pixels import to_host\n"
         "frame = np.load(sys.argv[1])\n"
         "bad = frame.copy(); bad[3, 4, 1] = np.nan\n"
         "host = to_host(frame, on_device=True)\n"
@@ -60,5 +60,5 @@ def test_the_device_copy_on_jax_matches_the_host(tmp_path):
                           timeout=120, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     with np.load(out) as result:
-        np.testing.assert_array_equal(result["rgb"], io.to_uint8(frame))
+        np.testing.assert_array_equal(result["rgb"], images.to_uint8(frame))
         assert bool(result["finite"]) and not bool(result["bad"])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import transforms
-from animator.errors import ConfigError, PluginError
+from animator.settings.errors import ConfigError, PluginError
 from transforms import Context, build_chain, load_plugin, load_plugins
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ from typing import Literal
 import pytest
 
 import transforms
-from animator.errors import ConfigError, PluginError
+from animator.settings.errors import ConfigError, PluginError
 from transforms.registry import Profile, Registry
 
 

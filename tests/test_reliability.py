@@ -19,7 +19,7 @@ from helpers import with_changes
 from PIL import Image
 from test_robustness import TINY, error_line, fails, frame_bytes, run, write_config
 
-from animator.state import FIRST_FILE, LOCK_FILE
+from animator.renderer.state import FIRST_FILE, LOCK_FILE
 
 # colour coherence makes every frame after the first depend on first.npz
 COHERENT = with_changes(TINY, frames=4, color={"coherence": "match_first", "strength": 1.0})
@@ -320,8 +320,8 @@ def test_a_pipe_is_refused_not_waited_on(what, tmp_path, capsys):
 
 
 def test_a_long_octave_runs_in_short_compiled_calls(monkeypatch):
-    from animator import dream
-    from animator.dream import Dreamer, DreamSettings
+    from animator.engine import dream
+    from animator.engine.dream import Dreamer, DreamSettings
 
     image = np.random.default_rng(0).uniform(0, 255, (32, 32, 3)).astype(np.float32)
     settings = DreamSettings(octaves=1, steps=45, jitter=4)
@@ -357,7 +357,7 @@ def test_a_long_octave_runs_in_short_compiled_calls(monkeypatch):
 
 
 def test_run_lengths_split_an_octave_into_compiled_calls():
-    from animator.dream import run_lengths
+    from animator.engine.dream import run_lengths
 
     assert run_lengths(45) == [15, 15, 15] and run_lengths(50) == [17, 17, 16]
     assert run_lengths(10) == [10] and run_lengths(0) == []
@@ -369,7 +369,7 @@ def test_run_lengths_split_an_octave_into_compiled_calls():
 def test_an_unrolled_octave_dreams_its_first_frame_in_short_runs(monkeypatch):
     # XLA on a CPU unrolls the octave: the first frame in 2-step programs (quick to load), the
     # next frames whole, to the same pixels.
-    from animator.dream import Dreamer, DreamSettings
+    from animator.engine.dream import Dreamer, DreamSettings
 
     image = np.random.default_rng(0).uniform(0, 255, (48, 48, 3)).astype(np.float32)
     settings = DreamSettings(octaves=2, steps=5, jitter=4)
@@ -439,7 +439,7 @@ def test_assemble_refuses_an_existing_output_without_force(reference, tmp_path, 
 def test_dream_checks_its_output_before_dreaming(case, tmp_path, capsys, monkeypatch):
     import os
 
-    from animator.dream import Dreamer
+    from animator.engine.dream import Dreamer
 
     monkeypatch.setattr(Dreamer, "__init__", lambda *a, **k: pytest.fail("dreamed before the check"))
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "in.png")

@@ -11,8 +11,8 @@ from helpers import with_changes
 from PIL import Image
 
 from animator import config as config_module
-from animator.animate import render
-from animator.errors import ConfigError, OutputError
+from animator.renderer.loop import render
+from animator.settings.errors import ConfigError, OutputError
 
 TINY = {
     "input": {"noise": {"size": [64, 64], "seed": 3}},
@@ -78,7 +78,7 @@ def test_frames_move_and_dream(forward):
 
 def test_reverse_plays_the_frames_backwards(forward, tmp_path):
     config, _ = forward
-    from animator.video import assemble
+    from animator.media.video import assemble
 
     out = tmp_path / "reversed.gif"
     assert assemble(config.frames_dir, out, fps=10, reverse=True) == 6
@@ -95,7 +95,7 @@ def test_a_reversed_render(tmp_path):
 
 def test_pingpong_gives_2n_minus_2_frames(forward, tmp_path):
     config, _ = forward
-    from animator.video import assemble
+    from animator.media.video import assemble
 
     out = tmp_path / "pingpong.gif"
     assert assemble(config.frames_dir, out, fps=10, pingpong=True) == 10
@@ -124,20 +124,20 @@ def mp4_frames(path: Path) -> np.ndarray:
 @pytest.fixture(scope="module")
 def live_mp4(tmp_path_factory):
     """A 4-frame MP4 render; `assemble` fails the test if the render calls it."""
-    import animator.animate
+    import animator.renderer.loop
 
     tmp = tmp_path_factory.mktemp("live")
     config = tiny_config(tmp, "live.mp4", frames=4)
-    saved = animator.animate.assemble
+    saved = animator.renderer.loop.assemble
 
     def no_assembly(config):
         raise AssertionError("a forward MP4 render must not need an assembly pass")
 
-    animator.animate.assemble = no_assembly
+    animator.renderer.loop.assemble = no_assembly
     try:
         result = render(config)
     finally:
-        animator.animate.assemble = saved
+        animator.renderer.loop.assemble = saved
     return config, result
 
 
@@ -150,7 +150,7 @@ def test_a_forward_mp4_is_encoded_while_the_frames_are_dreamed(live_mp4):
 
 
 def test_the_live_mp4_is_the_one_assemble_makes_from_the_frames(live_mp4, tmp_path):
-    from animator.video import assemble
+    from animator.media.video import assemble
 
     config, _ = live_mp4
     again = tmp_path / "again.mp4"
@@ -160,7 +160,7 @@ def test_the_live_mp4_is_the_one_assemble_makes_from_the_frames(live_mp4, tmp_pa
 
 
 def test_a_failing_encoder_falls_back_to_assembling_the_frames(tmp_path, monkeypatch):
-    from animator import video
+    from animator.media import video
 
     original, failures = video.Mp4Writer.write, []
 
@@ -212,7 +212,7 @@ def _render_stopping_after(config, frames: int) -> None:
         if done >= frames:
             stop.set()
 
-    from animator.errors import Interrupted
+    from animator.settings.errors import Interrupted
 
     with pytest.raises(Interrupted, match=f"stopped after {frames} of"):
         render(config, progress=progress, stop=stop)
@@ -326,7 +326,7 @@ class _Store:
     """A FrameStore whose frame writes can fail or wait; records what was saved."""
 
     def __init__(self, folder: Path, fail_at: int | None = None, barrier=None):
-        from animator.state import FrameStore
+        from animator.renderer.state import FrameStore
 
         self.real = FrameStore(folder)
         self.real.create()
@@ -355,7 +355,7 @@ def _write_frames(writes, count: int, every: int = 1) -> None:
 
 
 def test_frame_pngs_are_written_in_parallel(tmp_path):
-    from animator.animate import _Writes
+    from animator.renderer.loop import _Writes
 
     store = _Store(tmp_path, barrier=threading.Barrier(2, timeout=20))
     writes = _Writes(store, threads=2)
@@ -368,7 +368,7 @@ def test_frame_pngs_are_written_in_parallel(tmp_path):
 
 
 def test_no_resume_point_is_saved_past_a_failed_frame(tmp_path):
-    from animator.animate import _Writes
+    from animator.renderer.loop import _Writes
 
     store = _Store(tmp_path, fail_at=1)
     writes = _Writes(store, threads=3)
@@ -382,7 +382,7 @@ def test_no_resume_point_is_saved_past_a_failed_frame(tmp_path):
 
 
 def test_a_sparse_resume_point_waits_for_every_frame_since_the_last(tmp_path):
-    from animator.animate import _Writes
+    from animator.renderer.loop import _Writes
 
     store = _Store(tmp_path, fail_at=4)
     writes = _Writes(store, threads=3)

@@ -359,7 +359,7 @@ def test_force_keeps_the_old_frames_when_the_new_render_cannot_start(reference, 
 
 
 def test_a_full_disk_keeps_every_frame_and_resume_finishes(reference, tmp_path, capsys, monkeypatch):
-    from animator.state import FrameStore
+    from animator.renderer.state import FrameStore
 
     write_frame = FrameStore.write_frame
 

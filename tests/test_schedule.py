@@ -6,8 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from animator.errors import ConfigError
-from animator.schedule import parse
+from animator.settings.errors import ConfigError
+from animator.settings.schedule import parse
 
 
 def test_number_is_constant():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from animator.errors import ConfigError
+from animator.settings.errors import ConfigError
 from transforms import Context, build_chain
 from transforms.shifts import roll, roll_lines, sine_shift, stochastic_shift
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from animator import config as config_module
-from animator.animate import render
-from animator.errors import Interrupted
+from animator.renderer.loop import render
+from animator.settings.errors import Interrupted
 
 FRAMES, EVERY = 200, 50
 SOAK = {

@@ -188,7 +188,7 @@ def test_one_render_at_a_time_cancel_keeps_frames_and_resume_finishes(client, st
 
 
 def test_previews_and_renders_of_the_same_model_settings_build_the_model_once(client, studio, monkeypatch):
-    from animator import dream
+    from animator.engine import dream
 
     built = []
 
@@ -211,7 +211,7 @@ def test_previews_and_renders_of_the_same_model_settings_build_the_model_once(cl
 
 
 def test_a_download_is_assembled_with_the_configs_gif_options(client, studio, tmp_path):
-    from animator import video
+    from animator.media import video
 
     rng = np.random.default_rng(0)
     frames = studio.root / "d" / "d.gif.frames"
@@ -246,7 +246,7 @@ def test_a_webp_render_is_listed_and_downloaded(client, studio):
 @pytest.mark.parametrize("made, shown", [(("webp",), "webp"), (("mp4",), "mp4"), (("gif", "mp4"), "gif"),
                                          ((), "gif")])
 def test_the_compare_view_shows_the_renders_own_video(client, studio, made, shown):
-    from animator import video
+    from animator.media import video
 
     frames = studio.root / "c" / "c.gif.frames"
     frames.mkdir(parents=True)
@@ -291,7 +291,7 @@ def test_serving_beyond_this_machine_warns_and_needs_a_token(tmp_path, monkeypat
 
 
 def test_every_front_end_words_every_remedy():
-    from animator.errors import PYTHON_ADVICE
+    from animator.settings.errors import PYTHON_ADVICE
     from animator.studio.work import STUDIO_ADVICE
 
     assert set(STUDIO_ADVICE) == set(PYTHON_ADVICE) == set(cli.CLI_ADVICE)
@@ -299,7 +299,7 @@ def test_every_front_end_words_every_remedy():
 
 def test_the_form_is_built_from_the_declarations(client):
     import transforms
-    from animator import params
+    from animator.settings import params
 
     form = client.get("/api/form").json()
     fields = {field["path"]: field for field in form["fields"]}

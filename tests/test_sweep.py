@@ -15,11 +15,11 @@ from helpers import write_clip
 from PIL import Image
 
 import transforms
-from animator import sweep as sweep_module
 from animator.cli import main
 from animator.config import set_key
-from animator.errors import ConfigError
-from animator.sweep_results import sheet_layout
+from animator.settings.errors import ConfigError
+from animator.sweep import model as sweep_module
+from animator.sweep.results import sheet_layout
 
 BASE = {
     "input": {"noise": {"size": [32, 32], "seed": 3}},

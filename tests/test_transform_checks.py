@@ -12,9 +12,9 @@ from test_robustness import error_line, run
 
 import animator
 import transforms
-from animator.errors import ConfigError, PluginError
-from animator.schedule import sample_frames
-from animator.state import FrameStore
+from animator.renderer.state import FrameStore
+from animator.settings.errors import ConfigError, PluginError
+from animator.settings.schedule import sample_frames
 from transforms import Context, build_chain
 
 # 2001 frames: over the 2000 that are all checked when the config loads. The period is 0 at
@@ -121,8 +121,8 @@ def test_constants_are_still_refused_when_the_chain_is_built():
 
 
 def test_a_remedy_names_its_facts_in_every_front_end_even_beside_braces():
-    from animator.errors import TransformValueError, word
-    from animator.sweep import Outcome
+    from animator.settings.errors import TransformValueError, word
+    from animator.sweep.model import Outcome
 
     error = TransformValueError("bad", remedy="shorten_or_force", facts={"frames": 12})
     assert str(error) == ("bad: make the video of them with frames=12 and resume=True, or change the "

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from PIL import GifImagePlugin, Image
 
-from animator import video
-from animator.errors import ConfigError, InputError, OutputError
-from animator.video import (
+from animator.media import video
+from animator.media.video import (
     GifWriter,
     Mp4Writer,
     assemble,
@@ -21,6 +20,7 @@ from animator.video import (
     open_writer,
     write_gif,
 )
+from animator.settings.errors import ConfigError, InputError, OutputError
 
 LEVELS = [0, 40, 80, 120, 160, 200]  # one flat grey level per frame makes the order visible
 
@@ -252,7 +252,7 @@ def test_ffmpeg_failure_keeps_frames_and_says_how_to_assemble(tmp_path, monkeypa
     assert "\n" not in message and "Broken pipe" in message
     # the facts that make the video later, worded by each front end (here: Python's)
     assert caught.value.facts == {"frames": "run/frames", "out": str(out)}
-    assert caught.value.remedy == "assemble" and "animator.video.assemble(**error.facts)" in message
+    assert caught.value.remedy == "assemble" and "animator.media.video.assemble(**error.facts)" in message
     assert os.listdir(tmp_path) == []
 
 

@@ -7,7 +7,7 @@ The YAML form is a list; each item is a name, or a one-key mapping name -> param
     - sobel
 
 A name may also say where it comes from, `my_effects.py:vignette` or `package.module:vignette`:
-the plugin is loaded first. Numeric parameters are schedules (`animator.schedule`), evaluated at
+the plugin is loaded first. Numeric parameters are schedules (`animator.settings.schedule`), evaluated at
 the frame index. Each transform's output is checked (same shape, float; finite when it was made
 on the host), so a broken plugin fails at once with its name, its source and the frame.
 """
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from animator import schedule
-from animator.errors import ConfigError, PluginError, close_names, excerpt
-from animator.schedule import Schedule, is_number
+from animator.settings import schedule
+from animator.settings.errors import ConfigError, PluginError, close_names, excerpt
+from animator.settings.schedule import Schedule, is_number
 from transforms.context import Context
 from transforms.registry import Param, Profile, Registry, Transform, active, type_name
 

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from animator.errors import PluginError
+from animator.settings.errors import PluginError
 from transforms.registry import Registry, active
 
 __all__ = ["is_file_spec", "load_plugin", "load_plugins"]

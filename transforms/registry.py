@@ -19,10 +19,10 @@ import typing
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from animator.errors import ConfigError, PluginError, TransformValueError, close_names
-from animator.params import REQUIRED, Range, range_of, type_name
-from animator.params import Parameter as Param
-from animator.schedule import is_number
+from animator.settings.errors import ConfigError, PluginError, TransformValueError, close_names
+from animator.settings.params import REQUIRED, Range, range_of, type_name
+from animator.settings.params import Parameter as Param
+from animator.settings.schedule import is_number
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from animator.errors import UserError
+from animator.settings.errors import UserError
 
 
 def is_loopback(host: str) -> bool:

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from animator.errors import AnimatorError, ConfigError, TooLarge
+from animator.settings.errors import AnimatorError, ConfigError, TooLarge
 from animator.studio import form
 from animator.studio.work import DOWNLOADS, STUDIO_ADVICE, Studio, StudioError, inside
 

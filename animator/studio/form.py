@@ -1,4 +1,4 @@
-"""The studio's form, described from the parameters' declarations (`animator.params`: type,
+"""The studio's form, described from the parameters' declarations (`animator.settings.params`: type,
 range, default and help of each setting, and of each registered transform's parameters). The
 page builds its fields from this; nothing here restates a default, a range or a help text.
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import typing
 from types import NoneType, UnionType
 
-from animator import params
+from animator.settings import params
 
 # Keys the page does not edit: the studio names each render's output file, and plugins are
 # loaded from the command line only.

@@ -22,10 +22,18 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from animator import config as config_module
-from animator import io, params
 from animator.config import Config
-from animator.errors import PLAIN_ADVICE, AnimatorError, ConfigError, InputError, Interrupted, UserError
-from animator.video import FORMATS
+from animator.media import images
+from animator.media.video import FORMATS
+from animator.settings import params
+from animator.settings.errors import (
+    PLAIN_ADVICE,
+    AnimatorError,
+    ConfigError,
+    InputError,
+    Interrupted,
+    UserError,
+)
 
 # The library's remedies (errors.PYTHON_ADVICE) in the page's words: its buttons.
 STUDIO_ADVICE = {
@@ -106,7 +114,7 @@ class Job:
 
     def _keep(self, index: int, pixels) -> None:
         if pixels.exception() is None:
-            self.frames[index] = io.preview_png(pixels.result(), LIVE_SIDE)
+            self.frames[index] = images.preview_png(pixels.result(), LIVE_SIDE)
             self.done = max(self.done, index + 1)
             if len(self.frames) > LIVE_FRAMES:  # older ones are in the frames folder
                 self.frames.pop(min(self.frames), None)
@@ -132,7 +140,7 @@ class Dreamers:
         self._dreamer = None
 
     def __call__(self, **arguments):
-        from animator.dream import Dreamer
+        from animator.engine.dream import Dreamer
 
         key = json.dumps(arguments, sort_keys=True, default=str)
         with self._lock:
@@ -228,7 +236,7 @@ class Studio:
         config = api.load_config(config, size=small, frames=1)
         with self._only_one("a preview"):
             (pixels,) = api.frames(config, force=True, note=lambda text: None, dreamer=self.dreamers)
-        return io.preview_png(pixels, PREVIEW_SIDE)
+        return images.preview_png(pixels, PREVIEW_SIDE)
 
     def _planned_size(self, config: Config) -> tuple[int, int]:
         animation = config.animation
@@ -236,7 +244,7 @@ class Studio:
             return tuple(animation.size)
         if config.input_path is None:
             return tuple(animation.input.noise.size)
-        return io.image_size(config.input_path, min(animation.max_pixels, self.max_pixels))
+        return images.image_size(config.input_path, min(animation.max_pixels, self.max_pixels))
 
     @contextlib.contextmanager
     def _only_one(self, what: str):
@@ -264,7 +272,7 @@ class Studio:
         return self.job
 
     def _render(self, job: Job, config: Config, mode: str) -> None:
-        from animator import animate
+        from animator.renderer import loop as animate
 
         try:
             steps = animate.run(config, stop=job.stop, note=job.notes.append, dreamer=self.dreamers,
@@ -287,7 +295,8 @@ class Studio:
     def _save_config(self, config: Config, name: str) -> None:
         data = config.animation.model_dump(mode="json", exclude_unset=True)
         text = self.dump(data)
-        io.write_atomic(self.root / f"{name}.yaml", lambda stream: stream.write(text.encode()), "run again")
+        images.write_atomic(self.root / f"{name}.yaml", lambda stream: stream.write(text.encode()),
+                            "run again")
 
     def cancel(self) -> Job | None:
         """Ask the running render to stop after its current frame (what is done is kept)."""
@@ -310,14 +319,14 @@ class Studio:
         """Save an uploaded image to inputs/ (refused from its header if over `max_pixels`);
         returns its path in the folder, for the config's `input:`."""
         name = UPLOAD_NAME.sub("_", Path(filename or "").name).lstrip("._")
-        if not name or Path(name).suffix.lower() not in io.FRAME_SUFFIXES:
+        if not name or Path(name).suffix.lower() not in images.FRAME_SUFFIXES:
             raise StudioError(f"upload '{filename}': expected an image file "
-                              f"({', '.join(io.FRAME_SUFFIXES)})")
-        io.image_size(stream, min(max_pixels, self.max_pixels), name)
+                              f"({', '.join(images.FRAME_SUFFIXES)})")
+        images.image_size(stream, min(max_pixels, self.max_pixels), name)
         stream.seek(0)
         target = inside(self.root, f"inputs/{name}", "upload")
         target.parent.mkdir(exist_ok=True)
-        io.write_atomic(target, lambda out: shutil.copyfileobj(stream, out), "upload it again")
+        images.write_atomic(target, lambda out: shutil.copyfileobj(stream, out), "upload it again")
         return f"inputs/{name}"
 
     def inputs(self) -> list[str]:
@@ -377,7 +386,8 @@ class Studio:
         if frames_dir is None or not _images(frames_dir):
             raise StudioError(f"'{name}' has no frames to make a {kind.upper()} of", 404)
         with self._only_one(f"making {name}.{kind}"):
-            from animator import animate, video
+            from animator.media import video
+            from animator.renderer import loop as animate
 
             # the render's own assembly (palette, dither, preset, ...), into the kind asked for
             video.assemble(**{**animate.assemble_arguments(config), "frames": str(frames_dir),
@@ -393,6 +403,6 @@ class Studio:
 def _images(folder: Path) -> list[Path]:
     """The image files in `folder` in natural order; none if it is missing or empty."""
     try:
-        return io.list_frames(folder)
+        return images.list_frames(folder)
     except InputError:
         return []

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from animator.errors import ConfigError, excerpt
+from animator.settings.errors import ConfigError, excerpt
 
 __all__ = ["FUNCTIONS", "INTERPOLATIONS", "Schedule", "parse"]
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from animator.errors import ModelError, close_names
+from animator.settings.errors import ModelError, close_names
 
 BUNDLED = "bundled"
 IMAGENET = "imagenet"

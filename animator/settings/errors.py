@@ -38,7 +38,7 @@ PYTHON_ADVICE = {
     "shorten_or_force": ": make the video of them with frames={frames} and resume=True, or change "
                         "the value and pass force=True to start over",
     "assemble": ": every frame is kept; once fixed, make the video with "
-                "animator.video.assemble(**error.facts)",
+                "animator.media.video.assemble(**error.facts)",
     **PLAIN_ADVICE,
 }
 
@@ -65,7 +65,7 @@ class AnimatorError(Exception):
 
     `message` holds the facts (and any advice that is not an option); `remedy`, a key of
     `PYTHON_ADVICE`, the fix (a render option, or `PLAIN_ADVICE`), worded by the front end; `facts`, what a
-    front end needs to word it (for `assemble`: `animator.video.assemble`'s arguments).
+    front end needs to word it (for `assemble`: `animator.media.video.assemble`'s arguments).
     """
 
     exit_code = 1

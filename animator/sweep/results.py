@@ -17,8 +17,8 @@ from urllib.parse import quote
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from animator import io
-from animator.sweep import Outcome, Sweep, Variant, value_text, variant_yaml
+from animator.media import images
+from animator.sweep.model import Outcome, Sweep, Variant, value_text, variant_yaml
 
 GAP = 2  # pixels between cells
 BACKGROUND = (24, 24, 24)
@@ -66,7 +66,7 @@ def sheet_layout(sweep: Sweep) -> SheetLayout | None:
 def write_contact_sheet(sweep: Sweep) -> Path | None:
     """Write the contact sheet (GIF or MP4 by its suffix) at the sweep's fps; as many frames as
     the longest variant, a shorter one holding its last frame. None while nothing is rendered."""
-    from animator.video import open_writer
+    from animator.media.video import open_writer
 
     layout = sheet_layout(sweep)
     if layout is None:
@@ -80,7 +80,7 @@ def write_contact_sheet(sweep: Sweep) -> Path | None:
 
 
 def _frame_paths(variant: Variant) -> list[Path]:
-    from animator.state import FrameStore
+    from animator.renderer.state import FrameStore
 
     store = FrameStore(variant.config.frames_dir)
     return [store.frame_path(i) for i in range(store.frame_count())]
@@ -160,7 +160,7 @@ def write_index(sweep: Sweep, outcomes: list[Outcome], sheet: Path | None) -> Pa
     parts += [_variant_html(v, o, sweep.folder) for v, o in zip(sweep.variants, outcomes)]
     parts.append("</div></body></html>\n")
     text = "\n".join(parts).encode()
-    io.write_atomic(sweep.index_path, lambda stream: stream.write(text), retry="run the sweep again")
+    images.write_atomic(sweep.index_path, lambda stream: stream.write(text), retry="run the sweep again")
     return sweep.index_path
 
 

@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import GifImagePlugin, Image
 
-from animator.errors import ConfigError, InputError, OutputError
-from animator.io import (
+from animator.media.images import (
     atomic_output,
     commit,
     discard,
@@ -31,7 +30,8 @@ from animator.io import (
     rgb_uint8,
     temp_beside,
 )
-from animator.params import OUTPUT
+from animator.settings.errors import ConfigError, InputError, OutputError
+from animator.settings.params import OUTPUT
 
 FORMATS = {".gif": "gif", ".webp": "webp", ".mp4": "mp4"}
 PALETTES = OUTPUT["palette"].choices

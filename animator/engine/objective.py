@@ -9,7 +9,7 @@ model's activations of a batch of tiles (`on_tiles`):
 
 and terms that look at the whole image: `TotalVariation` (weight >= 0: smoother, less noisy
 dreams) and `StayNear` (mean square distance to the octave's base image: a dream that keeps more
-of the photo). Every weight may be a schedule of the frame index (`animator.schedule`); the
+of the photo). Every weight may be a schedule of the frame index (`animator.settings.schedule`); the
 weights reach the compiled octave as one tensor, so changing them does not recompile it.
 
 Layers on the command line read `block4_conv3,block5_conv1:0.5` (a trailing `:WEIGHT` with a
@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from animator import schedule
-from animator.errors import ConfigError
+from animator.settings import schedule
+from animator.settings.errors import ConfigError
 
 REDUCTIONS = ("mean", "l2")
 Weight = float | schedule.Schedule

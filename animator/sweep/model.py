@@ -5,8 +5,8 @@ what to vary: `grid:` (every combination of the listed values; keys written as `
 them, `transforms.0.zoom.factor`) and/or `random:` (`n` seeded draws from `ranges`). Variant `id`
 is a hash of its resolved settings; it renders into `<folder>/<id>/` (its `variant.yaml`, its output
 and frames folder), so running the sweep again skips finished variants and resumes the others.
-`run` renders them with an executor (`animator.executors`: here, or Ray tasks), then writes the
-contact sheet and `index.html` (`animator.sweep_results`).
+`run` renders them with an executor (`animator.sweep.executors`: here, or Ray tasks), then writes the
+contact sheet and `index.html` (`animator.sweep.results`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pydantic import Field, ValidationError
 
 from animator import config as config_module
 from animator.config import Config, Strict
-from animator.errors import PYTHON_ADVICE, AnimatorError, ConfigError, Interrupted, word
+from animator.settings.errors import PYTHON_ADVICE, AnimatorError, ConfigError, Interrupted, word
 
 MAX_VARIANTS = 1000
 Number = int | float
@@ -93,7 +93,7 @@ class Variant:
         return [f"{name}={_short(value)}" for name, value in zip(names, self.settings.values())]
 
     def frames_done(self) -> int:
-        from animator.state import FrameStore
+        from animator.renderer.state import FrameStore
 
         return FrameStore(self.config.frames_dir).frame_count()
 
@@ -307,7 +307,8 @@ def run(
     as it comes. A failed variant does not stop the others. When `stop` is set, running variants
     end after their current frame (kept for the next run) and no more start.
     """
-    from animator import executors, sweep_results
+    from animator.sweep import executors
+    from animator.sweep import results as sweep_results
 
     for variant in sweep.variants:
         _write_variant_yaml(variant)
@@ -331,7 +332,7 @@ def run(
 
 
 def _write_variant_yaml(variant: Variant) -> None:
-    from animator import io
+    from animator.media import images
 
     text = variant_yaml(variant).encode()
     if variant.yaml_path.is_file() and variant.yaml_path.read_bytes() == text:
@@ -339,8 +340,8 @@ def _write_variant_yaml(variant: Variant) -> None:
     try:
         variant.folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise io.output_error(error, variant.folder) from error
-    io.write_atomic(variant.yaml_path, lambda stream: stream.write(text), retry="run the sweep again")
+        raise images.output_error(error, variant.folder) from error
+    images.write_atomic(variant.yaml_path, lambda stream: stream.write(text), retry="run the sweep again")
 
 
 def render_variant(variant_id: str, data: dict, base_dir: str, source: str, mailbox=None) -> Outcome:

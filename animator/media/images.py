@@ -21,8 +21,8 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from animator.errors import InputError, OutputError, TooLarge, UserError
-from animator.params import ANIMATION
+from animator.settings.errors import InputError, OutputError, TooLarge, UserError
+from animator.settings.params import ANIMATION
 
 try:  # ISA-L's deflate: about 10x zlib's speed at the same size for frames (level 1)
     from isal import isal_zlib as _deflate

@@ -8,7 +8,7 @@ normalise it (by its std or its mean absolute value), take a step of `step_size`
 clip to 0..255. `max_loss` freezes the image once the objective exceeds it.
 
 What differs between backends comes in as a `Backend`: the value and gradient of a function of a
-batch of tiles, and the model's call (`animator.backend` compiles `ascend` for each one).
+batch of tiles, and the model's call (`animator.engine.backend` compiles `ascend` for each one).
 """
 
 from __future__ import annotations

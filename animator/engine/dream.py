@@ -3,7 +3,7 @@
 A frame is dreamed from its smallest octave up: each octave's base is the frame resized by
 `octave_scale ** -k`; the detail the previous octave dreamed is scaled up and added back onto the
 next base (detail re-injection, as in Google's DeepDream notebook), then `steps` steps of gradient
-ascent run on it (`animator.backend`). Frames are float32 H×W×3 RGB pixels in 0..255.
+ascent run on it (`animator.engine.backend`). Frames are float32 H×W×3 RGB pixels in 0..255.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from animator import models
-from animator.errors import ConfigError, ModelError
-from animator.objective import make_objective
-from animator.params import DREAM
+from animator.engine import models
+from animator.engine.objective import make_objective
+from animator.settings.errors import ConfigError, ModelError
+from animator.settings.params import DREAM
 
 DEFAULT_MODEL = DREAM["model"].default
 _DEFAULT = {name: param.default for name, param in DREAM.items()}
@@ -37,7 +37,7 @@ class DreamSettings:
     """How hard and at which scales to dream one frame.
 
     Each setting's meaning, unit, range and default are declared once, in
-    `animator.params.DREAM`; tile_size None is its "auto" (from the memory budget). `frame` is
+    `animator.settings.params.DREAM`; tile_size None is its "auto" (from the memory budget). `frame` is
     the frame index at which the objective's weight schedules are read.
     """
 
@@ -121,7 +121,7 @@ class Dreamer:
     `preprocess` says otherwise); `weights`: the model's default (None), "imagenet", "bundled",
     "none" or a file path; `layers`: a mapping `{layer[:channel]: weight}` or a string `a,b:0.5`;
     `objective`: mean or l2 (the layers' reduction), or the list of terms of
-    `animator.objective` (guide, tv, stay_near, more layers); `guide`: a guide image's path,
+    `animator.engine.objective` (guide, tv, stay_near, more layers); `guide`: a guide image's path,
     which guides every dreamed layer; `precision`: float32, bfloat16 or float16 (half-precision
     compute, float32 frames);
     `xla`: compile the TensorFlow octave with XLA (None: on a GPU only); `tile_batch`: tiles
@@ -140,7 +140,7 @@ class Dreamer:
         tile_batch: int | None = None,
         guide: str | None = None,
     ):
-        from animator import backend, compile_cache
+        from animator.engine import backend, compile_cache
 
         compile_cache.use_jax_cache()  # before the model is built: building compiles too
         self.spec = models.spec_for(model)
@@ -176,7 +176,7 @@ class Dreamer:
 
     def tile_size(self, height: int, width: int, settings: DreamSettings) -> int:
         """The tile side for a frame: the settings' own, or chosen from the memory budget."""
-        from animator import backend
+        from animator.engine import backend
 
         if settings.tile_size is not None:
             return settings.tile_size
@@ -188,7 +188,7 @@ class Dreamer:
         """Tiles per model call for a frame cut into `tile_size` tiles: the constructor's, else
         on a GPU as many as the memory budget holds (one call instead of many small ones keeps
         it busy), and 1 on a CPU. A whole frame is 1."""
-        from animator import backend
+        from animator.engine import backend
 
         if tile_size >= max(height, width):
             return 1
@@ -290,7 +290,7 @@ class Dreamer:
     def objective_inputs(self, base) -> dict:
         """The tensors the objective's terms read in an octave whose base image is `base`:
         the guides' features at its size (computed once per size), the base itself."""
-        from animator.objective import input_key
+        from animator.engine.objective import input_key
 
         inputs = {}
         for i, term in enumerate(self.objective.terms):
@@ -304,8 +304,8 @@ class Dreamer:
         """A guide's features per layer, seen at an octave of `size` (at most GUIDE_SIDE px)."""
         from keras import ops
 
-        from animator.backend import activations
-        from animator.objective import guide_features
+        from animator.engine.backend import activations
+        from animator.engine.objective import guide_features
 
         key = (guide.image, guide.layers, size)
         if key not in self._guide_features:
@@ -321,7 +321,7 @@ class Dreamer:
         for tests and diagnostics."""
         from keras import ops
 
-        from animator.backend import activations
+        from animator.engine.backend import activations
 
         pixels = ops.convert_to_tensor(image, "float32")
         weights, inputs = self.objective.weights(frame), self.objective_inputs(pixels)
@@ -364,9 +364,9 @@ def _exceeds(step_losses, max_loss: float) -> bool:
 
 
 def _read_guide(path: str):
-    from animator import io
+    from animator.media import images
 
-    return io.read_image(path).pixels
+    return images.read_image(path).pixels
 
 
 def _resize(image, size: tuple[int, int]):

@@ -23,8 +23,8 @@ import numpy as np
 from filelock import FileLock, Timeout
 from PIL import Image
 
-from animator import io
-from animator.errors import OutputError
+from animator.media import images
+from animator.settings.errors import OutputError
 
 FRAME_NAME = re.compile(r"^(\d{5,})\.png$")
 STATE_FILES = ("state-0.npz", "state-1.npz")
@@ -58,9 +58,9 @@ class FrameStore:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise io.output_error(error, self.folder) from error
+            raise images.output_error(error, self.folder) from error
         if not os.access(self.folder, os.W_OK):
-            raise io.output_error(PermissionError(13, "Permission denied"), self.folder)
+            raise images.output_error(PermissionError(13, "Permission denied"), self.folder)
 
     @contextlib.contextmanager
     def lock(self, output: Path):
@@ -130,7 +130,7 @@ class FrameStore:
         """Write frame `index` as PNG, atomically, with `frame_text` in its text chunks. Its
         name is made durable with the next resume point (`save_state`): a frame after the last
         one is dreamed again on resume anyway."""
-        io.write_png_atomic(self.frame_path(index), pixels, fast=True, text=self.frame_text,
+        images.write_png_atomic(self.frame_path(index), pixels, fast=True, text=self.frame_text,
                             durable=False)
 
     def save_state(self, index: int, frame, rng_state: dict) -> None:
@@ -144,7 +144,7 @@ class FrameStore:
             "fingerprint": np.frombuffer(self.fingerprint.encode(), np.uint8),
             "checksum": np.frombuffer(_digest(frame, index).encode(), np.uint8),
         }
-        io.sync_folder(self.folder)  # the frames' names before the point that counts them
+        images.sync_folder(self.folder)  # the frames' names before the point that counts them
         name = STATE_FILES[index % 2]
         if self._saved[name] == max(self._saved.values()) >= 0:  # it holds the newest: keep it
             name = STATE_FILES[1 - index % 2]
@@ -209,7 +209,7 @@ class FrameStore:
         return record if isinstance(record, dict) else {}
 
     def _write(self, name: str, write) -> None:
-        io.write_atomic(self.folder / name, write)
+        images.write_atomic(self.folder / name, write)
 
     def _read_state(self, name: str) -> SavedState | None:
         try:

@@ -4,7 +4,7 @@
 dreamed: a missing, unreadable or corrupt file, one without a video stream, a clip that holds no
 frames between `start` and `end`. `decode` streams RGB frames from ffmpeg one at a time (never
 the whole clip in memory). `VideoFrames` gives the frame loop each frame's dream start: the new
-input frame blended with the previous dream carried along the optical flow (`animator.flow`).
+input frame blended with the previous dream carried along the optical flow (`animator.renderer.flow`).
 `add_audio` copies the clip's sound, trimmed to the frames dreamed, into the finished MP4.
 """
 
@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from animator import flow, io
-from animator.errors import InputError, OutputError
+from animator.media import images
+from animator.renderer import flow
+from animator.settings.errors import InputError, OutputError
 
 AUDIO_BITRATE = "192k"
 FFMPEG_TIMEOUT_S = 600  # counting the frames of a long clip decodes it once
@@ -48,7 +49,7 @@ class Clip:
 def probe(path: str | Path) -> Clip:
     """What the video file at `path` holds; `InputError` if it cannot be dreamed."""
     path = Path(path)
-    io.check_is_file(path, "video")  # ffmpeg would wait on a pipe forever
+    images.check_is_file(path, "video")  # ffmpeg would wait on a pipe forever
     text = _ffmpeg(["-i", str(path)], path).stderr
     streams = _STREAM.findall(text)
     if not streams and re.search(r"^Input #0", text, re.MULTILINE):
@@ -127,7 +128,7 @@ def add_audio(video: Path, clip: Clip, start: float, seconds: float) -> None:
     The sound is re-encoded as AAC: a cut at any time needs it, and MP4 takes AAC from any source.
     Raises `OutputError` (the video is left as it was) if ffmpeg fails.
     """
-    with io.atomic_output(video, ".mp4") as temp:
+    with images.atomic_output(video, ".mp4") as temp:
         done = _ffmpeg(["-i", str(video), *trim_params(start, start + seconds), "-i", str(clip.path),
                         "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac",
                         "-b:a", AUDIO_BITRATE, "-y", str(temp)], clip.path)
@@ -288,7 +289,7 @@ class VideoFrames:
         animation = self.config.animation
         frame = pixels.astype(np.float32)
         if animation.size is not None:
-            frame = io.fit_size(frame, tuple(animation.size), mode=animation.fit)
+            frame = images.fit_size(frame, tuple(animation.size), mode=animation.fit)
         return frame
 
 

@@ -16,8 +16,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
-from animator.errors import ConfigError
-from animator.sweep import Outcome, Variant, render_variant
+from animator.settings.errors import ConfigError
+from animator.sweep.model import Outcome, Variant, render_variant
 
 POLL_SECONDS = 0.2
 
@@ -247,7 +247,7 @@ def _local_jobs(jobs: int) -> int:
         raise ConfigError(f"--jobs: must be >= 1, got {jobs}")
     if jobs == 1:
         return 1
-    from animator.backend import has_accelerator
+    from animator.engine.backend import has_accelerator
 
     return 1 if has_accelerator() else jobs
 

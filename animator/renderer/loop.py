@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from animator import io
 from animator.config import Config
-from animator.errors import ConfigError, Interrupted, OutputError, PluginError, TransformValueError
-from animator.state import FIRST_FILE, FrameStore
+from animator.media import images
+from animator.renderer.state import FIRST_FILE, FrameStore
+from animator.settings.errors import ConfigError, Interrupted, OutputError, PluginError, TransformValueError
 
 if TYPE_CHECKING:
-    from animator.dream import Dreamer
+    from animator.engine.dream import Dreamer
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def run(
     _check_outputs(config)
     with store.lock(config.output_path), starts:  # the lock creates the frames folder
         start = _starting_point(config, store, resume, force, note, starts)
-        io.remove_stale_temporaries(config.output_path)  # a killed render's unfinished MP4
+        images.remove_stale_temporaries(config.output_path)  # a killed render's unfinished MP4
         dreamer = _dreamer(config, dreamer)
         if start.index == 0:  # the input and the model are good: only now replace an old render
             _begin(config, store)
@@ -143,10 +143,10 @@ def run(
 
 def _starts(config: Config):
     """(config, starts): each frame's dream start comes from `starts` (see `_Stills`); a video
-    input resolves the config's frame count and rate from its clip (`animator.clip`)."""
+    input resolves the config's frame count and rate from its clip (`animator.media.clip`)."""
     if config.video_input is None:
         return config, _Stills(config)
-    from animator import clip
+    from animator.media import clip
 
     return clip.open_frames(config)
 
@@ -260,7 +260,7 @@ def _first_again(config: Config, dreamer, store: FrameStore, starts) -> np.ndarr
     dreamed, _ = dreamer.dream_frame(starts.first(lambda text: None), starts.settings(0),
                                      np.random.default_rng(config.seed))
     first = _to_numpy(dreamed)
-    if not np.array_equal(io.rgb_uint8(first), store.first_frame_pixels()):
+    if not np.array_equal(images.rgb_uint8(first), store.first_frame_pixels()):
         raise OutputError(f"cannot resume: '{store.folder / FIRST_FILE}' is missing or damaged, "
                           "and dreaming frame 0 again does not give the frame on disk (another "
                           "machine or version?)", remedy="force")
@@ -288,7 +288,7 @@ def _write_settings(config: Config) -> str:
     """Write the effective config beside the output (every default filled in, so that the
     output can be made again from it); returns its text, which each frame also carries."""
     text = config.effective_yaml()
-    io.write_atomic(settings_path(config), lambda stream: stream.write(text.encode("utf-8")))
+    images.write_atomic(settings_path(config), lambda stream: stream.write(text.encode("utf-8")))
     return text
 
 
@@ -301,21 +301,21 @@ def _first_frame(config: Config, note) -> np.ndarray:
     animation = config.animation
     if config.input_path is None:
         noise = animation.input.noise
-        pixels = io.noise_image(tuple(noise.size), noise.seed)
+        pixels = images.noise_image(tuple(noise.size), noise.seed)
     else:
-        loaded = io.read_image(config.input_path, max_pixels=animation.max_pixels)
+        loaded = images.read_image(config.input_path, max_pixels=animation.max_pixels)
         for text in loaded.notes:
             note(f"{config.input_path.name}: {text}")
         pixels = loaded.pixels
     if animation.size is not None:
-        pixels = io.fit_size(pixels, tuple(animation.size), mode=animation.fit)
+        pixels = images.fit_size(pixels, tuple(animation.size), mode=animation.fit)
     return pixels
 
 
 def _check_octaves(config: Config, height: int, width: int) -> None:
     """Refuse, before any model is built, a size too small for any frame's octaves."""
-    from animator import models
-    from animator.dream import size_fix
+    from animator.engine import models
+    from animator.engine.dream import size_fix
 
     min_size = models.spec_for(config.dream_model).min_size
     for t in config.sample_frames():
@@ -329,7 +329,7 @@ def _check_octaves(config: Config, height: int, width: int) -> None:
 
 
 def _dreamer(config: Config, build: Callable[..., Dreamer] | None = None) -> Dreamer:
-    from animator.dream import Dreamer
+    from animator.engine.dream import Dreamer
 
     dream = config.animation.dream
     # files named in the config are relative to its folder, like the input and the plugins
@@ -516,7 +516,7 @@ class _Writes:
             self.pending.popleft().result()
         except OSError as error:  # a write that escaped io's own handling, e.g. a full disk
             where = error.filename or self.store.folder
-            raise io.output_error(error, where, remedy="then_resume") from error
+            raise images.output_error(error, where, remedy="then_resume") from error
 
 
 class _WriteSkipped(Exception):
@@ -526,7 +526,7 @@ class _WriteSkipped(Exception):
 def _host_pixels(frame, index: int) -> np.ndarray:
     """Frame `index` as uint8 RGB pixels on the host (`pixels.to_host`), its finiteness checked
     here, off the frame loop's thread: checking it there would make the loop wait for the device."""
-    from animator.pixels import to_host
+    from animator.renderer.pixels import to_host
 
     rgb, finite = to_host(frame)
     if not finite:
@@ -573,7 +573,7 @@ class _LiveVideo:
         options = config.animation.output
         if config.output_format != "mp4" or options.reverse or options.pingpong:
             return None
-        from animator.video import Mp4Writer
+        from animator.media.video import Mp4Writer
 
         try:
             writer = Mp4Writer(config.output_path, config.animation.fps, quality=options.quality,
@@ -639,7 +639,7 @@ def _transform(config: Config, dreamed, ctx):
 
 def assemble(config: Config) -> Path | None:
     """Write the GIF or MP4 from the frames folder (None for format `frames`)."""
-    from animator import video
+    from animator.media import video
 
     if config.output_format == "frames":
         return None
@@ -654,7 +654,7 @@ def assemble(config: Config) -> Path | None:
 
 
 def assemble_arguments(config: Config) -> dict:
-    """`animator.video.assemble`'s arguments that make this config's output from its frames."""
+    """`animator.media.video.assemble`'s arguments that make this config's output from its frames."""
     options = config.animation.output
     return {"frames": str(config.frames_dir), "out": str(config.output_path), "fps": config.animation.fps,
             **{key: getattr(options, key) for key in VIDEO_OPTIONS}, "format": config.output_format,

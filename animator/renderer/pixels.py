@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from animator import io
+from animator.media import images
 
 
 class HostFrame(NamedTuple):
@@ -29,23 +29,23 @@ class HostFrame(NamedTuple):
 def to_host(frame, on_device: bool | None = None) -> HostFrame:
     """Round and clip the 0..255 float frame `frame` (a backend tensor or numpy, H×W×3) to uint8
     and copy it to the host; `on_device` (default: on an accelerator) does it on the frame's
-    device. The pixels equal `io.to_uint8`'s wherever the frame is finite (half to even)."""
-    from animator.backend import has_accelerator
+    device. The pixels equal `images.to_uint8`'s wherever the frame is finite (half to even)."""
+    from animator.engine.backend import has_accelerator
 
     if not (has_accelerator() if on_device is None else on_device):
         pixels = np.asarray(frame)  # a CPU tensor's own buffer: no copy
         finite = bool(np.isfinite(pixels).all())
-        return HostFrame(io.rgb_uint8(pixels, finite=finite), finite)
+        return HostFrame(images.rgb_uint8(pixels, finite=finite), finite)
     from keras import ops
 
     rgb, finite = _program()(ops.convert_to_tensor(frame, "float32"))
-    return HostFrame(io.rgb_uint8(np.asarray(rgb)), bool(np.asarray(finite)))
+    return HostFrame(images.rgb_uint8(np.asarray(rgb)), bool(np.asarray(finite)))
 
 
 @functools.cache
 def _program():
     """The compiled rounding for the active backend, traced once per frame size."""
-    from animator.backend import compiled
+    from animator.engine.backend import compiled
 
     return compiled(_round)
 

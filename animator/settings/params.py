@@ -158,7 +158,7 @@ DREAM = _table(
              "YAML a weight may be a schedule); default: the model's own"),
     _setting("objective", typing.Literal["mean", "l2"] | list[dict], "mean",
              "what to maximise: mean or mean square (l2) of the activations; in YAML also a list "
-             "of terms: guide, tv, stay_near, layers (see animator.objective)"),
+             "of terms: guide, tv, stay_near, layers (see animator.engine.objective)"),
     _setting("guide", str | None, None, "a guide image: the dream grows toward its features"),
     _setting("octaves", int, 3, "number of scales (1: the frame's size only)", Range(ge=1), True),
     _setting("octave_scale", float, 1.4, "size ratio between octaves", Range(gt=1), True),
@@ -237,7 +237,7 @@ def parameters(transforms: bool = True) -> dict[str, tuple[Parameter, ...]]:
     listing = {name: tuple(table.values()) for name, table in SECTIONS.items()}
     if transforms:
         import transforms as registry
-        from animator.errors import PluginError
+        from animator.settings.errors import PluginError
 
         try:
             registry.active().load_entry_points()
@@ -252,8 +252,8 @@ def parameters(transforms: bool = True) -> dict[str, tuple[Parameter, ...]]:
 def range_problem(parsed, bounds: Range, frames: int, path: str, integer: bool = False) -> str | None:
     """`path: must be > 0, got -0.2 at frame 900` if the schedule `parsed` leaves `bounds` at
     any of the render's `frames` (the first such frame), else None. `integer`: rounded first."""
-    from animator.errors import ConfigError
-    from animator.schedule import first_outside
+    from animator.settings.errors import ConfigError
+    from animator.settings.schedule import first_outside
 
     try:
         found = first_outside(parsed, lambda value: bounds.violation(value) is None, frames, integer)

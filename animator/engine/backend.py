@@ -1,6 +1,6 @@
 """The compiled octave per Keras backend, and the device facts that size its tiles.
 
-The step itself is written once (`animator.ascent`); each backend here supplies only the value
+The step itself is written once (`animator.engine.ascent`); each backend here supplies only the value
 and gradient of a function of a batch of tiles, the model's call, and how an octave's steps
 compile into one call (TensorFlow: a `tf.function`, with or without XLA; JAX: `jax.jit` over
 `model.stateless_call`), so Python is not involved between steps.
@@ -13,7 +13,7 @@ import math
 
 import keras
 
-from animator.ascent import Backend, Layout, ascend, tile_bounds, tile_groups  # noqa: F401
+from animator.engine.ascent import Backend, Layout, ascend, tile_bounds, tile_groups  # noqa: F401
 
 
 def tile_batch(tile_size: int, bytes_per_pixel: float, budget: int, limit: int = 16) -> int:

@@ -1,0 +1,1 @@
+"""The dream engine: gradient ascent over octaves through a model, per backend."""

@@ -1,0 +1,1 @@
+"""Media files in and out: images, videos written, clips decoded."""

@@ -1,0 +1,1 @@
+"""Declarations every layer reads: parameters, schedules, errors."""

@@ -1,0 +1,1 @@
+"""Sweeps: many variants of one animation, planned, rendered by executors, summed up."""
