@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = (
     ("settings", ("animator.settings",)),
     ("transforms", ("transforms",)),
+    ("media", ("animator.media",)),
     ("config", ("animator.config",)),
     ("engine", ("animator.engine",)),
-    ("media", ("animator.media",)),
     ("render", ("animator.renderer",)),
     ("sweep", ("animator.sweep",)),
     ("front ends", ("animator.cli", "animator.api", "animator.notebook", "animator.progress",

@@ -147,7 +147,7 @@ def test_a_range_on_a_non_number_is_refused_at_registration():
 
 
 def test_parameters_lists_every_section_with_types_defaults_ranges_and_help():
-    listing = params.parameters()
+    listing = {**params.parameters(), **transforms.parameters()}
     assert {"animation", "dream", "color", "output", "transforms.zoom", "transforms.roll"} <= set(listing)
     steps = next(p for p in listing["dream"] if p.name == "steps")
     assert steps.as_dict() == {"name": "steps", "type": "int", "default": 10, "required": False,
@@ -184,7 +184,7 @@ def test_the_readme_config_documents_every_declared_setting():
 
 
 def test_the_video_section_is_declared_and_checked_from_the_declaration():
-    blend = next(p for p in params.parameters(transforms=False)["video"] if p.name == "blend")
+    blend = next(p for p in params.parameters()["video"] if p.name == "blend")
     assert (blend.default, str(blend.range)) == (0.8, ">= 0 and <= 1")
     assert config_module.Video().every == params.default("video", "every")
     with pytest.raises(ConfigError, match=r"video\.blend: must be >= 0 and <= 1, got 2"):

@@ -304,7 +304,7 @@ def test_the_form_is_built_from_the_declarations(client):
     form = client.get("/api/form").json()
     fields = {field["path"]: field for field in form["fields"]}
     declared = [("" if section == "animation" else f"{section}.") + p.name
-                for section, table in params.parameters(transforms=False).items() for p in table]
+                for section, table in params.parameters().items() for p in table]
     assert set(fields) == {"size"} | set(declared) - {"output.path"}
     steps = params.DREAM["steps"]
     assert (fields["dream.steps"]["kind"], fields["dream.steps"]["default"], fields["dream.steps"]["min"]) \

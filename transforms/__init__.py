@@ -18,6 +18,7 @@ from transforms.registry import (
     describe,
     get,
     isolated,
+    parameters,
     register,
 )
 
@@ -35,6 +36,7 @@ __all__ = [
     "describe",
     "get",
     "isolated",
+    "parameters",
     "load_plugin",
     "load_plugins",
     "match_color",

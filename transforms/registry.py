@@ -349,6 +349,18 @@ def available() -> list[str]:
     return _active.available()
 
 
+def parameters() -> dict[str, tuple[Param, ...]]:
+    """Every registered transform's parameters as `transforms.<name>` sections (built-ins, loaded
+    plugins and installed entry points), beside `animator.settings.params.parameters()`."""
+    from animator.settings.errors import PluginError
+
+    try:
+        active().load_entry_points()
+    except PluginError:  # a broken plugin package: `animator transforms` names its error
+        pass
+    return {f"transforms.{name}": get(name).params for name in available() if name in active()}
+
+
 def describe() -> list[str]:
     """Lines of text describing every transform, for `animator transforms`."""
     return _active.describe()

@@ -33,10 +33,11 @@ from pydantic import (
     model_validator,
 )
 
-from animator.engine.dream import DreamSettings
 from animator.media import images
 from animator.settings import params, schedule
+from animator.settings.dream import DreamSettings
 from animator.settings.errors import AnimatorError, ConfigError, close_names, excerpt
+from animator.settings.params import BUNDLED, FORMATS, IMAGENET, MODEL_FILE_SUFFIXES
 
 MAX_CONFIG_BYTES = 256 * 1024  # a long config is a few kilobytes; YAML parses ~100 KB/s in Python
 MAX_CONFIG_VALUES = 100_000  # values once aliases are expanded: a 500-byte alias bomb holds billions
@@ -135,7 +136,6 @@ class Output(_declared_model("OutputDeclared", params.OUTPUT)):
 
     @model_validator(mode="after")
     def _format_matches_suffix(self):
-        from animator.media.video import FORMATS
 
         suffix = Path(self.path or "").suffix.lower()
         named = FORMATS.get(suffix)
@@ -146,9 +146,8 @@ class Output(_declared_model("OutputDeclared", params.OUTPUT)):
 
 
 def format_suffix(format: str | None) -> str:
-    """The file suffix of a video format (`webp` -> `.webp`), from `video.FORMATS`; '' for `frames`
+    """The file suffix of a video format (`webp` -> `.webp`), from `params.FORMATS`; '' for `frames`
     or anything that names no video format."""
-    from animator.media.video import FORMATS
 
     suffixes = {kind: suffix for suffix, kind in FORMATS.items()}
     return suffixes.get(format, "") if isinstance(format, str) else ""
@@ -248,7 +247,6 @@ class Config:
     @property
     def output_format(self) -> str:
         """gif, mp4 or frames: `output.format`, else the output path's suffix."""
-        from animator.media.video import FORMATS
 
         fmt = self.animation.output.format
         return fmt or FORMATS.get(self.output_path.suffix.lower(), "frames")
@@ -334,15 +332,11 @@ class Config:
 
 def names_model_file(model) -> bool:
     """`dream.model` names a model file (else a zoo name)."""
-    from animator.engine.models import MODEL_FILE_SUFFIXES
-
     return isinstance(model, str) and model.endswith(MODEL_FILE_SUFFIXES)
 
 
 def names_weights_file(weights) -> bool:
     """`dream.weights` names a weights file (else a keyword, or unset: the model's own)."""
-    from animator.engine.models import BUNDLED, IMAGENET
-
     return isinstance(weights, str) and weights not in ("none", BUNDLED, IMAGENET)
 
 
@@ -581,7 +575,7 @@ def from_mapping(data: dict, base_dir: str | Path = ".", source: str = "<config>
 
 def _objective_problems(dream: Dream) -> list[tuple[str, str]]:
     """The objective's terms checked (their weights are schedules): (key path, problem) each."""
-    from animator.engine import objective
+    from animator.config import objective
 
     problems = []
     for name, check in (("layers", lambda: objective.parse_layers(dream.layers, path="dream.layers")),
@@ -624,7 +618,6 @@ def _check_extent(data, source: str) -> None:
 def _output_suffix_problems(output: Output) -> list[tuple[str, str]]:
     """An output path whose suffix names no format this writes (`x.webm`), with no `format`
     given: refused, rather than quietly rendering a folder of frames by that name."""
-    from animator.media.video import FORMATS
 
     suffix = Path(output.path or "").suffix.lower()
     if not suffix or suffix in FORMATS or output.format is not None:

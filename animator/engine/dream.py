@@ -12,12 +12,12 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from animator.engine import models
 from animator.engine.objective import make_objective
+from animator.settings.dream import NORMALISATIONS, DreamSettings  # noqa: F401  (what a Dreamer takes)
 from animator.settings.errors import ConfigError, ModelError
 from animator.settings.params import DREAM
 
@@ -32,37 +32,6 @@ FIRST_RUN_STEPS = 2
 GUIDE_SIDE = 256
 
 
-@dataclass(frozen=True)
-class DreamSettings:
-    """How hard and at which scales to dream one frame.
-
-    Each setting's meaning, unit, range and default are declared once, in
-    `animator.settings.params.DREAM`; tile_size None is its "auto" (from the memory budget). `frame` is
-    the frame index at which the objective's weight schedules are read.
-    """
-
-    octaves: int = _DEFAULT["octaves"]
-    octave_scale: float = _DEFAULT["octave_scale"]
-    steps: int = _DEFAULT["steps"]
-    step_size: float = _DEFAULT["step_size"]
-    jitter: int = _DEFAULT["jitter"]
-    tile_size: int | None = None  # the declared "auto"
-    normalisation: str = _DEFAULT["normalisation"]
-    max_loss: float | None = _DEFAULT["max_loss"]
-    frame: int = 0
-
-    def __post_init__(self):
-        for field in dataclasses.fields(self):
-            declared, value = DREAM.get(field.name), getattr(self, field.name)
-            problem = declared and declared.range and value is not None and declared.range.violation(value)
-            if problem:
-                raise ConfigError(f"dream.{field.name}: {problem}, got {value!r}")
-        if self.normalisation not in NORMALISATIONS:
-            raise ConfigError(f"dream.normalisation: must be one of {', '.join(NORMALISATIONS)}, "
-                              f"got {self.normalisation!r}")
-
-
-NORMALISATIONS = DREAM["normalisation"].choices
 
 
 def run_lengths(steps: int, short: bool = False) -> list[int]:

@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from animator.settings.errors import ModelError, close_names
+from animator.settings.params import BUNDLED, IMAGENET, MODEL_FILE_SUFFIXES  # noqa: F401  (the zoo's words)
 
-BUNDLED = "bundled"
-IMAGENET = "imagenet"
 OBJECT = "object"  # the default_weights of a keras.Model given as such: it has its own
-MODEL_FILE_SUFFIXES = (".keras", ".h5")
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,8 @@ from animator.media.images import (
     temp_beside,
 )
 from animator.settings.errors import ConfigError, InputError, OutputError
-from animator.settings.params import OUTPUT
+from animator.settings.params import FORMATS, OUTPUT
 
-FORMATS = {".gif": "gif", ".webp": "webp", ".mp4": "mp4"}
 PALETTES = OUTPUT["palette"].choices
 QUALITY, LOOP, PALETTE = (OUTPUT[key].default for key in ("quality", "loop", "palette"))
 PALETTE_SAMPLE_FRAMES = 8  # frames sampled, evenly spaced, to build a shared GIF palette

@@ -8,7 +8,8 @@ metadata the registry reads::
 
 (annotated-types markers such as `Gt(0)` work too). From these come the config's checks (every
 schedule over every frame of the render), `animator transforms`' listing, the command line's
-options with their defaults, and `parameters()`, the listing a form or a notebook builds from.
+options with their defaults, and `parameters()`, the listing a form or a notebook builds from
+(with `transforms.parameters()` for the transforms).
 This module is cheap to import: no Keras, no pydantic.
 """
 
@@ -218,6 +219,13 @@ VIDEO = _table(
              Range(ge=0)),
 )
 
+# The output formats by file suffix; `frames` (a folder of PNGs) has none.
+FORMATS = {".gif": "gif", ".webp": "webp", ".mp4": "mp4"}
+# A model's `weights:` words, and the suffixes that make `model:` a saved model's file.
+BUNDLED = "bundled"
+IMAGENET = "imagenet"
+MODEL_FILE_SUFFIXES = (".keras", ".h5")
+
 SECTIONS = {"animation": ANIMATION, "dream": DREAM, "color": COLOR, "output": OUTPUT,
             "video": VIDEO}
 
@@ -227,26 +235,14 @@ def default(section: str, name: str):
     return SECTIONS[section][name].default
 
 
-def parameters(transforms: bool = True) -> dict[str, tuple[Parameter, ...]]:
-    """Every declared parameter by section, for forms and documentation.
+def parameters() -> dict[str, tuple[Parameter, ...]]:
+    """Every declared setting by section, for forms and documentation.
 
-    Sections: 'animation' (top-level keys), 'dream', 'color', 'output', 'video', then (with `transforms`)
-    'transforms.<name>' for each registered transform (built-ins, loaded plugins and installed
-    entry points). Each `Parameter` has name, annotation, default, range, help and `as_dict()`.
+    Sections: 'animation' (top-level keys), 'dream', 'color', 'output', 'video'; the transforms'
+    parameters are listed by `transforms.parameters()`. Each `Parameter` has name, annotation,
+    default, range, help and `as_dict()`.
     """
-    listing = {name: tuple(table.values()) for name, table in SECTIONS.items()}
-    if transforms:
-        import transforms as registry
-        from animator.settings.errors import PluginError
-
-        try:
-            registry.active().load_entry_points()
-        except PluginError:  # a broken plugin package: `animator transforms` names its error
-            pass
-        for name in registry.available():
-            if name in registry.active():
-                listing[f"transforms.{name}"] = registry.get(name).params
-    return listing
+    return {name: tuple(table.values()) for name, table in SECTIONS.items()}
 
 
 def range_problem(parsed, bounds: Range, frames: int, path: str, integer: bool = False) -> str | None:

@@ -24,7 +24,7 @@ def describe() -> dict:
     transform (built-ins and the command line's plugins; installed plugins are not imported),
     and the noise input with its declared defaults."""
     fields = [_size()]
-    for section, table in params.parameters(transforms=False).items():
+    for section, table in params.parameters().items():
         prefix = "" if section == "animation" else f"{section}."
         fields += [{"path": prefix + p.name, **_field(p)} for p in table
                    if prefix + p.name not in NOT_IN_FORM]

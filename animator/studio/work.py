@@ -24,7 +24,6 @@ import yaml
 from animator import config as config_module
 from animator.config import Config
 from animator.media import images
-from animator.media.video import FORMATS
 from animator.settings import params
 from animator.settings.errors import (
     PLAIN_ADVICE,
@@ -34,6 +33,7 @@ from animator.settings.errors import (
     Interrupted,
     UserError,
 )
+from animator.settings.params import FORMATS
 
 # The library's remedies (errors.PYTHON_ADVICE) in the page's words: its buttons.
 STUDIO_ADVICE = {
