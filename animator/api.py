@@ -103,18 +103,8 @@ def render(
         from animator.notebook import LivePreview
 
         live = LivePreview(config)
-    steps = animate.run(config, resume=resume, force=force, stop=stop, note=note or _warn)
-    with contextlib.closing(steps):
-        while True:
-            try:
-                made = next(steps)
-            except StopIteration as end:
-                result = end.value
-                break
-            if progress is not None:
-                progress(made.index + 1, made.total, made.started_at)
-            if live is not None:
-                live.update(made)
+    result = animate.render(config, resume=resume, force=force, progress=progress, stop=stop,
+                            note=note or _warn, on_frame=None if live is None else live.update)
     if live is not None:
         live.finish(result)
     return result

@@ -15,6 +15,7 @@ from PIL import Image
 from animator import config as config_module
 from animator.cli import main
 from animator.media import clip as clip_module
+from animator.renderer import sources
 from animator.renderer.loop import render
 from animator.settings.errors import ConfigError, InputError, Interrupted
 
@@ -293,7 +294,7 @@ def test_with_no_flow_the_carried_dream_is_mixed_in_unwarped(square_clip, tmp_pa
 
     from animator.renderer import flow
 
-    config, frames = clip_module.open_frames(video_config(tmp_path, square_clip, flow="none"))
+    frames = sources.open_video(video_config(tmp_path, square_clip, flow="none"))
     carried = ops.convert_to_tensor(square_frames()[5].astype(np.float32))
     with frames:
         frames.begin(0, note=None)
@@ -306,6 +307,6 @@ def test_with_no_flow_the_carried_dream_is_mixed_in_unwarped(square_clip, tmp_pa
         monkeypatch.setattr(flow, "warp", no_warp)
         start = ops.convert_to_numpy(frames.next_start(1, carried))
     weight = ops.convert_to_numpy(frames.weight)
-    assert weight.min() == weight.max() == np.float32(config.animation.video.blend)
+    assert weight.min() == weight.max() == np.float32(frames.config.animation.video.blend)
     np.testing.assert_array_equal(start, ops.convert_to_numpy(flow.mix(following, carried, weight)))
     np.testing.assert_array_equal(start, ops.convert_to_numpy(flow.mix(following, warped, weight)))

@@ -15,6 +15,7 @@ from helpers import write_clip
 
 from animator import cli
 from animator.media import clip as clip_module
+from animator.renderer import sources
 from animator.settings.errors import PYTHON_ADVICE, InputError
 
 
@@ -69,10 +70,10 @@ def fail(case: str, files, monkeypatch) -> InputError:
             monkeypatch.setattr(subprocess, "run", too_slow)
             clip_module.probe(files["clip"])
         elif case == "pixels":
-            clip_module._check_pixels(clip_module.Clip(files["clip"], (4000, 3000), 10.0, 0.3, None),
+            clip_module.check_pixels(clip_module.Clip(files["clip"], (4000, 3000), 10.0, 0.3, None),
                                       1_000_000)
         else:
-            clip_module.VideoFrames._fit(SimpleNamespace(clip=clip, count=9), None, 3)
+            sources.VideoFrames._fit(SimpleNamespace(clip=clip, count=9), None, 3)
     return caught.value
 
 

@@ -15,10 +15,10 @@ from helpers import write_clip
 from PIL import Image
 
 import transforms
+from animator import sweep as sweep_module
 from animator.cli import main
 from animator.config import set_key
 from animator.settings.errors import ConfigError
-from animator.sweep import model as sweep_module
 from animator.sweep.results import sheet_layout
 
 BASE = {

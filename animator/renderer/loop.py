@@ -12,6 +12,7 @@ a GIF, or one whose encoder failed, is assembled from the frames folder at the e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -27,6 +28,7 @@ import numpy as np
 
 from animator.config import Config
 from animator.media import images
+from animator.renderer import sources
 from animator.renderer.state import FIRST_FILE, FrameStore
 from animator.settings.errors import ConfigError, Interrupted, OutputError, PluginError, TransformValueError
 
@@ -65,22 +67,27 @@ def render(
     progress: Callable[[int, int, int], None] | None = None,
     stop: threading.Event | None = None,
     note: Callable[[str], None] | None = None,
+    on_frame: Callable[[Dreamed], None] | None = None,
 ) -> RenderResult:
     """Render `config`'s animation to its frames folder, then assemble its GIF or MP4.
 
     `resume` continues an interrupted render of the same config; `force` starts over, replacing
     what is there. `progress(done, total, started_at)` is called after each frame; `note(text)`
-    receives remarks for the user (an animated input, a changed plugin). When `stop` is set the
-    loop ends after the current frame, assembles what is done and raises `Interrupted`.
+    receives remarks for the user (an animated input, a changed plugin); `on_frame(made)` each
+    `Dreamed` frame (a live preview). When `stop` is set the loop ends after the current frame,
+    assembles what is done and raises `Interrupted`. The one progress loop of every front end.
     """
     frames = run(config, resume=resume, force=force, stop=stop, note=note)
-    while True:
-        try:
-            made = next(frames)
-        except StopIteration as end:
-            return end.value
-        if progress is not None:
-            progress(made.index + 1, made.total, made.started_at)
+    with contextlib.closing(frames):
+        while True:
+            try:
+                made = next(frames)
+            except StopIteration as end:
+                return end.value
+            if progress is not None:
+                progress(made.index + 1, made.total, made.started_at)
+            if on_frame is not None:
+                on_frame(made)
 
 
 def run(
@@ -105,7 +112,8 @@ def run(
     if resume and force:
         raise ConfigError("resume and force exclude each other: resume continues a render, "
                           "force replaces it; choose one")
-    config, starts = _starts(config)
+    starts = sources.open_source(config)
+    config = starts.config
     store = FrameStore(config.frames_dir)
     _check_outputs(config)
     with store.lock(config.output_path), starts:  # the lock creates the frames folder
@@ -139,50 +147,6 @@ def run(
         where = f"; a playable {output.name} holds them" if output else ""
         raise Interrupted(f"stopped after {done} of {config.frames} frames{where}", remedy="resume")
     return RenderResult(done, start.index, output, config.frames_dir, time.monotonic() - began)
-
-
-def _starts(config: Config):
-    """(config, starts): each frame's dream start comes from `starts` (see `_Stills`); a video
-    input resolves the config's frame count and rate from its clip (`animator.media.clip`)."""
-    if config.video_input is None:
-        return config, _Stills(config)
-    from animator.media import clip
-
-    return clip.open_frames(config)
-
-
-class _Stills:
-    """The dream starts of an animation from one image: the input (or noise) for frame 0, then
-    each frame's start is the previous dream after the transforms."""
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        """Nothing to release."""
-
-    def first(self, note) -> np.ndarray:
-        """Frame 0's start: the input image (or noise) at the config's size."""
-        return _first_frame(self.config, note)
-
-    def begin(self, index: int, note) -> np.ndarray | None:
-        """Prepare to dream from frame `index`; returns frame 0's start when `index` is 0."""
-        return self.first(note) if index == 0 else None
-
-    def settings(self, t: int):
-        return self.config.dream_settings(t)
-
-    def next_start(self, t: int, carried):
-        return carried
-
-    def keep(self, t: int, start, dreamed):
-        return dreamed
-
-    def finish(self, output: Path | None, frames: int, note) -> None:
-        """Nothing to add to the finished output."""
 
 
 @dataclass
@@ -295,21 +259,6 @@ def _write_settings(config: Config) -> str:
 def _settings_record(config: Config) -> dict:
     record = config.animation.model_dump(mode="json", exclude={"frames", "fps", "output"})
     return {**record, "plugin_files": config.plugin_digests()}
-
-
-def _first_frame(config: Config, note) -> np.ndarray:
-    animation = config.animation
-    if config.input_path is None:
-        noise = animation.input.noise
-        pixels = images.noise_image(tuple(noise.size), noise.seed)
-    else:
-        loaded = images.read_image(config.input_path, max_pixels=animation.max_pixels)
-        for text in loaded.notes:
-            note(f"{config.input_path.name}: {text}")
-        pixels = loaded.pixels
-    if animation.size is not None:
-        pixels = images.fit_size(pixels, tuple(animation.size), mode=animation.fit)
-    return pixels
 
 
 def _check_octaves(config: Config, height: int, width: int) -> None:
@@ -677,7 +626,8 @@ def _planned_size(config: Config) -> tuple[int, int] | None:
 
 def describe(config: Config) -> str:
     """The resolved settings and the expected cost, for `--dry-run`."""
-    config, starts = _starts(config)  # a video's frame count and rate are its clip's
+    starts = sources.open_source(config)
+    config = starts.config  # a video's frame count and rate are its clip's
     animation = config.animation
     size = _planned_size(config)
     if size is not None:  # a dry run says now what the render would refuse

@@ -39,7 +39,7 @@ class DreamSettings:
             declared, value = DREAM.get(field.name), getattr(self, field.name)
             problem = declared and declared.range and value is not None and declared.range.violation(value)
             if problem:
-                raise ConfigError(f"dream.{field.name}: {problem}, got {value!r}")
+                raise ConfigError(f"dream.{field.name}: {problem}, got {value!r} at frame {self.frame}")
         if self.normalisation not in NORMALISATIONS:
             raise ConfigError(f"dream.normalisation: must be one of {', '.join(NORMALISATIONS)}, "
                               f"got {self.normalisation!r}")

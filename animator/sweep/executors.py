@@ -1,6 +1,6 @@
 """Where a sweep's variants render: a thread of this process, a pool of processes, or Ray tasks.
 
-Each executor runs `sweep.render_variant` with a mailbox: the worker posts `(id, done, total)`
+Each executor runs `worker.render_variant` with a mailbox: the worker posts `(id, done, total)`
 after each frame and asks `is_set()` whether to stop. `drive` submits the variants, relays the
 progress and outcomes, and on a stop request lets running variants end after their current frame
 and starts no more. Ray (`pip install "deepdream-animator[ray]"`) is imported only when asked for.
@@ -13,13 +13,42 @@ import multiprocessing
 import queue
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Protocol
 
 from animator.settings.errors import ConfigError
-from animator.sweep.model import Outcome, Variant, render_variant
+from animator.sweep.model import Outcome, Variant
+from animator.sweep.worker import render_variant
 
 POLL_SECONDS = 0.2
+
+
+class Executor(Protocol):
+    """Where variants render, as `drive` uses it. A handle is whatever the executor tracks a
+    submitted variant by (an id, a Future, a Ray object reference)."""
+
+    def submit(self, variant: Variant) -> Hashable:
+        """Start rendering `variant` (or queue it); its handle."""
+
+    def wait(self, handles: list, timeout: float) -> list:
+        """The handles among `handles` whose variants have ended, waiting up to `timeout` seconds
+        for at least one."""
+
+    def outcome(self, handle, variant: Variant) -> Outcome:
+        """How `variant` ended (finished, stopped, failed): never raises for a variant's error."""
+
+    def relay(self) -> None:
+        """Pass the workers' posted progress on to `on_frame`, in this thread."""
+
+    def stop(self, handles: list) -> None:
+        """Ask the running variants to end after their current frame (kept for the next run)."""
+
+    def abort(self, handles: list) -> None:
+        """End the running variants now (a second Ctrl-C): what they wrote is kept."""
+
+    def close(self) -> None:
+        """Release the workers (processes, Ray actors)."""
 
 
 class _Mailbox:
@@ -252,7 +281,7 @@ def _local_jobs(jobs: int) -> int:
     return 1 if has_accelerator() else jobs
 
 
-def drive(executor, variants: list[Variant], on_outcome: Callable[[Outcome], None] | None,
+def drive(executor: Executor, variants: list[Variant], on_outcome: Callable[[Outcome], None] | None,
           stop: threading.Event | None) -> dict[str, Outcome]:
     """Submit every variant, relay progress and outcomes until all have ended; returns the
     outcomes. When `stop` is set, running variants end after their frame and no more start; an

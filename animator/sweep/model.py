@@ -5,8 +5,8 @@ what to vary: `grid:` (every combination of the listed values; keys written as `
 them, `transforms.0.zoom.factor`) and/or `random:` (`n` seeded draws from `ranges`). Variant `id`
 is a hash of its resolved settings; it renders into `<folder>/<id>/` (its `variant.yaml`, its output
 and frames folder), so running the sweep again skips finished variants and resumes the others.
-`run` renders them with an executor (`animator.sweep.executors`: here, or Ray tasks), then writes the
-contact sheet and `index.html` (`animator.sweep.results`).
+`animator.sweep.plan.run` renders them with an executor (`animator.sweep.executors`: here, or Ray
+tasks), then writes the contact sheet and `index.html` (`animator.sweep.results`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ import copy
 import hashlib
 import itertools
 import json
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,7 +26,7 @@ from pydantic import Field, ValidationError
 
 from animator import config as config_module
 from animator.config import Config, Strict
-from animator.settings.errors import PYTHON_ADVICE, AnimatorError, ConfigError, Interrupted, word
+from animator.settings.errors import PYTHON_ADVICE, ConfigError, word
 
 MAX_VARIANTS = 1000
 Number = int | float
@@ -285,86 +283,3 @@ def variant_yaml(variant: Variant) -> str:
     """The YAML that renders this variant alone: `animator render <folder>/variant.yaml`."""
     header = f"# sweep variant {variant.id}: {_settings_text(variant.settings)}\n"
     return header + yaml.safe_dump(variant.data, sort_keys=False, allow_unicode=True)
-
-
-# --- running --------------------------------------------------------------------------------
-
-
-def run(
-    sweep: Sweep,
-    *,
-    jobs: int = 1,
-    ray_address: str | None = None,
-    on_frame: Callable[[str, int, int], None] | None = None,
-    on_outcome: Callable[[Outcome], None] | None = None,
-    stop: threading.Event | None = None,
-) -> SweepReport:
-    """Render the variants that are not finished, then write the contact sheet and index.html.
-
-    Local by default: one variant at a time in this process, or `jobs` processes (one at a time
-    on a GPU); with `ray_address` ("auto" or a cluster's address) each variant is a Ray task.
-    `on_frame(id, done, total)` follows each variant's frames, `on_outcome` receives each outcome
-    as it comes. A failed variant does not stop the others. When `stop` is set, running variants
-    end after their current frame (kept for the next run) and no more start.
-    """
-    from animator.sweep import executors
-    from animator.sweep import results as sweep_results
-
-    for variant in sweep.variants:
-        _write_variant_yaml(variant)
-    outcomes = {}
-    for variant in sweep.variants:
-        if variant.finished():
-            outcomes[variant.id] = Outcome(variant.id, "skipped", variant.frames_done())
-            if on_outcome is not None:
-                on_outcome(outcomes[variant.id])
-    todo = [v for v in sweep.variants if v.id not in outcomes]
-    if todo:
-        with executors.open_executor(jobs, ray_address, on_frame, stop) as executor:
-            outcomes.update(executors.drive(executor, todo, on_outcome, stop))
-    ordered = [outcomes[v.id] for v in sweep.variants]
-    if todo or not sweep.sheet_path.is_file():  # a sheet of the same frames is not made twice
-        sheet = sweep_results.write_contact_sheet(sweep)
-    else:
-        sheet = sweep.sheet_path
-    index = sweep_results.write_index(sweep, ordered, sheet)
-    return SweepReport(ordered, sheet, index)
-
-
-def _write_variant_yaml(variant: Variant) -> None:
-    from animator.media import images
-
-    text = variant_yaml(variant).encode()
-    if variant.yaml_path.is_file() and variant.yaml_path.read_bytes() == text:
-        return
-    try:
-        variant.folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise images.output_error(error, variant.folder) from error
-    images.write_atomic(variant.yaml_path, lambda stream: stream.write(text), retry="run the sweep again")
-
-
-def render_variant(variant_id: str, data: dict, base_dir: str, source: str, mailbox=None) -> Outcome:
-    """Render one variant from its mapping (what an executor sends to a process or a Ray task),
-    resuming what an earlier run left; a failure becomes a `failed` Outcome, never an exception.
-
-    `mailbox.put((id, done, total))` receives the progress; `mailbox.is_set()` asks to stop.
-    """
-    from animator.api import render
-
-    began = time.monotonic()
-    try:
-        if mailbox is not None and mailbox.is_set():
-            return Outcome(variant_id, "stopped")
-        config = config_module.from_mapping(data, base_dir, source=source)
-        report = None if mailbox is None else (lambda done, total, _: mailbox.put((variant_id, done, total)))
-        result = render(config, resume=True, preview=False, progress=report, stop=mailbox)
-        return Outcome(variant_id, "finished", result.frames, time.monotonic() - began)
-    except Interrupted:
-        return Outcome(variant_id, "stopped", seconds=time.monotonic() - began)
-    except AnimatorError as error:
-        return Outcome(variant_id, "failed", message=error.message, remedy=error.remedy,
-                       exit_code=error.exit_code, facts=error.facts)
-    except Exception as error:  # an internal error in one variant must not stop the others
-        return Outcome(variant_id, "failed", message=f"internal error: {type(error).__name__}: {error}",
-                       exit_code=1)
