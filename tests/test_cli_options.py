@@ -75,6 +75,7 @@ def test_render_options_override_the_config(tmp_path, capsys):
                  "--frames", "6", "--loop", "3", "--xla", "false"]) == 0
     out = capsys.readouterr().out
     assert '"steps": "1 + t"' in out and '"octaves": 2' in out and '"xla": false' in out
+    assert '"loop": 3' in out.split("output options: ")[1].splitlines()[0]
     assert "frames: 6 at" in out
 
 

@@ -642,6 +642,7 @@ def describe(config: Config) -> str:
         f"config: {config.source}",
         f"input: {config.input_path or 'noise ' + json.dumps(animation.input.noise.model_dump())}",
         f"output: {config.output_path} ({config.output_format}), frames in {config.frames_dir}",
+        f"output options: {json.dumps(animation.output.model_dump(mode='json', exclude={'path'}))}",
         f"frames: {animation.frames} at {animation.fps:g} fps "
         f"({animation.frames / animation.fps:.1f} s of video)",
         f"dream: {json.dumps(animation.dream.model_dump(exclude_none=True))}",
