@@ -6,6 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+# The tests folder, and the repository root above it (configs/, scripts/, docs/).
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+
 
 def with_changes(base: dict, **changes) -> dict:
     """`base` with `section__key=value` (one level deep) or `key=value` replaced."""
@@ -33,3 +37,14 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: float) -> Path:
         writer.send(np.ascontiguousarray(frame))
     writer.close()
     return path
+
+
+# A tiny render: 64x64 noise, one octave of two steps, a zoom (the render and API tests' base).
+TINY_RENDER = {
+    "input": {"noise": {"size": [64, 64], "seed": 3}},
+    "frames": 6,
+    "fps": 10,
+    "seed": 1,
+    "dream": {"octaves": 1, "steps": 2, "jitter": 8, "layers": {"block3_conv3": 1.0}},
+    "transforms": [{"zoom": {"factor": 1.05}}],
+}

@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
+from helpers import ROOT
+
+SCRIPT = ROOT / "scripts" / "bench.py"
 
 
 def run_bench(tmp_path: Path, *args: str) -> tuple[dict, str]:

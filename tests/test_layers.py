@@ -11,7 +11,7 @@ import ast
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
 
 # Bottom up. A module belongs to the first layer one of whose prefixes it starts with.
 LAYERS = (

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT
 from PIL import Image
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "quality.py"
+SCRIPT = ROOT / "scripts" / "quality.py"
 
 
 def load_script():

@@ -4,16 +4,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT
 from scipy import ndimage
 
 from transforms import Context, build_chain
 from transforms.geometric import rotate, stretch, translate, warp, zoom
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def context(width, height, index=0):

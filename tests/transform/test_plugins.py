@@ -6,12 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT
 
 import transforms
 from animator.settings.errors import ConfigError, PluginError
 from transforms import Context, build_chain, load_plugin, load_plugins
-
-ROOT = Path(__file__).resolve().parents[1]
 
 BROKEN = """
 import numpy as np

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import skimage_photo
+from helpers import TESTS
 
 from animator.engine import objective
 from animator.engine.dream import Dreamer, DreamSettings
@@ -208,10 +209,9 @@ def test_the_terms_dream_on_jax_with_one_trace_per_octave_size(tmp_path):
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
-               PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), *sys.path]))
+               PYTHONPATH=os.pathsep.join([str(TESTS), str(TESTS / "engine"), *sys.path]))
     done = subprocess.run([sys.executable, "-c", JAX_TERMS, str(tmp_path), str(skimage_photo("coffee"))],
                           capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]

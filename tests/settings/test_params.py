@@ -4,12 +4,12 @@ over every frame of the render when the config loads."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import pytest
 import yaml
 from annotated_types import Gt
+from helpers import ROOT
 
 import transforms
 from animator import cli
@@ -181,7 +181,7 @@ def test_the_engine_and_the_config_take_their_defaults_from_the_declarations():
 
 
 def test_the_readme_config_documents_every_declared_setting():
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     block = readme.split("## The config file", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
     documented = yaml.safe_load(block)
     assert set(params.ANIMATION) <= set(documented)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import skimage_photo
-from helpers import write_clip
+from helpers import ROOT, write_clip
 from PIL import Image
 
 import transforms
@@ -276,7 +276,7 @@ def test_each_variant_writes_the_format_the_base_names(tmp_path):
 
 
 def test_the_example_sweep_is_four_variants_of_the_quickstart():
-    path = Path(__file__).resolve().parent.parent / "configs" / "sweep.yaml"
+    path = ROOT / "configs" / "sweep.yaml"
     plan = sweep_module.load(path)
     assert len(plan.variants) == 4
     assert plan.folder == path.parent / "out" / "sweep"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import engine_cases
 import numpy as np
 import pytest
+from helpers import TESTS
 
 # Float rounding only: the variants recorded before agreed within 5e-5 grey levels.
 TOLERANCE = 1e-3
@@ -31,7 +31,7 @@ def test_tensorflow_dreams_the_reference_frames(tmp_path):
 @pytest.mark.timeout(600)
 def test_jax_dreams_the_reference_frames(tmp_path):
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
-               PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), *sys.path]))
+               PYTHONPATH=os.pathsep.join([str(TESTS), str(TESTS / "engine"), *sys.path]))
     out = tmp_path / "jax.npz"
     done = subprocess.run([sys.executable, engine_cases.__file__, str(out)],
                           capture_output=True, text=True, env=env, timeout=600)

@@ -7,14 +7,13 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import with_changes
+from helpers import TINY_RENDER, with_changes
 from PIL import Image
-from test_render import TINY as RENDER_TINY
 
 import animator
 from animator.settings.errors import ConfigError, OutputError
 
-TINY = with_changes(RENDER_TINY, frames=4)  # 64x64 noise, one octave of two steps, a zoom
+TINY = with_changes(TINY_RENDER, frames=4)  # 64x64 noise, one octave of two steps, a zoom
 
 
 def pngs(folder) -> list[np.ndarray]:

@@ -6,15 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT
 
 from animator.media import images
 from animator.renderer.pixels import to_host
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def awkward_frame() -> np.ndarray:

@@ -7,21 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import TINY_RENDER as TINY
 from helpers import with_changes
 from PIL import Image
 
 from animator import config as config_module
 from animator.renderer.loop import render
 from animator.settings.errors import ConfigError, OutputError
-
-TINY = {
-    "input": {"noise": {"size": [64, 64], "seed": 3}},
-    "frames": 6,
-    "fps": 10,
-    "seed": 1,
-    "dream": {"octaves": 1, "steps": 2, "jitter": 8, "layers": {"block3_conv3": 1.0}},
-    "transforms": [{"zoom": {"factor": 1.05}}],
-}
 
 
 def tiny_config(tmp_path: Path, name: str = "out.gif", **changes):

@@ -6,12 +6,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from animator import config as config_module
 from animator.renderer.loop import render
 from animator.settings.errors import ConfigError
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS = ROOT / "configs"
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -1,15 +1,13 @@
 """configs/notebook.yaml: each step of its chain is the DeepDream zoom notebook's scipy formula."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT
 from scipy import ndimage
 
 from animator import config as config_module
 from transforms import Context
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from PIL import Image
 webdriver = pytest.importorskip("selenium.webdriver")
 pytest.importorskip("starlette")
 
+from helpers import ROOT  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -45,7 +45,7 @@ def free_port() -> int:
 def server(tmp_path_factory):
     """`animator studio` as a user starts it, on a free port."""
     folder, port = tmp_path_factory.mktemp("studio") / "renders", free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT),
                                                         os.environ.get("PYTHONPATH", "")])}
     process = subprocess.Popen([sys.executable, "-m", "animator", "studio", "--dir", str(folder),
                                 "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True)
