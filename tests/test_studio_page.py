@@ -123,7 +123,10 @@ def test_edit_render_watch_cancel_download(server, browser):
     assert indices == list(range(len(indices))) and 3 <= len(indices) < 60
     seen = [np.asarray(Image.open(io.BytesIO(fetch(img.get_attribute("src")))).convert("RGB"), np.float32)
             for img in shown]
-    gif_url = browser.find_element(By.ID, "download-gif").get_attribute("href")
+    link = browser.find_element(By.ID, "download-gif")
+    gif_url = link.get_attribute("href")
+    link.click()  # the page has the GIF made (a POST: a GET changes nothing), then downloads it
+    wait.until(lambda d: link.get_attribute("data-made") == "1")
     with Image.open(io.BytesIO(fetch(gif_url))) as gif:
         assert gif.n_frames == len(seen)
         for index in range(gif.n_frames):

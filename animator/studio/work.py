@@ -11,9 +11,12 @@ and the page can load no plugin: those come from the command line only.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import re
 import shutil
+import stat
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,7 +27,15 @@ import yaml
 from animator import config as config_module
 from animator import io, params
 from animator.config import Config
-from animator.errors import PLAIN_ADVICE, AnimatorError, ConfigError, InputError, Interrupted, UserError
+from animator.errors import (
+    PLAIN_ADVICE,
+    AnimatorError,
+    ConfigError,
+    InputError,
+    Interrupted,
+    UserError,
+    excerpt,
+)
 from animator.video import FORMATS
 
 # The library's remedies (errors.PYTHON_ADVICE) in the page's words: its buttons.
@@ -41,6 +52,8 @@ STUDIO_ADVICE = {
 }
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 UPLOAD_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+UPLOAD_STEM = 48  # characters of an upload's own name kept before its content's hash
+MAX_NAME, MAX_PATH = 255, 1024  # bytes of one name, characters of a path the page may give
 PREVIEW_SIDE = 192  # pixels: the preview's longest side, a few seconds of dreaming on a CPU
 LIVE_SIDE = 256  # pixels: the longest side of the frames shown while a render runs
 LIVE_FRAMES = 240  # the newest frames kept in memory for the page (a few MB)
@@ -61,20 +74,53 @@ def inside(root: Path, relative: str, what: str = "path") -> Path:
     """`relative` (a path the page sent, `/`-separated) as a path inside `root`.
 
     Refused: absolute paths, `..`, hidden names (`.x`, the studio's own), and any symlink on the
-    way, so nothing outside the folder can be named however the folder's content changes.
+    way, so nothing outside the folder can be named however the folder's content changes. The
+    refusal is decided from the text alone (and the folder's own links): it is the same whether
+    a file outside exists or not. A name the file system cannot hold (too long, a NUL, not
+    encodable) is refused before it reaches the disk.
     """
-    parts = PurePosixPath(str(relative)).parts
-    if not parts or "\\" in str(relative) or PurePosixPath(str(relative)).is_absolute() or any(
-            part in ("..", ".") or part.startswith(".") for part in parts):
-        raise StudioError(f"{what} '{relative}' is not inside the renders folder: give a path in it "
+    text = str(relative)
+    posix = PurePosixPath(text)
+    if not posix.parts or "\\" in text or "\0" in text or posix.is_absolute() or any(
+            part in ("..", ".") or part.startswith(".") for part in posix.parts):
+        raise StudioError(f"{what} {excerpt(text)} is not inside the renders folder: give a path in it "
                           "such as inputs/photo.jpg", 403)
+    try:
+        too_long = len(text) > MAX_PATH or any(len(os.fsencode(part)) > MAX_NAME for part in posix.parts)
+    except UnicodeError:
+        raise StudioError(f"{what} {excerpt(text)} is not a file name this system can hold: "
+                          "use plain letters and digits") from None
+    if too_long:
+        raise StudioError(f"{what} {excerpt(text)} is too long: names have at most {MAX_NAME} bytes "
+                          f"and paths {MAX_PATH} characters; shorten it")
     path = root
-    for part in parts:
+    for part in posix.parts:
         path = path / part
-        if path.is_symlink():
-            raise StudioError(f"{what} '{relative}' goes through a symbolic link: the studio only "
+        try:
+            linked = path.is_symlink()
+        except OSError as error:
+            raise StudioError(f"{what} {excerpt(text)} cannot be looked up ({error.strerror})") from None
+        if linked:
+            raise StudioError(f"{what} {excerpt(text)} goes through a symbolic link: the studio only "
                               "reads and writes real files inside its renders folder", 403)
     return path
+
+
+def read_regular(path: Path, limit: int) -> bytes | None:
+    """The bytes of `path` if it is a regular file (not a link, a folder, a pipe or a device:
+    reading a pipe would wait forever) of at most `limit` bytes; None otherwise."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except (OSError, ValueError):
+        return None
+    with os.fdopen(descriptor, "rb") as stream:
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                return None
+            data = stream.read(limit + 1)
+        except OSError:
+            return None
+    return data if len(data) <= limit else None
 
 
 @dataclass
@@ -167,7 +213,11 @@ class Studio:
         if not NAME.fullmatch(name):
             raise StudioError(f"render name '{name}': use letters, digits, '-' and '_' (up to 64), "
                               "starting with a letter or digit")
-        data = config_module.parse(text, f"{name}.yaml")
+        return self._checked(config_module.parse(text, f"{name}.yaml"), name, output)
+
+    def _checked(self, data: dict, name: str, output: dict | None = None) -> Config:
+        """`check` of an already parsed mapping: the one gate every config the studio uses passes."""
+        data = dict(data)
         refused = self._refusals(data)
         if refused:
             raise ConfigError(f"config '{name}.yaml': " + "; ".join(line for _, line in refused),
@@ -192,6 +242,8 @@ class Studio:
                             "NAME/ in its folder: remove output.path and name the render instead"))
         refused += self._plugin_transforms(data.get("transforms"))
         for key, value in config_module.files_named(data).items():
+            if any(key == done for done, _ in refused):  # output.path: refused already
+                continue
             try:
                 inside(self.root, str(value), "file")
             except StudioError as error:
@@ -213,7 +265,11 @@ class Studio:
 
     def dump(self, data: dict) -> str:
         """A config mapping (the form's) as YAML, keys in the order given."""
-        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+        try:
+            return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+        except RecursionError:
+            raise StudioError(f"config: values nested over {config_module.MAX_CONFIG_DEPTH} levels "
+                              "deep") from None
 
     # --- preview and render -----------------------------------------------------------------
 
@@ -308,17 +364,33 @@ class Studio:
 
     def upload(self, filename: str, stream, max_pixels: int) -> str:
         """Save an uploaded image to inputs/ (refused from its header if over `max_pixels`);
-        returns its path in the folder, for the config's `input:`."""
+        returns its path in the folder, for the config's `input:`.
+
+        The name ends with a hash of the content, so an upload never replaces an earlier one (a
+        render made from that one still resumes): the same image again gets the same name."""
         name = UPLOAD_NAME.sub("_", Path(filename or "").name).lstrip("._")
-        if not name or Path(name).suffix.lower() not in io.FRAME_SUFFIXES:
-            raise StudioError(f"upload '{filename}': expected an image file "
+        suffix = Path(name).suffix.lower()
+        if not name or suffix not in io.FRAME_SUFFIXES:
+            raise StudioError(f"upload {excerpt(filename)}: expected an image file "
                               f"({', '.join(io.FRAME_SUFFIXES)})")
         io.image_size(stream, min(max_pixels, self.max_pixels), name)
+        digest = _stream_digest(stream)
+        relative = f"inputs/{Path(name).stem[:UPLOAD_STEM]}-{digest}{suffix}"
+        target = inside(self.root, relative, "upload")
+        if not target.parent.is_dir():
+            try:
+                target.parent.mkdir()
+            except OSError as error:
+                raise StudioError(f"cannot make the folder inputs/ ({error.strerror}): move away "
+                                  "what is there by that name", 409) from None
+        if target.exists() or target.is_symlink():
+            if read_digest(target) == digest:
+                return relative  # this very image, uploaded before
+            raise StudioError(f"'{relative}' exists with other content: move it away, then upload "
+                              "again", 409)
         stream.seek(0)
-        target = inside(self.root, f"inputs/{name}", "upload")
-        target.parent.mkdir(exist_ok=True)
         io.write_atomic(target, lambda out: shutil.copyfileobj(stream, out), "upload it again")
-        return f"inputs/{name}"
+        return relative
 
     def inputs(self) -> list[str]:
         """The images uploaded to inputs/ (or copied there), as paths for `input:`."""
@@ -329,50 +401,78 @@ class Studio:
 
     def gallery(self) -> list[dict]:
         """Past renders, newest first: name, config text, frames, which files exist, and the one
-        the page shows (`shown`: a video the render made, else a GIF made from its frames)."""
+        the page shows (`shown`: a video the render made, else a GIF made from its frames).
+        What cannot be read as a render (a link, a folder or a pipe named x.yaml, a file that
+        vanished) is skipped: the listing never waits on a pipe."""
         renders = []
-        for path in sorted(self.root.glob("*.yaml"), key=lambda p: p.stat().st_mtime, reverse=True):
-            name = path.stem
-            if not NAME.fullmatch(name) or path.is_symlink():
+        for modified, path in self._configs():
+            name, text = path.stem, read_regular(path, config_module.MAX_CONFIG_BYTES)
+            if text is None:
                 continue
             frames_dir = self._frames_dir(name)
             frames = _images(frames_dir) if frames_dir else []
             files = {kind: (self.root / name / f"{name}.{kind}").is_file() for kind in FORMATS.values()}
             shown = next((kind for kind, made in files.items() if made), "gif")  # none: made on demand
-            renders.append({"name": name, "yaml": self._page_yaml(path), "frames": len(frames),
+            renders.append({"name": name, "yaml": self._page_yaml(text.decode("utf-8", "replace"), path.name),
+                            "frames": len(frames),
                             "thumb": frames[0].relative_to(self.root).as_posix() if frames else None,
-                            "files": files, "shown": shown, "modified": path.stat().st_mtime,
+                            "files": files, "shown": shown, "modified": modified,
                             "running": bool(self.job and self.job.name == name and self.job.active)})
         return renders
 
-    def _page_yaml(self, path: Path) -> str:
+    def _configs(self) -> list[tuple[float, Path]]:
+        """(modified time, path) of each NAME.yaml that is a regular file, newest first."""
+        found = []
+        for path in self.root.glob("*.yaml"):
+            try:
+                info = path.lstat()
+            except OSError:
+                continue
+            if NAME.fullmatch(path.stem) and stat.S_ISREG(info.st_mode):
+                found.append((info.st_mtime, path))
+        return sorted(found, key=lambda item: item[0], reverse=True)
+
+    def _page_yaml(self, text: str, source: str) -> str:
         """A render's config as the page edits it: without the output path the studio sets."""
-        text = path.read_text(encoding="utf-8", errors="replace")
         try:
-            data = config_module.parse(text, path.name)
+            data = _without_output_path(config_module.parse(text, source))
         except ConfigError:
             return text
-        if isinstance(data.get("output"), dict):
-            data["output"].pop("path", None)
-            data["output"] = data["output"] or None
         return self.dump({key: value for key, value in data.items() if value is not None})
 
     def _frames_dir(self, name: str) -> Path | None:
         folder = self.root / name
-        found = sorted(folder.glob(f"{name}*.frames")) if folder.is_dir() else []
+        if folder.is_symlink() or not folder.is_dir():
+            return None
+        found = sorted(folder.glob(f"{name}*.frames"))
         return found[0] if found and not found[0].is_symlink() else None
 
     def download(self, name: str, kind: str) -> Path:
-        """NAME's video in one of `DOWNLOADS` (GIF, WebP, MP4) or its YAML; a video not made by the
-        render is assembled from its frames with the config's output options."""
+        """NAME's video in one of `DOWNLOADS` (GIF, WebP, MP4) or its YAML, as it is on disk: a
+        download only reads (`make` assembles a video the render did not make)."""
+        path = self._download_path(name, kind)
+        if not path.is_file():
+            made = "does not exist" if kind == "yaml" else "has not been made: press its link on the page"
+            raise StudioError(f"'{name}.{kind}' {made}", 404)
+        return path
+
+    def _download_path(self, name: str, kind: str) -> Path:
         if not NAME.fullmatch(name) or kind not in DOWNLOADS:
-            raise StudioError(f"no such download: '{name}.{kind}'", 404)
-        if kind == "yaml":
-            return self._existing(inside(self.root, f"{name}.yaml"))
-        path = inside(self.root, f"{name}/{name}.{kind}")
-        if path.is_file():
-            return path
-        config = config_module.load(self._existing(inside(self.root, f"{name}.yaml")))
+            raise StudioError(f"no such download: {excerpt(f'{name}.{kind}')}", 404)
+        return inside(self.root, f"{name}.yaml" if kind == "yaml" else f"{name}/{name}.{kind}")
+
+    def make(self, name: str, kind: str) -> Path:
+        """Assemble NAME's video in `kind` (GIF, WebP, MP4) from its frames with its config's
+        output options, unless it exists. The config passes the page's own check (`check`): no
+        plugin is loaded, no file outside the folder is read."""
+        path = self._download_path(name, kind)
+        if kind == "yaml" or path.is_file():
+            return self.download(name, kind)
+        text = read_regular(self._download_path(name, "yaml"), config_module.MAX_CONFIG_BYTES)
+        if text is None:
+            raise StudioError(f"'{name}.yaml' does not exist (or is not a readable file)", 404)
+        data = _without_output_path(config_module.parse(text.decode("utf-8", "replace"), f"{name}.yaml"))
+        config = self._checked(data, name)
         frames_dir = self._frames_dir(name)
         if frames_dir is None or not _images(frames_dir):
             raise StudioError(f"'{name}' has no frames to make a {kind.upper()} of", 404)
@@ -384,10 +484,32 @@ class Studio:
                               "out": str(path), "format": kind})
         return path
 
-    def _existing(self, path: Path) -> Path:
-        if not path.is_file():
-            raise StudioError(f"'{path.relative_to(self.root)}' does not exist", 404)
-        return path
+
+def _without_output_path(data: dict) -> dict:
+    """A render's saved config without the output path the studio set (it names NAME/ itself)."""
+    if isinstance(data.get("output"), dict):
+        data["output"].pop("path", None)
+        data["output"] = data["output"] or None
+    return data
+
+
+def _stream_digest(stream) -> str:
+    """16 hex digits of a hash of a binary stream's content, read from its start."""
+    stream.seek(0)
+    digest = hashlib.sha256()
+    while chunk := stream.read(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def read_digest(path: Path) -> str | None:
+    """`_stream_digest` of a regular file (not a link or a pipe), or None."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as stream:
+        return _stream_digest(stream) if stat.S_ISREG(os.fstat(descriptor).st_mode) else None
 
 
 def _images(folder: Path) -> list[Path]:
