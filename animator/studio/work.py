@@ -106,6 +106,20 @@ def inside(root: Path, relative: str, what: str = "path") -> Path:
     return path
 
 
+@contextlib.contextmanager
+def unforeseen(what: str):
+    """An error the project did not foresee, raised while checking, dreaming or assembling the
+    page's own config: a 422 with one line (as a render's is its job's message), not a 500."""
+    try:
+        yield
+    except AnimatorError:
+        raise
+    except Exception as error:
+        line = (str(error).splitlines() or [""])[0][:200]
+        raise StudioError(f"{what} failed on an internal error ({type(error).__name__}: {line}): "
+                          "change the value it is about, or report it", 422) from error
+
+
 def read_regular(path: Path, limit: int) -> bytes | None:
     """The bytes of `path` if it is a regular file (not a link, a folder, a pipe or a device:
     reading a pipe would wait forever) of at most `limit` bytes; None otherwise."""
@@ -213,7 +227,8 @@ class Studio:
         if not NAME.fullmatch(name):
             raise StudioError(f"render name '{name}': use letters, digits, '-' and '_' (up to 64), "
                               "starting with a letter or digit")
-        return self._checked(config_module.parse(text, f"{name}.yaml"), name, output)
+        with unforeseen("checking this config"):
+            return self._checked(config_module.parse(text, f"{name}.yaml"), name, output)
 
     def _checked(self, data: dict, name: str, output: dict | None = None) -> Config:
         """`check` of an already parsed mapping: the one gate every config the studio uses passes."""
@@ -275,9 +290,13 @@ class Studio:
 
     def preview(self, text: str) -> bytes:
         """The first frame of the page's config at a reduced size, as PNG bytes."""
+        config = self.check(text, "preview", output={"path": ".studio/preview", "format": "frames"})
+        with unforeseen("the preview"):
+            return self._preview(config)
+
+    def _preview(self, config: Config) -> bytes:
         from animator import api
 
-        config = self.check(text, "preview", output={"path": ".studio/preview", "format": "frames"})
         width, height = self._planned_size(config)
         scale = min(1.0, PREVIEW_SIDE / max(width, height))
         small = [max(8, round(width * scale)), max(8, round(height * scale))]
@@ -471,7 +490,11 @@ class Studio:
         text = read_regular(self._download_path(name, "yaml"), config_module.MAX_CONFIG_BYTES)
         if text is None:
             raise StudioError(f"'{name}.yaml' does not exist (or is not a readable file)", 404)
-        data = _without_output_path(config_module.parse(text.decode("utf-8", "replace"), f"{name}.yaml"))
+        with unforeseen(f"making {name}.{kind}"):
+            return self._make(name, kind, path, text.decode("utf-8", "replace"))
+
+    def _make(self, name: str, kind: str, path: Path, text: str) -> Path:
+        data = _without_output_path(config_module.parse(text, f"{name}.yaml"))
         config = self._checked(data, name)
         frames_dir = self._frames_dir(name)
         if frames_dir is None or not _images(frames_dir):
