@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -162,7 +163,8 @@ def test_choosing_noise_after_an_upload_writes_the_declared_noise(server, browse
         return yaml.safe_load(yaml_box.get_attribute("value"))["input"]
 
     browser.find_element(By.ID, "upload").send_keys(str(photo_path))
-    wait.until(lambda d: page_input(d) == f"inputs/{photo_path.name}")
+    named = re.compile(rf"inputs/{re.escape(photo_path.stem)}-[0-9a-f]{{16}}{re.escape(photo_path.suffix)}")
+    wait.until(lambda d: named.fullmatch(str(page_input(d))))  # the upload is named for its content
     browser.find_element(By.ID, "input-noise").click()
     declared = json.loads(fetch(url + "api/form"))["noise"]
     wait.until(lambda d: page_input(d) == declared)
