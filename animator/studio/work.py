@@ -4,8 +4,9 @@ for the page as they are dreamed, list and download past renders.
 
 Everything lives in one renders folder: a render called NAME is `NAME.yaml` (its config, which
 `animator render NAME.yaml --resume` also continues) and `NAME/` (its output and frames folder);
-uploaded images go to `inputs/`. No path the page sends reaches outside that folder (`inside`),
-and the page can load no plugin: those come from the command line only.
+uploaded images go to `inputs/`, named for their content. No path the page sends or a config
+names reaches outside that folder (`inside`, over `config.map_files`), the page can load no
+plugin (those come from the command line only), and what a GET asks only reads.
 """
 
 from __future__ import annotations
@@ -120,21 +121,29 @@ def unforeseen(what: str):
                           "change the value it is about, or report it", 422) from error
 
 
-def read_regular(path: Path, limit: int) -> bytes | None:
-    """The bytes of `path` if it is a regular file (not a link, a folder, a pipe or a device:
-    reading a pipe would wait forever) of at most `limit` bytes; None otherwise."""
+@contextlib.contextmanager
+def _regular(path: Path):
+    """`path` opened for reading if it is a regular file, else None: not a link, a folder, a pipe
+    or a device (opened without waiting, as reading a pipe would wait forever)."""
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except (OSError, ValueError):
-        return None
+        descriptor = None
+    if descriptor is None:
+        yield None
+        return
     with os.fdopen(descriptor, "rb") as stream:
+        yield stream if stat.S_ISREG(os.fstat(descriptor).st_mode) else None
+
+
+def read_regular(path: Path, limit: int) -> bytes | None:
+    """The bytes of `path` if it is a regular file (`_regular`) of at most `limit` bytes, else None."""
+    with _regular(path) as stream:
         try:
-            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-                return None
-            data = stream.read(limit + 1)
+            data = stream.read(limit + 1) if stream else None
         except OSError:
             return None
-    return data if len(data) <= limit else None
+    return data if data is not None and len(data) <= limit else None
 
 
 @dataclass
@@ -225,7 +234,7 @@ class Studio:
         the studio's refusals of plugins and of paths outside the folder) or StudioError.
         """
         if not NAME.fullmatch(name):
-            raise StudioError(f"render name '{name}': use letters, digits, '-' and '_' (up to 64), "
+            raise StudioError(f"render name {excerpt(name)}: use letters, digits, '-' and '_' (up to 64), "
                               "starting with a letter or digit")
         with unforeseen("checking this config"):
             return self._checked(config_module.parse(text, f"{name}.yaml"), name, output)
@@ -526,13 +535,12 @@ def _stream_digest(stream) -> str:
 
 
 def read_digest(path: Path) -> str | None:
-    """`_stream_digest` of a regular file (not a link or a pipe), or None."""
-    try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return None
-    with os.fdopen(descriptor, "rb") as stream:
-        return _stream_digest(stream) if stat.S_ISREG(os.fstat(descriptor).st_mode) else None
+    """`_stream_digest` of a regular file (`_regular`), or None."""
+    with _regular(path) as stream:
+        try:
+            return _stream_digest(stream) if stream else None
+        except OSError:
+            return None
 
 
 def _images(folder: Path) -> list[Path]:
