@@ -492,7 +492,9 @@ def hostile_requests(secret: Path):
         st.builds(lambda line, name: TINY + line.format(name.replace("'", "")) + "\n", file_setting,
                   st.sampled_from(outside_names + [str(secret)])),
         st.just(TINY), st.text(max_size=200))
-    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=30))
+    any_character = st.characters(exclude_categories=())  # lone surrogates too, as JSON may carry
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=30),
+                        st.text(any_character, max_size=8))
     values = st.recursive(scalars, lambda inner: st.one_of(
         st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=12)
     body = st.one_of(
