@@ -340,13 +340,23 @@ def names_weights_file(weights) -> bool:
     return isinstance(weights, str) and weights not in ("none", BUNDLED, IMAGENET)
 
 
+def names_file(key: str, value) -> bool:
+    """Whether `value`, given to the file setting at `key` (a key path), is a file's path rather
+    than one of the setting's keywords (a zoo model's name, `imagenet` weights)."""
+    keywords = {"dream.model": names_model_file, "dream.weights": names_weights_file}
+    return keywords[key](value) if key in keywords else isinstance(value, str)
+
+
 def map_files(data: Mapping, change: Callable[[str, str], str]) -> dict:
     """A copy of a config's mapping (as parsed, checked or not) with each file it names replaced by
     `change(key path, file)`: the input image or video, plugin files, a transform named from a
-    file (`file.py:name`: the file), a model file, a weights file.
+    file (`file.py:name`: the file), every setting the declarations mark as naming a file
+    (`params.Parameter.file`: a model or weights file, a guide image, the output), and the guide
+    images of an `objective:` list (its items' keys take the dream settings' declarations).
 
-    The one place that says which settings name files: making them absolute (`absolute_files`)
-    and the studio's check that they lie inside its folder both go through it.
+    The one place that says which settings name files: making them absolute (`absolute_files`),
+    the studio's check that they lie inside its folder, and the content hashes of resume all go
+    through it.
     """
     from transforms.plugins import is_file_spec
 
@@ -362,13 +372,27 @@ def map_files(data: Mapping, change: Callable[[str, str], str]) -> dict:
     if isinstance(data.get("transforms"), list):
         data["transforms"] = [_step_file(item, functools.partial(change, f"transforms[{index}]"))
                               for index, item in enumerate(data["transforms"])]
+    for section, table in params.SECTIONS.items():
+        node = data if section == "animation" else data.get(section)
+        prefix = "" if section == "animation" else f"{section}."
+        for name in [name for name, p in table.items() if p.file] if isinstance(node, dict) else []:
+            if names_file(prefix + name, node.get(name)):
+                node[name] = change(prefix + name, node[name])
     dream = data.get("dream")
-    if isinstance(dream, dict):
-        if names_model_file(dream.get("model")):
-            dream["model"] = change("dream.model", dream["model"])
-        if names_weights_file(dream.get("weights")):
-            dream["weights"] = change("dream.weights", dream["weights"])
+    if isinstance(dream, dict) and isinstance(dream.get("objective"), list):
+        dream["objective"] = [_item_files(item, f"dream.objective[{index}]", change)
+                              for index, item in enumerate(dream["objective"])]
     return data
+
+
+def _item_files(item, path: str, change: Callable[[str, str], str]):
+    """An `objective:` item with the files it names changed: its keys that are also dream settings
+    declared as files (`guide`). The objective reads any value as a path (`str(value)`)."""
+    if not isinstance(item, dict):
+        return item
+    return {key: change(f"{path}.{key}", str(value))
+            if value is not None and getattr(params.DREAM.get(str(key)), "file", None) else value
+            for key, value in item.items()}
 
 
 def _step_file(item, change: Callable[[str], str]):
@@ -390,7 +414,8 @@ def _step_file(item, change: Callable[[str], str]):
 
 def files_named(data: Mapping) -> dict[str, str]:
     """The files a config's mapping names (`map_files`), by key path (`input`, `input.video`,
-    `plugins[0]`, `transforms[2]`, `dream.model`, `dream.weights`)."""
+    `plugins[0]`, `transforms[2]`, `dream.model`, `dream.weights`, `dream.guide`,
+    `dream.objective[1].guide`, `output.path`)."""
     found = {}
     map_files(data, lambda key, file: found.setdefault(key, file))
     return found

@@ -156,6 +156,7 @@ def _to_weight(item: str, text: str) -> float:
 
 # An `objective:` item: its one key (besides `weight`, `layers`, `reduction`) names the term.
 ITEM_KEYS = ("layers", "guide", "tv", "stay_near")
+ITEM_OPTIONS = {"layers": ("reduction",), "guide": ("weight", "layers")}  # the other keys a term takes
 
 
 def parse_items(items: Sequence, path: str = "dream.objective") -> list:
@@ -177,8 +178,8 @@ def _parse_item(item, path: str) -> list:
     if len(kinds) != 1:
         raise ConfigError(f"{path}: expected one of {list(ITEM_KEYS)} (with an optional weight), "
                           f"got {item!r}")
-    kind, allowed = kinds[0], {"layers": {"reduction"}, "guide": {"weight", "layers"}}
-    unknown = set(item) - {kind} - allowed.get(kind, set())
+    kind = kinds[0]
+    unknown = set(item) - {kind} - set(ITEM_OPTIONS.get(kind, ()))
     if unknown:
         raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r} for a {kind} term")
     if kind == "layers":

@@ -90,8 +90,8 @@ def _checked_image(source, max_pixels: int, name: str | None = None):
             f"input image '{path}' is too large to decode safely ({err}): "
             "shrink the image file (`size:` resizes only after decoding)"
         ) from err
-    except (OSError, SyntaxError, EOFError) as err:
-        raise _unreadable(path, err) from err
+    except (OSError, SyntaxError, EOFError, ValueError) as err:  # ValueError: a PNG text chunk
+        raise _unreadable(path, err) from err  # that inflates past Pillow's limit, among others
 
 
 def check_is_file(path: Path, kind: str, error: type[UserError] = InputError) -> None:

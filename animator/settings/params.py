@@ -72,6 +72,9 @@ class Parameter:
 
     `scheduled`: a number that may be a schedule of the frame index `t` (keyframes, expression),
     whose range is checked at every frame of the render when the config loads.
+    `file`: for a setting that takes free text, whether that text names a file (True: a path,
+    relative to the config's folder, that `config.map_files` hands to every rule about files,
+    such as the studio's "inside its folder") or not (False: layer names). None: not free text.
     """
 
     name: str
@@ -80,6 +83,7 @@ class Parameter:
     range: Range | None = None
     help: str = ""
     scheduled: bool = False
+    file: bool | None = None
 
     @property
     def required(self) -> bool:
@@ -136,8 +140,8 @@ def _table(*items: Parameter) -> dict[str, Parameter]:
     return {item.name: item for item in items}
 
 
-def _setting(name, annotation, default, help, range=None, scheduled=False) -> Parameter:
-    return Parameter(name, annotation, default, range, help, scheduled)
+def _setting(name, annotation, default, help, range=None, scheduled=False, file=None) -> Parameter:
+    return Parameter(name, annotation, default, range, help, scheduled, file)
 
 
 # The top level of an animation's YAML (input, size, transforms, plugins are structured: config.py).
@@ -152,15 +156,17 @@ ANIMATION = _table(
 )
 
 DREAM = _table(
-    _setting("model", str, "vgg16-hed", "zoo name or .keras/.h5 file"),
-    _setting("weights", str | None, None, "imagenet | none | bundled | PATH (default: the model's own)"),
+    _setting("model", str, "vgg16-hed", "zoo name or .keras/.h5 file", file=True),
+    _setting("weights", str | None, None, "imagenet | none | bundled | PATH (default: the model's own)",
+             file=True),
     _setting("layers", dict[str, float | str | dict] | list[str] | str | None, None,
              "layers to dream, e.g. block4_conv3,block5_conv1:0.5 (LAYER[:CHANNEL][=WEIGHT]; in "
-             "YAML a weight may be a schedule); default: the model's own"),
+             "YAML a weight may be a schedule); default: the model's own", file=False),
     _setting("objective", typing.Literal["mean", "l2"] | list[dict], "mean",
              "what to maximise: mean or mean square (l2) of the activations; in YAML also a list "
-             "of terms: guide, tv, stay_near, layers (see animator.engine.objective)"),
-    _setting("guide", str | None, None, "a guide image: the dream grows toward its features"),
+             "of terms: guide, tv, stay_near, layers (see animator.config.objective)"),
+    _setting("guide", str | None, None, "a guide image: the dream grows toward its features",
+             file=True),
     _setting("octaves", int, 3, "number of scales (1: the frame's size only)", Range(ge=1), True),
     _setting("octave_scale", float, 1.4, "size ratio between octaves", Range(gt=1), True),
     _setting("steps", int, 10, "gradient-ascent steps per octave", Range(ge=0), True),
@@ -187,7 +193,8 @@ COLOR = _table(
 
 OUTPUT = _table(
     _setting("path", str | None, None,
-             "output file (.gif, .webp, .mp4) or a folder (frames only); default: out/<config>.gif"),
+             "output file (.gif, .webp, .mp4) or a folder (frames only); default: out/<config>.gif",
+             file=True),
     _setting("format", typing.Literal["gif", "webp", "mp4", "frames"] | None, None,
              "gif | webp | mp4 | frames (default: from the output's suffix)"),
     _setting("reverse", bool, False, "play the frames backwards"),
@@ -201,7 +208,8 @@ OUTPUT = _table(
                                       "slow", "slower", "veryslow"], "veryfast",
              "MP4: libx264's preset, fastest first; slower ones make smaller files"),
     _setting("checkpoint_every", int | str, "10s",
-             "the resume state every N frames (5) or seconds ('30s'), and when the render ends"),
+             "the resume state every N frames (5) or seconds ('30s'), and when the render ends",
+             file=False),
     _setting("palette", typing.Literal["shared", "per_frame"], "shared",
              "GIF palette: one for all frames (no flicker) or one per frame"),
     _setting("dither", bool, False, "GIF: dither colours (smoother gradients, larger file)"),

@@ -4,16 +4,20 @@ for the page as they are dreamed, list and download past renders.
 
 Everything lives in one renders folder: a render called NAME is `NAME.yaml` (its config, which
 `animator render NAME.yaml --resume` also continues) and `NAME/` (its output and frames folder);
-uploaded images go to `inputs/`. No path the page sends reaches outside that folder (`inside`),
-and the page can load no plugin: those come from the command line only.
+uploaded images go to `inputs/`, named for their content. No path the page sends or a config
+names reaches outside that folder (`inside`, over `config.map_files`), the page can load no
+plugin (those come from the command line only), and what a GET asks only reads.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import re
 import shutil
+import stat
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +36,7 @@ from animator.settings.errors import (
     InputError,
     Interrupted,
     UserError,
+    excerpt,
 )
 from animator.settings.params import FORMATS
 
@@ -49,6 +54,8 @@ STUDIO_ADVICE = {
 }
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 UPLOAD_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+UPLOAD_STEM = 48  # characters of an upload's own name kept before its content's hash
+MAX_NAME, MAX_PATH = 255, 1024  # bytes of one name, characters of a path the page may give
 PREVIEW_SIDE = 192  # pixels: the preview's longest side, a few seconds of dreaming on a CPU
 LIVE_SIDE = 256  # pixels: the longest side of the frames shown while a render runs
 LIVE_FRAMES = 240  # the newest frames kept in memory for the page (a few MB)
@@ -69,20 +76,75 @@ def inside(root: Path, relative: str, what: str = "path") -> Path:
     """`relative` (a path the page sent, `/`-separated) as a path inside `root`.
 
     Refused: absolute paths, `..`, hidden names (`.x`, the studio's own), and any symlink on the
-    way, so nothing outside the folder can be named however the folder's content changes.
+    way, so nothing outside the folder can be named however the folder's content changes. The
+    refusal is decided from the text alone (and the folder's own links): it is the same whether
+    a file outside exists or not. A name the file system cannot hold (too long, a NUL, not
+    encodable) is refused before it reaches the disk.
     """
-    parts = PurePosixPath(str(relative)).parts
-    if not parts or "\\" in str(relative) or PurePosixPath(str(relative)).is_absolute() or any(
-            part in ("..", ".") or part.startswith(".") for part in parts):
-        raise StudioError(f"{what} '{relative}' is not inside the renders folder: give a path in it "
+    text = str(relative)
+    posix = PurePosixPath(text)
+    if not posix.parts or "\\" in text or "\0" in text or posix.is_absolute() or any(
+            part in ("..", ".") or part.startswith(".") for part in posix.parts):
+        raise StudioError(f"{what} {excerpt(text)} is not inside the renders folder: give a path in it "
                           "such as inputs/photo.jpg", 403)
+    try:
+        too_long = len(text) > MAX_PATH or any(len(os.fsencode(part)) > MAX_NAME for part in posix.parts)
+    except UnicodeError:
+        raise StudioError(f"{what} {excerpt(text)} is not a file name this system can hold: "
+                          "use plain letters and digits") from None
+    if too_long:
+        raise StudioError(f"{what} {excerpt(text)} is too long: names have at most {MAX_NAME} bytes "
+                          f"and paths {MAX_PATH} characters; shorten it")
     path = root
-    for part in parts:
+    for part in posix.parts:
         path = path / part
-        if path.is_symlink():
-            raise StudioError(f"{what} '{relative}' goes through a symbolic link: the studio only "
+        try:
+            linked = path.is_symlink()
+        except OSError as error:
+            raise StudioError(f"{what} {excerpt(text)} cannot be looked up ({error.strerror})") from None
+        if linked:
+            raise StudioError(f"{what} {excerpt(text)} goes through a symbolic link: the studio only "
                               "reads and writes real files inside its renders folder", 403)
     return path
+
+
+@contextlib.contextmanager
+def unforeseen(what: str):
+    """An error the project did not foresee, raised while checking, dreaming or assembling the
+    page's own config: a 422 with one line (as a render's is its job's message), not a 500."""
+    try:
+        yield
+    except AnimatorError:
+        raise
+    except Exception as error:
+        line = (str(error).splitlines() or [""])[0][:200]
+        raise StudioError(f"{what} failed on an internal error ({type(error).__name__}: {line}): "
+                          "change the value it is about, or report it", 422) from error
+
+
+@contextlib.contextmanager
+def _regular(path: Path):
+    """`path` opened for reading if it is a regular file, else None: not a link, a folder, a pipe
+    or a device (opened without waiting, as reading a pipe would wait forever)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except (OSError, ValueError):
+        descriptor = None
+    if descriptor is None:
+        yield None
+        return
+    with os.fdopen(descriptor, "rb") as stream:
+        yield stream if stat.S_ISREG(os.fstat(descriptor).st_mode) else None
+
+
+def read_regular(path: Path, limit: int) -> bytes | None:
+    """The bytes of `path` if it is a regular file (`_regular`) of at most `limit` bytes, else None."""
+    with _regular(path) as stream:
+        try:
+            data = stream.read(limit + 1) if stream else None
+        except OSError:
+            return None
+    return data if data is not None and len(data) <= limit else None
 
 
 @dataclass
@@ -173,9 +235,14 @@ class Studio:
         the studio's refusals of plugins and of paths outside the folder) or StudioError.
         """
         if not NAME.fullmatch(name):
-            raise StudioError(f"render name '{name}': use letters, digits, '-' and '_' (up to 64), "
+            raise StudioError(f"render name {excerpt(name)}: use letters, digits, '-' and '_' (up to 64), "
                               "starting with a letter or digit")
-        data = config_module.parse(text, f"{name}.yaml")
+        with unforeseen("checking this config"):
+            return self._checked(config_module.parse(text, f"{name}.yaml"), name, output)
+
+    def _checked(self, data: dict, name: str, output: dict | None = None) -> Config:
+        """`check` of an already parsed mapping: the one gate every config the studio uses passes."""
+        data = dict(data)
         refused = self._refusals(data)
         if refused:
             raise ConfigError(f"config '{name}.yaml': " + "; ".join(line for _, line in refused),
@@ -200,6 +267,8 @@ class Studio:
                             "NAME/ in its folder: remove output.path and name the render instead"))
         refused += self._plugin_transforms(data.get("transforms"))
         for key, value in config_module.files_named(data).items():
+            if any(key == done for done, _ in refused):  # output.path: refused already
+                continue
             try:
                 inside(self.root, str(value), "file")
             except StudioError as error:
@@ -221,15 +290,23 @@ class Studio:
 
     def dump(self, data: dict) -> str:
         """A config mapping (the form's) as YAML, keys in the order given."""
-        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+        try:
+            return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+        except RecursionError:
+            raise StudioError(f"config: values nested over {config_module.MAX_CONFIG_DEPTH} levels "
+                              "deep") from None
 
     # --- preview and render -----------------------------------------------------------------
 
     def preview(self, text: str) -> bytes:
         """The first frame of the page's config at a reduced size, as PNG bytes."""
+        config = self.check(text, "preview", output={"path": ".studio/preview", "format": "frames"})
+        with unforeseen("the preview"):
+            return self._preview(config)
+
+    def _preview(self, config: Config) -> bytes:
         from animator import api
 
-        config = self.check(text, "preview", output={"path": ".studio/preview", "format": "frames"})
         width, height = self._planned_size(config)
         scale = min(1.0, PREVIEW_SIDE / max(width, height))
         small = [max(8, round(width * scale)), max(8, round(height * scale))]
@@ -317,17 +394,33 @@ class Studio:
 
     def upload(self, filename: str, stream, max_pixels: int) -> str:
         """Save an uploaded image to inputs/ (refused from its header if over `max_pixels`);
-        returns its path in the folder, for the config's `input:`."""
+        returns its path in the folder, for the config's `input:`.
+
+        The name ends with a hash of the content, so an upload never replaces an earlier one (a
+        render made from that one still resumes): the same image again gets the same name."""
         name = UPLOAD_NAME.sub("_", Path(filename or "").name).lstrip("._")
-        if not name or Path(name).suffix.lower() not in images.FRAME_SUFFIXES:
-            raise StudioError(f"upload '{filename}': expected an image file "
+        suffix = Path(name).suffix.lower()
+        if not name or suffix not in images.FRAME_SUFFIXES:
+            raise StudioError(f"upload {excerpt(filename)}: expected an image file "
                               f"({', '.join(images.FRAME_SUFFIXES)})")
         images.image_size(stream, min(max_pixels, self.max_pixels), name)
+        digest = _stream_digest(stream)
+        relative = f"inputs/{Path(name).stem[:UPLOAD_STEM]}-{digest}{suffix}"
+        target = inside(self.root, relative, "upload")
+        if not target.parent.is_dir():
+            try:
+                target.parent.mkdir()
+            except OSError as error:
+                raise StudioError(f"cannot make the folder inputs/ ({error.strerror}): move away "
+                                  "what is there by that name", 409) from None
+        if target.exists() or target.is_symlink():
+            if read_digest(target) == digest:
+                return relative  # this very image, uploaded before
+            raise StudioError(f"'{relative}' exists with other content: move it away, then upload "
+                              "again", 409)
         stream.seek(0)
-        target = inside(self.root, f"inputs/{name}", "upload")
-        target.parent.mkdir(exist_ok=True)
         images.write_atomic(target, lambda out: shutil.copyfileobj(stream, out), "upload it again")
-        return f"inputs/{name}"
+        return relative
 
     def inputs(self) -> list[str]:
         """The images uploaded to inputs/ (or copied there), as paths for `input:`."""
@@ -338,50 +431,82 @@ class Studio:
 
     def gallery(self) -> list[dict]:
         """Past renders, newest first: name, config text, frames, which files exist, and the one
-        the page shows (`shown`: a video the render made, else a GIF made from its frames)."""
+        the page shows (`shown`: a video the render made, else a GIF made from its frames).
+        What cannot be read as a render (a link, a folder or a pipe named x.yaml, a file that
+        vanished) is skipped: the listing never waits on a pipe."""
         renders = []
-        for path in sorted(self.root.glob("*.yaml"), key=lambda p: p.stat().st_mtime, reverse=True):
-            name = path.stem
-            if not NAME.fullmatch(name) or path.is_symlink():
+        for modified, path in self._configs():
+            name, text = path.stem, read_regular(path, config_module.MAX_CONFIG_BYTES)
+            if text is None:
                 continue
             frames_dir = self._frames_dir(name)
             frames = _images(frames_dir) if frames_dir else []
             files = {kind: (self.root / name / f"{name}.{kind}").is_file() for kind in FORMATS.values()}
             shown = next((kind for kind, made in files.items() if made), "gif")  # none: made on demand
-            renders.append({"name": name, "yaml": self._page_yaml(path), "frames": len(frames),
+            renders.append({"name": name, "yaml": self._page_yaml(text.decode("utf-8", "replace"), path.name),
+                            "frames": len(frames),
                             "thumb": frames[0].relative_to(self.root).as_posix() if frames else None,
-                            "files": files, "shown": shown, "modified": path.stat().st_mtime,
+                            "files": files, "shown": shown, "modified": modified,
                             "running": bool(self.job and self.job.name == name and self.job.active)})
         return renders
 
-    def _page_yaml(self, path: Path) -> str:
+    def _configs(self) -> list[tuple[float, Path]]:
+        """(modified time, path) of each NAME.yaml that is a regular file, newest first."""
+        found = []
+        for path in self.root.glob("*.yaml"):
+            try:
+                info = path.lstat()
+            except OSError:
+                continue
+            if NAME.fullmatch(path.stem) and stat.S_ISREG(info.st_mode):
+                found.append((info.st_mtime, path))
+        return sorted(found, key=lambda item: item[0], reverse=True)
+
+    def _page_yaml(self, text: str, source: str) -> str:
         """A render's config as the page edits it: without the output path the studio sets."""
-        text = path.read_text(encoding="utf-8", errors="replace")
         try:
-            data = config_module.parse(text, path.name)
+            data = _without_output_path(config_module.parse(text, source))
         except ConfigError:
             return text
-        if isinstance(data.get("output"), dict):
-            data["output"].pop("path", None)
-            data["output"] = data["output"] or None
         return self.dump({key: value for key, value in data.items() if value is not None})
 
     def _frames_dir(self, name: str) -> Path | None:
         folder = self.root / name
-        found = sorted(folder.glob(f"{name}*.frames")) if folder.is_dir() else []
+        if folder.is_symlink() or not folder.is_dir():
+            return None
+        found = sorted(folder.glob(f"{name}*.frames"))
         return found[0] if found and not found[0].is_symlink() else None
 
     def download(self, name: str, kind: str) -> Path:
-        """NAME's video in one of `DOWNLOADS` (GIF, WebP, MP4) or its YAML; a video not made by the
-        render is assembled from its frames with the config's output options."""
+        """NAME's video in one of `DOWNLOADS` (GIF, WebP, MP4) or its YAML, as it is on disk: a
+        download only reads (`make` assembles a video the render did not make)."""
+        path = self._download_path(name, kind)
+        if not path.is_file():
+            made = "does not exist" if kind == "yaml" else "has not been made: press its link on the page"
+            raise StudioError(f"'{name}.{kind}' {made}", 404)
+        return path
+
+    def _download_path(self, name: str, kind: str) -> Path:
         if not NAME.fullmatch(name) or kind not in DOWNLOADS:
-            raise StudioError(f"no such download: '{name}.{kind}'", 404)
-        if kind == "yaml":
-            return self._existing(inside(self.root, f"{name}.yaml"))
-        path = inside(self.root, f"{name}/{name}.{kind}")
-        if path.is_file():
-            return path
-        config = config_module.load(self._existing(inside(self.root, f"{name}.yaml")))
+            raise StudioError(f"no such download: {excerpt(f'{name}.{kind}')}", 404)
+        return inside(self.root, f"{name}.yaml" if kind == "yaml" else f"{name}/{name}.{kind}")
+
+    def make(self, name: str, kind: str) -> Path:
+        """Assemble NAME's video in `kind` (GIF, WebP, MP4) from its frames with its config's
+        output options, unless it exists. The config passes the page's own check (`check`): no
+        plugin is loaded, no file outside the folder is read."""
+        path = self._download_path(name, kind)
+        if kind == "yaml" or path.is_file():
+            return self.download(name, kind)
+        text = read_regular(self._download_path(name, "yaml"), config_module.MAX_CONFIG_BYTES)
+        if text is None:
+            raise StudioError(f"'{name}.yaml' does not exist (or is not a readable file)", 404)
+        with unforeseen(f"making {name}.{kind}"):
+            return self._make(name, kind, path, text.decode("utf-8", "replace"))
+
+    def _make(self, name: str, kind: str, path: Path, text: str) -> Path:
+        data = _without_output_path(config_module.parse(text, f"{name}.yaml"))
+        config = self._checked(data, name)
         frames_dir = self._frames_dir(name)
         if frames_dir is None or not _images(frames_dir):
             raise StudioError(f"'{name}' has no frames to make a {kind.upper()} of", 404)
@@ -394,10 +519,31 @@ class Studio:
                               "out": str(path), "format": kind})
         return path
 
-    def _existing(self, path: Path) -> Path:
-        if not path.is_file():
-            raise StudioError(f"'{path.relative_to(self.root)}' does not exist", 404)
-        return path
+
+def _without_output_path(data: dict) -> dict:
+    """A render's saved config without the output path the studio set (it names NAME/ itself)."""
+    if isinstance(data.get("output"), dict):
+        data["output"].pop("path", None)
+        data["output"] = data["output"] or None
+    return data
+
+
+def _stream_digest(stream) -> str:
+    """16 hex digits of a hash of a binary stream's content, read from its start."""
+    stream.seek(0)
+    digest = hashlib.sha256()
+    while chunk := stream.read(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def read_digest(path: Path) -> str | None:
+    """`_stream_digest` of a regular file (`_regular`), or None."""
+    with _regular(path) as stream:
+        try:
+            return _stream_digest(stream) if stream else None
+        except OSError:
+            return None
 
 
 def _images(folder: Path) -> list[Path]:

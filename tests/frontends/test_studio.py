@@ -4,6 +4,7 @@ the page can reach, uploads refused from their header, one render at a time, can
 from __future__ import annotations
 
 import io
+import re
 import struct
 import time
 import zlib
@@ -130,8 +131,9 @@ def test_an_upload_over_max_pixels_is_refused_from_its_header(client, studio):
     assert not (studio.root / "inputs").exists() or not any((studio.root / "inputs").iterdir())
     response = client.post("/api/upload", files={"file": ("../../small.png", small.getvalue())},
                            headers=CHANGE)
-    assert response.json() == {"path": "inputs/small.png"}
-    assert (studio.root / "inputs" / "small.png").read_bytes() == small.getvalue()
+    path = response.json()["path"]
+    assert re.fullmatch(r"inputs/small-[0-9a-f]{16}\.png", path)  # named for its content
+    assert (studio.root / path).read_bytes() == small.getvalue()
 
 
 def test_changes_need_the_pages_header_and_the_host_must_be_local(client):
@@ -183,7 +185,9 @@ def test_one_render_at_a_time_cancel_keeps_frames_and_resume_finishes(client, st
     gif = client.get("/api/download/r1.gif")
     with Image.open(io.BytesIO(gif.content)) as image:
         assert image.n_frames == 12
-    assert client.get("/api/download/r1.mp4").status_code == 200  # assembled on demand
+    assert client.get("/api/download/r1.mp4").status_code == 404  # a GET makes nothing
+    assert client.post("/api/make/r1.mp4", headers=CHANGE).json() == {"path": "r1/r1.mp4"}
+    assert client.get("/api/download/r1.mp4").status_code == 200
     assert (studio.root / "r1" / "r1.mp4").is_file()
 
 
@@ -220,6 +224,7 @@ def test_a_download_is_assembled_with_the_configs_gif_options(client, studio, tm
         Image.fromarray(rng.integers(0, 256, (32, 32, 3), np.uint8)).save(frames / f"{i:05d}.png")
     (studio.root / "d.yaml").write_text(TINY.replace("frames: 12", "frames: 3\nfps: 10") +
                                         "output: {path: d/d.gif, palette: per_frame, dither: true}\n")
+    assert client.post("/api/make/d.gif", headers=CHANGE).status_code == 200
     gif = client.get("/api/download/d.gif")
     assert gif.status_code == 200
     asked, plain = tmp_path / "asked.gif", tmp_path / "plain.gif"
@@ -235,6 +240,7 @@ def test_a_webp_render_is_listed_and_downloaded(client, studio):
         Image.new("RGB", (32, 32), (120 * index, 60, 90)).save(frames / f"{index:05d}.png")
     (studio.root / "w.yaml").write_text(TINY.replace("frames: 12", "frames: 3") + "output: {format: webp}\n")
     assert "webp" in client.get("/api/form").json()["downloads"]  # the page's download links
+    assert client.post("/api/make/w.webp", headers=CHANGE).status_code == 200
     webp = client.get("/api/download/w.webp")
     assert webp.status_code == 200, webp.text
     with Image.open(io.BytesIO(webp.content)) as image:
@@ -257,7 +263,8 @@ def test_the_compare_view_shows_the_renders_own_video(client, studio, made, show
         video.assemble(frames, studio.root / "c" / f"c.{kind}", fps=8)
     [render] = client.get("/api/renders").json()
     assert render["shown"] == shown
-    assert client.get(f"/api/download/c.{shown}").status_code == 200  # what the compare view loads
+    assert client.post(f"/api/make/c.{shown}", headers=CHANGE).status_code == 200  # the compare view
+    assert client.get(f"/api/download/c.{shown}").status_code == 200  # makes it, then loads it
     videos = sorted(path.name for path in (studio.root / "c").iterdir() if path.is_file())
     assert videos == sorted(f"c.{kind}" for kind in made or ("gif",))  # a GIF only when none was made
 

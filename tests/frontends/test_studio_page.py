@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -123,7 +124,10 @@ def test_edit_render_watch_cancel_download(server, browser):
     assert indices == list(range(len(indices))) and 3 <= len(indices) < 60
     seen = [np.asarray(Image.open(io.BytesIO(fetch(img.get_attribute("src")))).convert("RGB"), np.float32)
             for img in shown]
-    gif_url = browser.find_element(By.ID, "download-gif").get_attribute("href")
+    link = browser.find_element(By.ID, "download-gif")
+    gif_url = link.get_attribute("href")
+    link.click()  # the page has the GIF made (a POST: a GET changes nothing), then downloads it
+    wait.until(lambda d: link.get_attribute("data-made") == "1")
     with Image.open(io.BytesIO(fetch(gif_url))) as gif:
         assert gif.n_frames == len(seen)
         for index in range(gif.n_frames):
@@ -159,7 +163,8 @@ def test_choosing_noise_after_an_upload_writes_the_declared_noise(server, browse
         return yaml.safe_load(yaml_box.get_attribute("value"))["input"]
 
     browser.find_element(By.ID, "upload").send_keys(str(photo_path))
-    wait.until(lambda d: page_input(d) == f"inputs/{photo_path.name}")
+    named = re.compile(rf"inputs/{re.escape(photo_path.stem)}-[0-9a-f]{{16}}{re.escape(photo_path.suffix)}")
+    wait.until(lambda d: named.fullmatch(str(page_input(d))))  # the upload is named for its content
     browser.find_element(By.ID, "input-noise").click()
     declared = json.loads(fetch(url + "api/form"))["noise"]
     wait.until(lambda d: page_input(d) == declared)

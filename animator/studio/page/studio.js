@@ -434,11 +434,36 @@ async function poll() {
 
 function links(name) {
   return schema.downloads.map((kind) =>
-    `<a href="/api/download/${encodeURIComponent(name)}.${kind}" download id="download-${kind}">${kind.toUpperCase()}</a>`).join(" ");
+    `<a href="/api/download/${encodeURIComponent(name)}.${kind}" download id="download-${kind}"
+       data-name="${encodeURIComponent(name)}" data-kind="${kind}">${kind.toUpperCase()}</a>`).join(" ");
+}
+
+// A download only reads (a GET changes nothing on disk): a video the render did not make is
+// assembled first by a POST, then the link downloads it.
+async function make(name, kind) {
+  if (kind !== "yaml") await call(`/api/make/${name}.${kind}`, {});
+  return `/api/download/${name}.${kind}`;
+}
+
+function wireLinks(box) {
+  for (const link of box.querySelectorAll("a[data-kind]")) {
+    link.addEventListener("click", async (event) => {
+      if (link.dataset.made) return;  // made just now: let the browser download it
+      event.preventDefault();
+      try {
+        await make(link.dataset.name, link.dataset.kind);
+        link.dataset.made = "1";
+        link.click();
+      } catch (error) {
+        $("message").textContent = error.message;
+      }
+    });
+  }
 }
 
 function showResult(name) {
   $("result").innerHTML = `<p>${links(name)}</p>`;
+  wireLinks($("result"));
 }
 
 // --- gallery --------------------------------------------------------------------------------
@@ -460,6 +485,7 @@ async function refreshGallery() {
     card.querySelector("b").textContent = item.name;
     card.querySelector(".open").addEventListener("click", () => openRender(item));
     card.querySelector(".pick").addEventListener("change", compare);
+    wireLinks(card);
     box.append(card);
   }
 }
@@ -470,7 +496,7 @@ async function openRender(item) {
   await checkAndFill();
 }
 
-function compare() {
+async function compare() {
   const picked = [...document.querySelectorAll(".pick:checked")].map((box) => box.closest(".card").dataset.name);
   const box = $("compare");
   box.innerHTML = "";
@@ -485,7 +511,13 @@ function compare() {
       if (!others.has(line)) span.className = "diff";
       return span;
     });
-    const source = `/api/download/${encodeURIComponent(item.name)}.${item.shown}`;
+    let source;
+    try {
+      source = await make(encodeURIComponent(item.name), item.shown);
+    } catch (error) {
+      $("message").textContent = error.message;
+      return;
+    }
     const view = item.shown === "mp4" ? `<video src="${source}" autoplay loop muted playsinline></video>`
       : `<img src="${source}" alt="">`;
     column.innerHTML = `<h3></h3>${view}<pre></pre>`;
