@@ -7,8 +7,8 @@ the `X-Studio` header, which another site's page cannot send without the studio'
 is never granted); a file is served only from inside the renders folder (`work.inside`).
 A GET only reads: nothing it asks writes to the disk or loads code (a video the render did not
 make is assembled by a POST, `/api/make`). Whatever a request holds, the answer is a 4xx with
-one line, never a traceback: an error the studio did not foresee is a 500 with one line, and
-one line in the terminal.
+one line of JSON, never a traceback: an error nobody foresaw in the page's own config is a 422
+(`work.unforeseen`), one in the studio itself a 500 with one line, and one line in the terminal.
 """
 
 from __future__ import annotations
