@@ -5,7 +5,7 @@ Keras is imported inside the transforms, when a frame is first transformed.
 """
 
 from transforms import filters, geometric, shifts  # noqa: F401  (register the built-ins)
-from transforms.chain import Chain, Step, apply, build_chain
+from transforms.chain import Chain, Step, StepSpec, apply, build_chain, read_step
 from transforms.context import Context
 from transforms.filters import match_color
 from transforms.plugins import load_plugin, load_plugins
@@ -28,6 +28,7 @@ __all__ = [
     "Profile",
     "Registry",
     "Step",
+    "StepSpec",
     "Transform",
     "active",
     "apply",
@@ -37,6 +38,7 @@ __all__ = [
     "get",
     "isolated",
     "parameters",
+    "read_step",
     "load_plugin",
     "load_plugins",
     "match_color",

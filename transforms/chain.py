@@ -229,8 +229,9 @@ def value_problems(chain: Chain, frames: int | None) -> list[tuple[str, str]]:
 
 
 def _build_step(item, path: str, base_dir, registry: Registry, problems: list) -> Step | None:
-    name, given = _name_and_params(item, path)
-    transform = _lookup(name, path, base_dir, registry)
+    spec = read_step(item, path)
+    name, given = spec.written, dict(spec.params or {})
+    transform = _lookup(spec, path, base_dir, registry)
     path = f"{path}.{name}"
     params = {}
     for key, value in given.items():
@@ -251,32 +252,66 @@ def _build_step(item, path: str, base_dir, registry: Registry, problems: list) -
     return Step(transform, types.MappingProxyType(params), path)
 
 
-def _name_and_params(item, path: str) -> tuple[str, dict]:
+@dataclass(frozen=True)
+class StepSpec:
+    """A transform step as written in a config's `transforms:` list: `name`, `{name: params}`,
+    or either with a plugin before the name (`file.py:name`, `module:name`). The one reading of
+    that grammar: the chain, the config's file rule and the studio's plugin check all use it."""
+
+    name: str
+    plugin: str | None = None  # what comes before the last ':' (a file or a module), if anything
+    params: Mapping | None = None  # as written; None where none were
+    mapping: bool = False  # written as a one-key mapping
+
+    @property
+    def written(self) -> str:
+        """The step's name as written, plugin included."""
+        return self.name if self.plugin is None else f"{self.plugin}:{self.name}"
+
+    @property
+    def names_file(self) -> bool:
+        """Whether the plugin before the name is a file (`file.py:name`), not a module."""
+        from transforms.plugins import is_file_spec
+
+        return self.plugin is not None and is_file_spec(self.plugin)
+
+    def item(self, plugin: str | None = None):
+        """The step written back, with its plugin replaced by `plugin` if given."""
+        plugin = self.plugin if plugin is None else plugin
+        name = self.name if plugin is None else f"{plugin}:{self.name}"
+        return {name: self.params} if self.mapping else name
+
+
+def read_step(item, path: str = "transforms") -> StepSpec:
+    """A step of a `transforms:` list read as `StepSpec`; a ConfigError naming `path` for any
+    other shape (a step is a name or a one-key mapping of a name to its parameters)."""
     if isinstance(item, str):
-        return item, {}
+        return _spec(item)
     if isinstance(item, Mapping) and len(item) == 1:
         ((name, params),) = item.items()
-        if params is None:
-            return str(name), {}
-        if isinstance(params, Mapping):
-            return str(name), dict(params)
-        raise ConfigError(f"{path}.{name}: expected a mapping of parameters, got {excerpt(params)}")
+        if params is not None and not isinstance(params, Mapping):
+            raise ConfigError(f"{path}.{name}: expected a mapping of parameters, got {excerpt(params)}")
+        return _spec(str(name), params, mapping=True)
     raise ConfigError(
         f"{path}: expected a transform name or a one-key mapping name: {{params}}, got {excerpt(item)}"
     )
 
 
-def _lookup(name: str, path: str, base_dir, registry: Registry) -> Transform:
-    if ":" in name:
+def _spec(written: str, params: Mapping | None = None, mapping: bool = False) -> StepSpec:
+    plugin, colon, name = written.rpartition(":")
+    return StepSpec(name, plugin if colon else None, params, mapping)
+
+
+def _lookup(spec: StepSpec, path: str, base_dir, registry: Registry) -> Transform:
+    if spec.plugin is not None:
         from transforms.plugins import load_plugin
 
-        plugin, _, name = name.rpartition(":")
         try:
-            load_plugin(plugin, base_dir, registry)
+            load_plugin(spec.plugin, base_dir, registry)
         except PluginError as error:
             raise ConfigError(f"{path}: {error}") from error
     try:
-        return registry.get(name)
+        return registry.get(spec.name)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
     except PluginError as error:  # an entry point that fails to import

@@ -315,9 +315,11 @@ class Config:
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
     def _full_step(self, item, step) -> dict:
-        name, given = (item, {}) if isinstance(item, str) else next(iter(item.items()))
+        from transforms import read_step
+
+        spec = read_step(item)
         defaults = {p.name: _plain(p.default) for p in step.transform.params if not p.required}
-        return {str(name): {**defaults, **(given or {})}}
+        return {spec.written: {**defaults, **(spec.params or {})}}
 
     def plugin_digests(self) -> dict[str, str | None]:
         """A hash of each plugin file's content, by the name the config gives it: the files under
@@ -397,19 +399,13 @@ def _item_files(item, path: str, change: Callable[[str, str], str]):
 
 def _step_file(item, change: Callable[[str], str]):
     """A transform step named `file.py:name` with its file changed; any other step as it is."""
-    from transforms.plugins import is_file_spec
+    from transforms import read_step
 
-    if isinstance(item, dict) and len(item) == 1:
-        ((name, given),) = item.items()
-    elif isinstance(item, str):
-        name, given = item, None
-    else:
+    try:
+        spec = read_step(item)
+    except ConfigError:  # not a step: the config's check says so
         return item
-    file, colon, short = str(name).rpartition(":")
-    if not colon or not is_file_spec(file):
-        return item
-    renamed = f"{change(file)}:{short}"
-    return {renamed: given} if isinstance(item, dict) else renamed
+    return spec.item(change(spec.plugin)) if spec.names_file else item
 
 
 def files_named(data: Mapping) -> dict[str, str]:

@@ -281,8 +281,12 @@ class Studio:
 
         registry, refused = transforms.active(), []
         for index, item in enumerate(spec if isinstance(spec, list) else []):
-            name = str(item if not isinstance(item, dict) else next(iter(item), ""))
-            if ":" in name or (name not in registry and name in registry.available()):
+            try:
+                step = transforms.read_step(item)
+            except ConfigError:  # not a step: the config's check says so
+                continue
+            name = step.written
+            if step.plugin is not None or (name not in registry and name in registry.available()):
                 refused.append((f"transforms[{index}]", f"transforms[{index}]: '{name}' is a plugin: "
                                 "the studio loads plugins from its command line only "
                                 "(animator studio --plugin ...)"))

@@ -209,3 +209,21 @@ def test_a_plugin_can_check_its_parameters_when_the_config_loads():
         assert len(build_chain([{"box": {"size": 3}}], registry=registry)) == 1
         with pytest.raises(ConfigError, match=r"transforms\[0\]\.box: size: must be odd"):
             build_chain([{"box": {"size": 4}}], registry=registry)
+
+
+def test_a_step_is_read_by_one_function_in_each_of_its_forms():
+    from transforms import StepSpec, read_step
+
+    assert read_step("zoom") == StepSpec("zoom")
+    assert read_step({"zoom": {"factor": 2}}) == StepSpec("zoom", None, {"factor": 2}, True)
+    assert read_step({"zoom": None}) == StepSpec("zoom", None, None, True)
+    spec = read_step({"fx/my_effects.py:vignette": {"strength": 1}})
+    assert (spec.plugin, spec.name, spec.names_file) == ("fx/my_effects.py", "vignette", True)
+    assert spec.item("/abs/fx/my_effects.py") == {"/abs/fx/my_effects.py:vignette": {"strength": 1}}
+    module = read_step("my_package.effects:vignette")
+    assert (module.plugin, module.names_file, module.item()) == ("my_package.effects", False,
+                                                                 "my_package.effects:vignette")
+    for bad, says in ((["zoom"], "expected a transform name"), ({"a": 1, "b": 2}, "one-key mapping"),
+                      ({"zoom": 3}, "transforms.zoom: expected a mapping of parameters")):
+        with pytest.raises(ConfigError, match=says):
+            read_step(bad)
