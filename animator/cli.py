@@ -249,7 +249,7 @@ def _add_video_command(commands) -> None:
 
 def cmd_dream(args) -> int:
     """`animator dream IMAGE -o OUT`."""
-    from animator.engine.dream import Dreamer, DreamSettings
+    from animator.engine.dream import DreamSettings, make_dreamer
     from animator.media import images
 
     output = Path(args.output)
@@ -261,9 +261,7 @@ def cmd_dream(args) -> int:
     settings = DreamSettings(**{field.name: getattr(args, field.name)
                                 for field in dataclasses.fields(DreamSettings)
                                 if field.name in params.DREAM and getattr(args, field.name) != "auto"})
-    dreamer = Dreamer(model=args.model, weights=args.weights, layers=args.layers,
-                      objective=args.objective, guide=args.guide, precision=args.precision,
-                      xla=None if args.xla == "auto" else args.xla)
+    dreamer = make_dreamer(args)  # the options are the dream section's, files from here
     with _progress(args, f"dreaming {Path(args.image).name}", unit="octave") as bar:
         pixels = dreamer.dream(loaded.pixels, settings, seed=args.seed, progress=bar.update)
     if output.suffix.lower() == ".png":

@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -344,3 +345,26 @@ def _resize(image, size: tuple[int, int]):
     if tuple(image.shape[:2]) == tuple(size):
         return image
     return ops.image.resize(image, size, interpolation="bilinear", antialias=True)
+
+
+def make_dreamer(dream, base_dir: str | Path = ".", build: Callable[..., Dreamer] | None = None) -> Dreamer:
+    """The one Dreamer factory: a Dreamer for a config's `dream:` section (`config.Dream`, or
+    anything with its attributes: the `animator dream` command's options), files
+    it names (a model, weights, guides) relative to `base_dir`. `build`, called with Dreamer's
+    keyword arguments in its place, lets a caller reuse a Dreamer of equal arguments (the studio)."""
+    from animator.config import names_model_file, names_weights_file
+
+    base = Path(base_dir)
+
+    def guide(path: str | None) -> str | None:
+        return None if path is None else str(base / path)
+
+    objective = dream.objective
+    if not isinstance(objective, str):
+        objective = [{**item, "guide": guide(item["guide"])} if "guide" in item else item
+                     for item in objective]
+    model = str(base / dream.model) if names_model_file(dream.model) else dream.model
+    weights = str(base / dream.weights) if names_weights_file(dream.weights) else dream.weights
+    return (build or Dreamer)(model=model, weights=weights, layers=dream.layers, objective=objective,
+                              guide=guide(dream.guide), precision=dream.precision,
+                              xla=None if dream.xla == "auto" else dream.xla)

@@ -278,27 +278,9 @@ def _check_octaves(config: Config, height: int, width: int) -> None:
 
 
 def _dreamer(config: Config, build: Callable[..., Dreamer] | None = None) -> Dreamer:
-    from animator.engine.dream import Dreamer
+    from animator.engine.dream import make_dreamer
 
-    dream = config.animation.dream
-    # files named in the config are relative to its folder, like the input and the plugins
-    weights = dream.weights if config.weights_file is None else str(config.weights_file)
-    return (build or Dreamer)(model=config.dream_model, weights=weights, layers=dream.layers,
-                              objective=_objective(config), guide=_guide(config, dream.guide),
-                              precision=dream.precision, xla=None if dream.xla == "auto" else dream.xla)
-
-
-def _guide(config: Config, path: str | None) -> str | None:
-    return None if path is None else str(config.base_dir / path)
-
-
-def _objective(config: Config):
-    """The config's objective, its guide images relative to the config's folder."""
-    objective = config.animation.dream.objective
-    if isinstance(objective, str):
-        return objective
-    return [{**item, "guide": _guide(config, item["guide"])} if "guide" in item else item
-            for item in objective]
+    return make_dreamer(config.animation.dream, config.base_dir, build)
 
 
 def _loop(config, dreamer, store: FrameStore, start: _Start, stop, live: _LiveVideo | None,
