@@ -122,8 +122,10 @@ class Dreamer:
     "none" or a file path; `layers`: a mapping `{layer[:channel]: weight}` or a string `a,b:0.5`;
     `objective`: mean or l2 (the layers' reduction), or the list of terms of
     `animator.objective` (guide, tv, stay_near, more layers); `guide`: a guide image's path,
-    which guides every dreamed layer; `precision`: float32, bfloat16 or float16 (half-precision
-    compute, float32 frames);
+    which guides every dreamed layer; `precision`: auto, float32, bfloat16 or float16
+    (half-precision compute, float32 frames; auto: `backend.choose_precision` for 256² frames),
+    or the `backend.PrecisionChoice` a caller made for its frames' size; `self.precision`
+    holds the choice and why;
     `xla`: compile the TensorFlow octave with XLA (None: on a GPU only); `tile_batch`: tiles
     per model call when a frame is tiled (None: see `tile_batch`).
     """
@@ -135,7 +137,7 @@ class Dreamer:
         layers=None,
         objective=_DEFAULT["objective"],
         preprocess: str | None = None,
-        precision: str = _DEFAULT["precision"],
+        precision=_DEFAULT["precision"],
         xla: bool | None = None,
         tile_batch: int | None = None,
         guide: str | None = None,
@@ -145,8 +147,9 @@ class Dreamer:
         compile_cache.use_jax_cache()  # before the model is built: building compiles too
         self.spec = models.spec_for(model)
         self.model_name = self.spec.name
+        self.precision = _precision(self.spec, precision)
         backbone = model if self.spec.default_weights == models.OBJECT \
-            else models.build_backbone(model, weights, precision)
+            else models.build_backbone(model, weights, self.precision.precision)
         reduction, items = (objective, ()) if isinstance(objective, str) else ("mean", objective)
         # Looked up only when no layer is named: a custom model may have no default layers.
         self.objective = make_objective(
@@ -355,6 +358,17 @@ class Losses(Sequence):
 
     def __getitem__(self, index):
         return self._read()[index]
+
+
+def _precision(spec: models.ModelSpec, precision):
+    """The PrecisionChoice for `precision` (a name, "auto" or a choice already made)."""
+    from animator.backend import PrecisionChoice, choose_precision
+
+    if isinstance(precision, PrecisionChoice):
+        return precision
+    if spec.default_weights == models.OBJECT:
+        return PrecisionChoice("float32", "a keras.Model given as such computes in its own policy")
+    return choose_precision(spec.name) if precision == "auto" else PrecisionChoice(precision, "as set")
 
 
 def _exceeds(step_losses, max_loss: float) -> bool:
