@@ -288,13 +288,14 @@ def settings_path(config: Config) -> Path:
 
 def _write_settings(config: Config, precision=None) -> str:
     """Write the effective config beside the output (every default filled in, so that the
-    output can be made again from it), with the precision `auto` chose and why as a comment;
-    returns its text, which each frame also carries."""
+    output can be made again from it), headed by the precision `auto` chose and why; returns
+    the config's text, which an MP4 carries (as `assemble` writes it from the frames alone)."""
     text = config.effective_yaml()
+    written = text
     if precision is not None and config.animation.dream.precision == "auto":
         header, _, rest = text.partition("\n")
-        text = f"{header}\n# dream.precision auto chose {precision}\n{rest}"
-    io.write_atomic(settings_path(config), lambda stream: stream.write(text.encode("utf-8")))
+        written = f"{header}\n# dream.precision auto chose {precision}\n{rest}"
+    io.write_atomic(settings_path(config), lambda stream: stream.write(written.encode("utf-8")))
     return text
 
 
