@@ -25,6 +25,12 @@ disk), so it counts the writing and encoding that a side leaves for the end.
     python scripts/bench.py --backend jax --size 320x240 --json bench.json
     python scripts/bench.py --peak-tflops 989   # on a GPU: achieved TFLOP/s against the peak
     python scripts/bench.py --pipeline          # the host pipeline alone: 1080p MP4, no dream
+    python scripts/bench.py --precision         # each zoo model's step, float32 and bf16, 256² and 512²
+    python scripts/bench.py --precision --save  # ... kept as this machine's for precision: auto
+
+The table prints the whole process's ratio (every second from the backend's import to the last
+file on disk, model build included) beside the steady one, and the first frame once the model is
+built against a steady frame (animator: one trace serves every octave).
 """
 
 from __future__ import annotations
@@ -68,7 +74,7 @@ class Settings:
     seed: int = 1
     fps: float = 10.0
     format: str = "gif"
-    precision: str = "float32"
+    precision: str = "auto"  # animator's (the baseline, as the tutorial, is float32)
     preset: str | None = None  # animator's output.preset (None: its default)
     checkpoint_every: int | str | None = None  # animator's output.checkpoint_every
 
@@ -124,9 +130,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--format", choices=("gif", "mp4"), default=defaults.format,
                         help="the video both sides write")
-    parser.add_argument("--precision", choices=("float32", "bfloat16", "float16"),
-                        default=defaults.precision,
-                        help="animator's dream.precision (the baseline, as the tutorial, is float32)")
+    parser.add_argument("--precision", nargs="?", const="table", default=defaults.precision,
+                        choices=("auto", "float32", "bfloat16", "float16", "table"),
+                        help="animator's dream.precision (the baseline, as the tutorial, is float32); "
+                             "alone: time each zoo model's step in float32 and bf16 instead")
+    parser.add_argument("--models", type=lambda text: text.split(","), default=None,
+                        help="--precision: these zoo models (default: all)")
+    parser.add_argument("--precision-sizes", type=lambda text: [int(t) for t in text.split(",")],
+                        default=[256, 512], help="--precision: square sides, pixels")
+    parser.add_argument("--emulated-bf16", action="store_true",
+                        help="--precision: time bf16 on a device without native bf16 too (slow)")
+    parser.add_argument("--save", action="store_true",
+                        help="--precision: keep the figures as this machine's, for precision: auto")
+    parser.add_argument("--ship", action="store_true",
+                        help="--precision: write them into the package's animator/engine/precision.json")
     parser.add_argument("--preset", default=None, help="animator's MP4 output.preset (libx264)")
     parser.add_argument("--checkpoint-every", type=parse_cadence, default=None,
                         help="animator's output.checkpoint_every: frames (1) or seconds (10s)")
@@ -156,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--video", action="store_true",
                         help="dream a demo clip instead: seconds per frame and flicker with the flow "
                              "on and off and every: 3 (scripts/bench_video.py)")
-    parser.add_argument("--worker", choices=(*SIDES, "probe"), default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=(*SIDES, "probe", "precision"), default=None,
+                        help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
     return parser
 
@@ -198,9 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         return video_bench(args)
     if args.pipeline:
         apply_pipeline(args, list(sys.argv[1:] if argv is None else argv))
+    if args.precision == "table" and not args.worker:
+        return precision_bench(args, argv_for(argv))
     settings = settings_from(args)
     if args.worker:
-        work = run_probe if args.worker == "probe" else run_worker
+        work = {"probe": run_probe, "precision": run_precision}.get(args.worker, run_worker)
         result = work(args.worker, settings, args.workdir or Path(tempfile.mkdtemp()))
         args.result.write_text(json.dumps(result))
         return 0
@@ -257,7 +277,7 @@ def argv_for(argv: list[str] | None) -> list[str]:
         if name in ("--json", "--only", "--repeat", "--workdir", "--peak-tflops", "--report-sizes"):
             skip = "=" not in item
             continue
-        if name in ("--first-frame", "--gpu-report"):
+        if name in ("--first-frame", "--gpu-report", "--save", "--ship"):
             continue
         kept.append(item)
     return kept
@@ -318,6 +338,11 @@ def summarise_side(settings: Settings, runs: list[dict], peak_tflops: float | No
         "peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
         "runs": runs,
     }
+    built = [run for run in runs if run.get("model_seconds") is not None]
+    if built:  # the first frame's own cost: tracing (and on JAX compiling) plus one dream
+        side["first_frame_after_model_seconds"] = statistics.median(
+            run["frame_seconds"][0] - run["model_seconds"] for run in built)
+        side["first_to_steady"] = side["first_frame_after_model_seconds"] / per_frame
     octave = [run for run in runs if run.get("octave_seconds")]
     if octave:  # CPU time too: on a shared machine the wall-clock share swings with the load
         side["octave_seconds"] = statistics.median(run["octave_seconds"] for run in octave)
@@ -344,6 +369,8 @@ def summarise(settings: Settings, runs: dict[str, list[dict]], peak_tflops: floa
     if all(side in report for side in SIDES):
         report["ratio"] = (report["baseline"]["steady_seconds_per_frame"]
                            / report["animator"]["steady_seconds_per_frame"])
+        report["whole_process_ratio"] = (report["baseline"]["total_seconds"]
+                                         / report["animator"]["total_seconds"])
     return report
 
 
@@ -356,7 +383,21 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+    flags = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    shown = [flag for flag in SHOWN_FLAGS if flag in flags]
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "flags": shown, "device": f"flags {' '.join(shown) or 'none of ' + ' '.join(SHOWN_FLAGS)}"}
+
+
+# The CPU flags that decide the convolutions' speed and whether bf16 is native.
+SHOWN_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
 
 
 def format_table(report: dict) -> str:
@@ -367,6 +408,8 @@ def format_table(report: dict) -> str:
         ("end-to-end frames/s (2..N + finish)", "end_to_end_fps", "{:.2f}"),
         ("CPU ms/frame (threads + ffmpeg, 3..N)", "cpu_seconds_per_frame", "{:.0f}", 1000),
         ("first frame s (build + trace + dream)", "first_frame_seconds", "{:.2f}"),
+        ("first frame s once the model is built", "first_frame_after_model_seconds", "{:.2f}"),
+        ("  ... against a steady frame", "first_to_steady", "{:.2f}x"),
         (f"finish s ({s['format'].upper()})", "finish_seconds", "{:.2f}"),
         ("total s", "total_seconds", "{:.2f}"),
         ("dream steps/s (steady)", "steps_per_second", "{:.2f}"),
@@ -383,7 +426,8 @@ def format_table(report: dict) -> str:
         f"{s['width']}x{s['height']}, {s['frames']} frames, {s['octaves']} octaves x {s['steps']} steps"
         f" (scale {s['octave_scale']}), step {s['step_size']}, jitter {s['jitter']},"
         f" tile {s['tile_size']}, zoom {s['zoom']}",
-        f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores",
+        f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
+        f"{report['machine'].get('device', '')}",
     ]
     if report.get("flops_per_frame"):
         lines.append(f"model GFLOP per frame (conv/dense, x3 for forward+backward): "
@@ -396,6 +440,8 @@ def format_table(report: dict) -> str:
             lines.append(f"{label:40}" + "".join(f"{cell:>12}" for cell in cells))
     if "ratio" in report:
         lines.append(f"ratio baseline/animator (steady s/frame): {report['ratio']:.2f}x")
+        lines.append(f"ratio baseline/animator (whole process, {s['frames']} frames): "
+                     f"{report['whole_process_ratio']:.2f}x")
     return "\n".join(lines)
 
 
@@ -1033,6 +1079,86 @@ def layer_flops(layer, out: tuple[int, int]) -> float:
         rank = len(layer.input.shape)
         return 2.0 * layer.input.shape[-1] * layer.units * (positions if rank == 4 else 1)
     return 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# --precision: each zoo model's step in float32 and bf16, the table precision: auto reads
+# ---------------------------------------------------------------------------------------------
+
+
+def precision_bench(args: argparse.Namespace, argv: list[str]) -> int:
+    """Time each model in its own process; print the table; `--save`/`--ship` keep it."""
+    from animator import models
+
+    report = {"machine": machine(), "backend": args.backend, "models": {}}
+    with tempfile.TemporaryDirectory(prefix="animator-bench-precision-") as scratch:
+        for name in args.models or models.names():
+            report["models"][name] = spawn("precision", [*argv, "--model", name], args.backend,
+                                           Path(scratch) / name)
+    kind = next(iter(report["models"].values()))["kind"]
+    report["kind"] = kind
+    print(format_precision(report))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    for wanted, folder in ((args.save, None), (args.ship, Path(__file__).resolve().parents[1] / "animator" / "engine")):
+        if wanted:
+            print(f"bench: wrote {save_precision(report, folder)}", file=sys.stderr)
+    return 0
+
+
+def run_precision(_side: str, settings: Settings, workdir: Path) -> dict:
+    """One model's gradient step at each size, float32 and (where bf16 is native, or asked for)
+    bf16: ms per step, the mean of a few steps after a first call that traces."""
+    from animator.dream import Dreamer
+
+    from animator import backend
+
+    args = build_parser().parse_known_args()[0]
+    kind, why = backend.device_kind()
+    precisions = ["float32", "bfloat16"] if kind != "float32" or args.emulated_bf16 else ["float32"]
+    ascent = dream_settings(settings, steps=2, tile_size=None)
+    times = {}
+    for precision in precisions:
+        dreamer = Dreamer(model=settings.model, weights="none", precision=precision)
+        for side in args.precision_sizes:
+            _, seconds, _ = time_octave(dreamer, (side, side), ascent, repeats=2)
+            times.setdefault(str(side), {})[precision] = round(1000 * seconds / ascent.steps, 1)
+    return {"kind": kind, "why": why, "times": times}
+
+
+def format_precision(report: dict) -> str:
+    m = report["machine"]
+    lines = [f"machine: {m['cpu']}, {m['cores']} cores, {m['device']}; backend {report['backend']}",
+             f"device kind: {report['kind']} ({next(iter(report['models'].values()))['why']})",
+             "| model | size | float32 ms/step | bf16 ms/step | bf16 speed-up |", "|---|---|---|---|---|"]
+    for name, result in report["models"].items():
+        for side, times in result["times"].items():
+            half = times.get("bfloat16")
+            cells = [f"{half:.0f}", f"{times['float32'] / half:.2f}x"] if half else ["(not native)", "-"]
+            lines.append(f"| {name} | {side}² | {times['float32']:.0f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def save_precision(report: dict, folder: Path | None) -> Path:
+    """Merge the figures into the precision table in `folder` (None: this machine's own, in the
+    user's cache folder), under the device kind and backend they were measured on."""
+    from animator.compile_cache import user_cache_folder
+
+    from animator import backend
+
+    path = (folder or user_cache_folder()) / backend.PRECISION_TABLE
+    table = json.loads(path.read_text()) if path.is_file() else {}
+    kind = report["kind"]
+    measured = table.setdefault(kind, {}).setdefault(report["backend"], {})
+    for name, result in report["models"].items():
+        for side, times in result["times"].items():
+            if "bfloat16" in times:
+                measured.setdefault(name, {})[side] = times
+    m = report["machine"]
+    table.setdefault("measured_on", {})[kind] = f"{m['cores']}-core {m['cpu']} ({m['device']})"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(table, indent=2) + "\n")
+    return path
 
 
 if __name__ == "__main__":

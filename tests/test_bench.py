@@ -120,3 +120,42 @@ def test_the_gpu_report_runs_with_jax_and_no_tensorflow(tmp_path):
                       "steps unrolled"]
     assert "| device | cpu: cpu |" in done.stdout
     assert (tmp_path / "w" / "e2e-64x48" / "animator.mp4").is_file()
+
+
+def test_the_precision_table_times_each_model_and_feeds_auto(tmp_path, monkeypatch):
+    out = tmp_path / "precision.json"
+    root = str(SCRIPT.parents[1])  # this checkout's animator, in the workers too
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, str(SCRIPT), "--precision", "--models", "mobilenet_v2",
+               "--precision-sizes", "48", "--json", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    times = report["models"]["mobilenet_v2"]["times"]["48"]
+    assert times["float32"] > 0
+    assert ("bfloat16" in times) == (report["kind"] != "float32")  # bf16 where it is native only
+    assert "| mobilenet_v2 | 48² |" in done.stdout and report["machine"]["cpu"] in done.stdout
+
+    # a bf16 CPU's figures, saved as this machine's, decide auto there
+    from animator import backend
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    measured = {"kind": "cpu-bf16", "backend": "tensorflow", "machine": report["machine"],
+                "models": {"resnet50": {"times": {"256": {"float32": 80.0, "bfloat16": 50.0}}}}}
+    saved = load_bench().save_precision(measured, None)
+    assert saved == tmp_path / "cache" / "deepdream-animator" / "precision.json"
+    zen4 = backend.device_kind(flags=frozenset({"avx512_bf16"}), accelerator=False)
+    assert backend.choose_precision("resnet50", (256, 256), kind=zen4).precision == "bfloat16"
+
+
+def test_the_summary_gives_the_whole_process_ratio_and_the_first_frame_against_a_steady_one():
+    bench = load_bench()
+    run = {"frame_seconds": [9.0, 2.0, 2.0, 2.0], "finish_seconds": 0.5, "total_seconds": 20.0,
+           "cpu_seconds_per_frame": 2.0, "peak_rss_mb": 1.0}
+    peer = {**run, "total_seconds": 30.0}
+    report = bench.summarise(bench.Settings(frames=4), {"baseline": [peer],
+                                                        "animator": [{**run, "model_seconds": 6.0}]}, None)
+    assert report["whole_process_ratio"] == 1.5
+    assert report["animator"]["first_frame_after_model_seconds"] == 3.0
+    assert report["animator"]["first_to_steady"] == 1.5
+    assert "whole process, 4 frames): 1.50x" in bench.format_table(report)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 PIXEL_MIN, PIXEL_MAX = 0.0, 255.0
+# Layout.tile_size of a frame that is one tile: the step then reads no static size of the image.
+WHOLE = 0
 # A floor for the gradient scale, not an offset: gradients of a mean over many pixels are tiny,
 # and `g / (std + 1e-8)` would make the step size depend on the frame and tile area.
 _TINY = 1e-30
@@ -47,7 +49,9 @@ def tile_groups(height: int, width: int, tile_size: int, batch: int = 1) -> list
 class Layout(NamedTuple):
     """What an octave's compiled program is specialised for, besides the image's shape.
 
-    `tile_size` (pixels) and `tile_batch` (tiles per model call) fix the tiles; `mean_abs`
+    `tile_size` (pixels) and `tile_batch` (tiles per model call) fix the tiles, `WHOLE` (0) for a
+    frame dreamed whole: that program is free of the image's size, so one trace serves every
+    octave (`tf.function` with a shape-free signature; jax.jit still compiles each shape); `mean_abs`
     normalises by the mean absolute gradient instead of its std; `unroll` writes the steps out
     as straight code (XLA:CPU runs loop bodies several times slower) instead of a loop. A tuple
     of plain values: tf.function and jax.jit key their compiled programs by its value.
@@ -78,6 +82,11 @@ def tiled_gradient(image, objective, weights, inputs, layout: Layout, backend: B
     """The objective over the tiles of `image` (their mean) and its gradient, H×W×3."""
     from keras import ops
 
+    if layout.tile_size == WHOLE:
+        loss, grads = backend.value_and_grad(
+            lambda tiles: ops.cast(objective.tile_value(backend.call(tiles), weights, inputs), "float32"),
+            image[None])
+        return loss, grads[0]
     height, width = int(image.shape[0]), int(image.shape[1])
     grads, total, count = {}, 0.0, 0
     for boxes in tile_groups(height, width, layout.tile_size, layout.tile_batch):

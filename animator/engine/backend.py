@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 
 import keras
 
-from animator.engine.ascent import Backend, Layout, ascend, tile_bounds, tile_groups  # noqa: F401
+from animator.engine.ascent import WHOLE, Backend, Layout, ascend, tile_bounds, tile_groups  # noqa: F401
 
 
 def tile_batch(tile_size: int, bytes_per_pixel: float, budget: int, limit: int = 16) -> int:
@@ -133,8 +134,9 @@ class Octave:
     through the model in one call; `weights` (one per objective term, default the objective's
     own) and `inputs` (the objective's tensors: guide features, the octave's base image) are
     arguments of the compiled function, so changing them does not recompile it. `losses` holds
-    the objective per step. Each backend compiles `ascent.ascend` once per octave shape;
-    `traces` counts the compilations.
+    the objective per step. A frame that fits one tile is dreamed whole (`Layout` WHOLE), in a
+    program TensorFlow traces once for every octave size; a tiled frame's depends on its size.
+    `traces` counts the traces of `ascent.ascend`.
     """
 
     def __init__(self, model, objective):
@@ -144,7 +146,9 @@ class Octave:
                  weights=None, inputs=None):
         from keras import ops
 
-        layout = Layout(int(tile_size), int(tile_batch), normalisation == "mean_abs", self.unroll)
+        whole = int(tile_size) >= max(int(image.shape[0]), int(image.shape[1]))
+        layout = Layout(WHOLE if whole else int(tile_size), 1 if whole else int(tile_batch),
+                        normalisation == "mean_abs", self.unroll)
         weights = self.objective.weights() if weights is None else weights
         return self.run(ops.convert_to_tensor(image, "float32"), ops.convert_to_tensor(shifts, "int32"),
                         ops.convert_to_tensor(step_size, "float32"),
@@ -159,13 +163,38 @@ class Octave:
 
 class _TensorFlowOctave(Octave):
     def __init__(self, model, objective, xla: bool):
-        import tensorflow as tf
 
         super().__init__(model, objective)
         # XLA:CPU runs while-loop bodies several times slower than straight code: unrolled there
         self.unroll = xla and not has_accelerator()
-        backend = Backend(self._value_and_grad, lambda tiles: activations(model(tiles, training=False)))
-        self.run = tf.function(functools.partial(self.ascend, backend), jit_compile=xla)
+        self._xla, self._functions = xla, {}
+        self._backend = Backend(self._value_and_grad,
+                                lambda tiles: activations(model(tiles, training=False)))
+
+    def run(self, image, shifts, step_size, max_loss, weights, inputs, layout):
+        """The octave's `tf.function` for this layout, traced once per signature: a whole frame's
+        signature leaves the image's height and width (and those of the inputs of its size, the
+        octave's base) free, so the octaves of a frame, and every later frame, share one trace
+        (a trace of the model's gradient costs seconds: three octaves used to pay it three times)."""
+        import tensorflow as tf
+
+        def spec(tensor):
+            free = layout.tile_size == WHOLE and tuple(tensor.shape) == tuple(image.shape)
+            return tf.TensorSpec([None, None, *tensor.shape[2:]] if free else tensor.shape, tensor.dtype)
+
+        args = (image, shifts, step_size, max_loss, weights, inputs)
+        signature = tuple(tf.nest.map_structure(spec, args))
+        key = (layout, repr(signature))
+        if key not in self._functions:
+            octave = functools.partial(self._ascend, layout)
+            # No AutoGraph: the step is keras.ops with no Python branch on a tensor, and
+            # converting its source took half the trace (InceptionV3: 5.4 s -> 2.8 s at 256²).
+            self._functions[key] = tf.function(octave, input_signature=signature,
+                                               jit_compile=self._xla, autograph=False)
+        return self._functions[key](*args)
+
+    def _ascend(self, layout, image, shifts, step_size, max_loss, weights, inputs):
+        return self.ascend(self._backend, image, shifts, step_size, max_loss, weights, inputs, layout)
 
     @staticmethod
     def _value_and_grad(fn, x):
@@ -233,3 +262,141 @@ def compiled(fn):
 
 def _unsupported(name: str) -> RuntimeError:
     return RuntimeError(f"the {name} backend is not supported: set KERAS_BACKEND=tensorflow or jax")
+
+
+# --- The compute precision `dream.precision: auto` chooses -----------------------------------
+# bfloat16 pays only where the hardware computes in it: an AVX2-only CPU emulates it (slower
+# than float32), a GPU before compute capability 8 (Ampere) has no bf16 tensor cores. Where
+# it does compute in bf16, it is chosen per model from measurements (`PRECISION_TABLE`, which
+# `scripts/bench.py --precision` writes): depthwise convolutions (MobileNetV2) ran slower in
+# bf16 on a CPU that has it.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+BF16_COMPUTE_CAPABILITY = (8, 0)
+PRECISION_TABLE = "precision.json"  # beside this module: the package's measurements
+
+
+@dataclass(frozen=True)
+class PrecisionChoice:
+    """The compute precision of a Dreamer (float32 or bfloat16) and why it was chosen."""
+
+    precision: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.precision}: {self.reason}"
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU's feature flags as the kernel reports them (empty where it does not)."""
+    try:
+        with open(cpuinfo) as info:
+            for line in info:
+                if line.startswith(("flags", "Features")):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name (`platform.processor()` where /proc/cpuinfo has none)."""
+    try:
+        with open(cpuinfo) as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def gpu_compute_capability() -> tuple[int, int] | None:
+    """The first GPU's CUDA compute capability, e.g. (9, 0) for an H100; None without one
+    (or where the backend does not say)."""
+    if not has_accelerator():
+        return None
+    name = keras.backend.backend()
+    try:
+        if name == "jax":
+            import jax
+
+            given = getattr(jax.devices()[0], "compute_capability", None)
+            return tuple(int(part) for part in str(given).split(".")[:2]) if given else None
+        import tensorflow as tf
+
+        details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+        given = details.get("compute_capability")
+        return tuple(given[:2]) if given else None
+    except Exception:  # a backend or driver that does not report it: treat as unknown
+        return None
+
+
+def device_kind(flags: frozenset[str] | None = None, capability: tuple[int, int] | None = None,
+                accelerator: bool | None = None) -> tuple[str, str]:
+    """(kind, description) of the device that computes: kind "gpu" (bf16 tensor cores), "cpu-bf16"
+    (native bf16 arithmetic), or "float32" where bf16 is not native (with the reason)."""
+    accelerator = has_accelerator() if accelerator is None else accelerator
+    if accelerator:
+        capability = gpu_compute_capability() if capability is None else capability
+        if capability is None or tuple(capability) < BF16_COMPUTE_CAPABILITY:
+            shown = "unknown" if capability is None else ".".join(map(str, capability))
+            return "float32", f"this GPU (compute capability {shown}) has no bf16 tensor cores"
+        return "gpu", f"bf16 tensor cores (compute capability {'.'.join(map(str, capability))})"
+    flags = cpu_flags() if flags is None else flags
+    present = [flag for flag in BF16_CPU_FLAGS if flag in flags]
+    if not present:
+        return "float32", f"this CPU has no native bf16 arithmetic (no {' or '.join(BF16_CPU_FLAGS)} flag)"
+    return "cpu-bf16", f"this CPU computes in bf16 ({', '.join(present)})"
+
+
+def size_class(height: int, width: int, measured) -> int:
+    """The measured side (pixels) nearest to a height × width frame's, by area on a log scale."""
+    import math
+
+    side = math.sqrt(max(1, height) * max(1, width))
+    return min((int(s) for s in measured), key=lambda s: abs(math.log(s / side)))
+
+
+def precision_tables() -> list[dict]:
+    """The measurements `auto` reads: this machine's own (`scripts/bench.py --precision --save`
+    writes them to the user's cache folder) before the package's."""
+    import json
+    from pathlib import Path
+
+    from animator.engine.compile_cache import user_cache_folder
+
+    tables = []
+    for folder in (user_cache_folder(), Path(__file__).parent):
+        try:
+            tables.append(json.loads((folder / PRECISION_TABLE).read_text()))
+        except (OSError, ValueError):
+            continue
+    return tables
+
+
+def choose_precision(model: str, size: tuple[int, int] | None = None, *, kind=None,
+                     tables: list[dict] | None = None) -> PrecisionChoice:
+    """`dream.precision: auto` for zoo model `model` at a frame of `size` (height, width): bfloat16
+    where the device computes in it and it measured faster for this model at the nearest
+    measured size, float32 elsewhere. Reads no clock: on a device without native bf16 it costs
+    only a look at /proc/cpuinfo (or the GPU's compute capability)."""
+    kind, description = device_kind() if kind is None else kind
+    if kind == "float32":
+        return PrecisionChoice("float32", description)
+    backend = keras.backend.backend()
+    for table in precision_tables() if tables is None else tables:
+        sizes = table.get(kind, {}).get(backend, {}).get(model)
+        if sizes:
+            side = size_class(*(size or (256, 256)), sizes)
+            times = sizes[str(side)]
+            faster = times["bfloat16"] < times["float32"]
+            ratio = times["float32"] / times["bfloat16"]
+            return PrecisionChoice("bfloat16" if faster else "float32",
+                                   f"{description}; bf16 measured {ratio:.2f}x float32's speed for "
+                                   f"{model} at {side}² on {table.get('measured_on', {}).get(kind, kind)}")
+    if kind == "gpu":
+        return PrecisionChoice("bfloat16", description)
+    return PrecisionChoice("float32", f"{description}, but bf16 is not measured for {model} on "
+                                      f"{backend} here: scripts/bench.py --precision measures it")

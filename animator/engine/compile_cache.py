@@ -25,8 +25,15 @@ def cache_folder(environ=None) -> Path | None:
     chosen = environ.get(ENV_VAR)
     if chosen is not None:
         return None if chosen.strip().lower() in OFF else Path(chosen).expanduser()
+    return user_cache_folder(environ) / "jax"
+
+
+def user_cache_folder(environ=None) -> Path:
+    """The project's folder in the user's cache: `$XDG_CACHE_HOME/deepdream-animator`, by default
+    `~/.cache/deepdream-animator` (JAX's programs, this machine's precision measurements)."""
+    environ = os.environ if environ is None else environ
     base = environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "deepdream-animator" / "jax"
+    return Path(base) / "deepdream-animator"
 
 
 def use_jax_cache() -> Path | None:

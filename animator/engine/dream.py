@@ -92,8 +92,10 @@ class Dreamer:
     "none" or a file path; `layers`: a mapping `{layer[:channel]: weight}` or a string `a,b:0.5`;
     `objective`: mean or l2 (the layers' reduction), or the list of terms of
     `animator.engine.objective` (guide, tv, stay_near, more layers); `guide`: a guide image's path,
-    which guides every dreamed layer; `precision`: float32, bfloat16 or float16 (half-precision
-    compute, float32 frames);
+    which guides every dreamed layer; `precision`: auto, float32, bfloat16 or float16
+    (half-precision compute, float32 frames; auto: `backend.choose_precision` for 256² frames),
+    or the `backend.PrecisionChoice` a caller made for its frames' size; `self.precision`
+    holds the choice and why;
     `xla`: compile the TensorFlow octave with XLA (None: on a GPU only); `tile_batch`: tiles
     per model call when a frame is tiled (None: see `tile_batch`).
     """
@@ -105,7 +107,7 @@ class Dreamer:
         layers=None,
         objective=_DEFAULT["objective"],
         preprocess: str | None = None,
-        precision: str = _DEFAULT["precision"],
+        precision=_DEFAULT["precision"],
         xla: bool | None = None,
         tile_batch: int | None = None,
         guide: str | None = None,
@@ -115,8 +117,9 @@ class Dreamer:
         compile_cache.use_jax_cache()  # before the model is built: building compiles too
         self.spec = models.spec_for(model)
         self.model_name = self.spec.name
+        self.precision = _precision(self.spec, precision)
         backbone = model if self.spec.default_weights == models.OBJECT \
-            else models.build_backbone(model, weights, precision)
+            else models.build_backbone(model, weights, self.precision.precision)
         reduction, items = (objective, ()) if isinstance(objective, str) else ("mean", objective)
         # Looked up only when no layer is named: a custom model may have no default layers.
         self.objective = make_objective(
@@ -327,6 +330,17 @@ class Losses(Sequence):
         return self._read()[index]
 
 
+def _precision(spec: models.ModelSpec, precision):
+    """The PrecisionChoice for `precision` (a name, "auto" or a choice already made)."""
+    from animator.engine.backend import PrecisionChoice, choose_precision
+
+    if isinstance(precision, PrecisionChoice):
+        return precision
+    if spec.default_weights == models.OBJECT:
+        return PrecisionChoice("float32", "a keras.Model given as such computes in its own policy")
+    return choose_precision(spec.name) if precision == "auto" else PrecisionChoice(precision, "as set")
+
+
 def _exceeds(step_losses, max_loss: float) -> bool:
     from keras import ops
 
@@ -347,11 +361,13 @@ def _resize(image, size: tuple[int, int]):
     return ops.image.resize(image, size, interpolation="bilinear", antialias=True)
 
 
-def make_dreamer(dream, base_dir: str | Path = ".", build: Callable[..., Dreamer] | None = None) -> Dreamer:
+def make_dreamer(dream, base_dir: str | Path = ".", build: Callable[..., Dreamer] | None = None,
+                 size: tuple[int, int] | None = None) -> Dreamer:
     """The one Dreamer factory: a Dreamer for a config's `dream:` section (`config.Dream`, or
     anything with its attributes: the `animator dream` command's options), files
     it names (a model, weights, guides) relative to `base_dir`. `build`, called with Dreamer's
-    keyword arguments in its place, lets a caller reuse a Dreamer of equal arguments (the studio)."""
+    keyword arguments in its place, lets a caller reuse a Dreamer of equal arguments (the studio);
+    `precision: auto` is chosen for frames of `size` (height, width)."""
     from animator.config import names_model_file, names_weights_file
 
     base = Path(base_dir)
@@ -365,6 +381,11 @@ def make_dreamer(dream, base_dir: str | Path = ".", build: Callable[..., Dreamer
                      for item in objective]
     model = str(base / dream.model) if names_model_file(dream.model) else dream.model
     weights = str(base / dream.weights) if names_weights_file(dream.weights) else dream.weights
+    precision = dream.precision
+    if precision == "auto":
+        from animator.engine.backend import choose_precision
+
+        precision = choose_precision(models.spec_for(model).name, size)
     return (build or Dreamer)(model=model, weights=weights, layers=dream.layers, objective=objective,
-                              guide=guide(dream.guide), precision=dream.precision,
+                              guide=guide(dream.guide), precision=precision,
                               xla=None if dream.xla == "auto" else dream.xla)

@@ -119,12 +119,14 @@ def run(
     with store.lock(config.output_path), starts:  # the lock creates the frames folder
         start = _starting_point(config, store, resume, force, note, starts)
         images.remove_stale_temporaries(config.output_path)  # a killed render's unfinished MP4
-        dreamer = _dreamer(config, dreamer)
+        dreamer = _dreamer(config, dreamer, tuple(np.shape(start.frame)[:2]))
+        if config.animation.dream.precision == "auto":
+            note(f"precision {dreamer.precision}")
         if start.index == 0:  # the input and the model are good: only now replace an old render
             _begin(config, store)
         elif start.first is None:  # first.npz missing or damaged: dream frame 0 again
             start.first = _first_again(config, dreamer, store, starts)
-        settings = _write_settings(config)
+        settings = _write_settings(config, dreamer.precision)
         store.frame_text = {SETTINGS_KEY: config.frame_settings()}
         live = _LiveVideo.open(config) if start.index == 0 else None
         if live is not None:
@@ -248,11 +250,16 @@ def settings_path(config: Config) -> Path:
     return config.output_path.with_name(config.output_path.name + ".yaml")
 
 
-def _write_settings(config: Config) -> str:
+def _write_settings(config: Config, precision=None) -> str:
     """Write the effective config beside the output (every default filled in, so that the
-    output can be made again from it); returns its text, which each frame also carries."""
+    output can be made again from it), headed by the precision `auto` chose and why; returns
+    the config's text, which an MP4 carries (as `assemble` writes it from the frames alone)."""
     text = config.effective_yaml()
-    images.write_atomic(settings_path(config), lambda stream: stream.write(text.encode("utf-8")))
+    written = text
+    if precision is not None and config.animation.dream.precision == "auto":
+        header, _, rest = text.partition("\n")
+        written = f"{header}\n# dream.precision auto chose {precision}\n{rest}"
+    images.write_atomic(settings_path(config), lambda stream: stream.write(written.encode("utf-8")))
     return text
 
 
@@ -277,10 +284,12 @@ def _check_octaves(config: Config, height: int, width: int) -> None:
                 f"{config.animation.dream.model}'s {min_size} px: {fix}")
 
 
-def _dreamer(config: Config, build: Callable[..., Dreamer] | None = None) -> Dreamer:
+def _dreamer(config: Config, build: Callable[..., Dreamer] | None = None,
+             size: tuple[int, int] | None = None) -> Dreamer:
+    """The config's Dreamer; `precision: auto` is chosen for frames of `size` (height, width)."""
     from animator.engine.dream import make_dreamer
 
-    return make_dreamer(config.animation.dream, config.base_dir, build)
+    return make_dreamer(config.animation.dream, config.base_dir, build, size)
 
 
 def _loop(config, dreamer, store: FrameStore, start: _Start, stop, live: _LiveVideo | None,

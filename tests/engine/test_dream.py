@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import os
 import subprocess
@@ -359,7 +361,7 @@ def test_tiles_are_batched_from_the_memory_budget_on_a_gpu_only(hed):
         hed.accelerator, hed.memory_budget = saved
 
 
-@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+@pytest.mark.parametrize("precision", ["float16"])  # bfloat16: tests/test_precision.py
 def test_half_precision_keeps_the_look(photo, precision):
     # Half-precision compute (float32 frames and weights) must dream the same picture: the
     # same objective rise and pixels within a few grey levels of the float32 dream.
@@ -385,3 +387,36 @@ def test_the_tensorflow_gpu_budget_reads_the_cards_size_from_nvidia_smi():
     assert nvidia_total_bytes(smi("81559\n143771\n")) == 81559 << 20  # the first card
     assert nvidia_total_bytes(smi("", code=9)) is None
     assert nvidia_total_bytes(smi("[N/A]\n")) is None
+
+
+def test_one_trace_dreams_every_octave_and_every_frame(pixel_model, photo):
+    # Whole frames (no tiling): the TensorFlow octave's signature leaves the size free, so three
+    # octave sizes and a second frame of another size are dreamed by the first trace.
+    dreamer = Dreamer(model=pixel_model, layers="mix")
+    settings = DreamSettings(octaves=3, octave_scale=1.3, steps=2)
+    rng = np.random.default_rng
+    dreamer.dream_frame(photo, settings, rng(0))
+    assert dreamer._octave.traces == 1
+    dreamer.dream_frame(photo[:100, :120], settings, rng(1))
+    assert dreamer._octave.traces == 1
+    # a tiled frame's layout depends on its size: a trace of its own, once
+    tiled = dataclasses.replace(settings, octaves=1, tile_size=64)
+    dreamer.dream_frame(photo, tiled, rng(0))
+    dreamer.dream_frame(photo, tiled, rng(1))
+    assert dreamer._octave.traces == 2
+
+
+def test_the_whole_frame_step_dreams_what_one_tile_does(hed, photo):
+    # The size-free whole-frame program and the tile layout of a single tile: the same step.
+    from animator.ascent import WHOLE, Layout
+    from keras import ops
+
+    tensor = functools.partial(ops.convert_to_tensor, dtype="float32")
+    shifts = ops.convert_to_tensor(np.array([[3, -5], [-7, 2]]), "int32")
+    args = (tensor(photo), shifts, tensor(1.5), tensor(np.inf), tensor(hed.objective.weights()), {})
+    whole, whole_losses = hed._octave.run(*args, Layout(WHOLE))
+    one_tile, tile_losses = hed._octave.run(*args, Layout(max(photo.shape) + 1))
+    np.testing.assert_allclose(ops.convert_to_numpy(whole), ops.convert_to_numpy(one_tile), atol=1e-3)
+    np.testing.assert_allclose(ops.convert_to_numpy(whole_losses), ops.convert_to_numpy(tile_losses),
+                               rtol=1e-5)
+    assert np.abs(ops.convert_to_numpy(whole) - photo).mean() > 0.5  # it dreamed
