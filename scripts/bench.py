@@ -1088,7 +1088,7 @@ def layer_flops(layer, out: tuple[int, int]) -> float:
 
 def precision_bench(args: argparse.Namespace, argv: list[str]) -> int:
     """Time each model in its own process; print the table; `--save`/`--ship` keep it."""
-    from animator import models
+    from animator.engine import models
 
     report = {"machine": machine(), "backend": args.backend, "models": {}}
     with tempfile.TemporaryDirectory(prefix="animator-bench-precision-") as scratch:
@@ -1100,7 +1100,8 @@ def precision_bench(args: argparse.Namespace, argv: list[str]) -> int:
     print(format_precision(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
-    for wanted, folder in ((args.save, None), (args.ship, Path(__file__).resolve().parents[1] / "animator" / "engine")):
+    shipped = Path(__file__).resolve().parents[1] / "animator" / "engine"
+    for wanted, folder in ((args.save, None), (args.ship, shipped)):
         if wanted:
             print(f"bench: wrote {save_precision(report, folder)}", file=sys.stderr)
     return 0
@@ -1109,9 +1110,8 @@ def precision_bench(args: argparse.Namespace, argv: list[str]) -> int:
 def run_precision(_side: str, settings: Settings, workdir: Path) -> dict:
     """One model's gradient step at each size, float32 and (where bf16 is native, or asked for)
     bf16: ms per step, the mean of a few steps after a first call that traces."""
-    from animator.dream import Dreamer
-
-    from animator import backend
+    from animator.engine import backend
+    from animator.engine.dream import Dreamer
 
     args = build_parser().parse_known_args()[0]
     kind, why = backend.device_kind()
@@ -1142,9 +1142,8 @@ def format_precision(report: dict) -> str:
 def save_precision(report: dict, folder: Path | None) -> Path:
     """Merge the figures into the precision table in `folder` (None: this machine's own, in the
     user's cache folder), under the device kind and backend they were measured on."""
-    from animator.compile_cache import user_cache_folder
-
-    from animator import backend
+    from animator.engine import backend
+    from animator.engine.compile_cache import user_cache_folder
 
     path = (folder or user_cache_folder()) / backend.PRECISION_TABLE
     table = json.loads(path.read_text()) if path.is_file() else {}

@@ -137,7 +137,7 @@ def test_the_precision_table_times_each_model_and_feeds_auto(tmp_path, monkeypat
     assert "| mobilenet_v2 | 48² |" in done.stdout and report["machine"]["cpu"] in done.stdout
 
     # a bf16 CPU's figures, saved as this machine's, decide auto there
-    from animator import backend
+    from animator.engine import backend
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     measured = {"kind": "cpu-bf16", "backend": "tensorflow", "machine": report["machine"],

@@ -408,8 +408,9 @@ def test_one_trace_dreams_every_octave_and_every_frame(pixel_model, photo):
 
 def test_the_whole_frame_step_dreams_what_one_tile_does(hed, photo):
     # The size-free whole-frame program and the tile layout of a single tile: the same step.
-    from animator.ascent import WHOLE, Layout
     from keras import ops
+
+    from animator.engine.ascent import WHOLE, Layout
 
     tensor = functools.partial(ops.convert_to_tensor, dtype="float32")
     shifts = ops.convert_to_tensor(np.array([[3, -5], [-7, 2]]), "int32")

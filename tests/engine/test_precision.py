@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from animator.backend import PrecisionChoice, choose_precision, device_kind, size_class
 
-from animator import backend
+from animator.engine import backend
+from animator.engine.backend import PrecisionChoice, choose_precision, device_kind, size_class
 
 NO_BF16 = frozenset({"fpu", "avx", "avx2", "fma", "sse4_2"})  # this Zen 3 machine's kind
 ZEN4 = NO_BF16 | {"avx512f", "avx512_bf16"}
@@ -92,10 +92,9 @@ def test_a_gpu_takes_bf16_from_compute_capability_8():
 
 
 def test_an_explicit_precision_stays_and_auto_is_the_default(monkeypatch):
-    from animator.dream import _precision
-    from animator.params import DREAM
-
-    from animator import models
+    from animator.engine import models
+    from animator.engine.dream import _precision
+    from animator.settings.params import DREAM
 
     assert DREAM["precision"].default == "auto"
     assert set(DREAM["precision"].choices) == {"auto", "float32", "bfloat16", "float16"}
@@ -106,8 +105,9 @@ def test_an_explicit_precision_stays_and_auto_is_the_default(monkeypatch):
 
 
 def test_a_render_says_which_precision_auto_chose_and_keeps_it_with_the_settings(tmp_path):
-    from animator.animate import render, settings_path
     from test_render import tiny_config
+
+    from animator.renderer.loop import render, settings_path
 
     notes = []
     config = tiny_config(tmp_path, frames=1)
@@ -125,8 +125,9 @@ def test_bf16_dreams_the_float32_look_on_the_bundled_model(photo):
     # the AVX2 machine (bf16 emulated) the bf16 frame differed from the float32 one by 0.53 grey
     # levels on average (7.9 at most), while the dream itself moved the pixels 3.6: the bound
     # is 1.0 grey level, and a quarter of the dream's own change.
-    from animator.dream import Dreamer, DreamSettings
     from PIL import Image
+
+    from animator.engine.dream import Dreamer, DreamSettings
 
     small = np.asarray(Image.fromarray(photo.astype(np.uint8)).resize((112, 80)), np.float32)
     settings = DreamSettings(octaves=2, octave_scale=1.4, steps=3, jitter=8)
@@ -141,8 +142,8 @@ def test_bf16_dreams_the_float32_look_on_the_bundled_model(photo):
 JAX_CHOICE = """
 import json, sys
 import keras
-from animator import backend
-from animator.dream import Dreamer, DreamSettings
+from animator.engine import backend
+from animator.engine.dream import Dreamer, DreamSettings
 import engine_cases
 ampere = backend.device_kind(capability=(9, 0), accelerator=True)
 zen4 = backend.device_kind(flags=frozenset({"avx512_bf16"}), accelerator=False)

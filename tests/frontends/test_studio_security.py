@@ -177,7 +177,7 @@ def test_every_setting_that_names_a_file_goes_through_the_one_rule(folders):
                     assert any(word in line for line in related.values() for word in RULE), (leaf, related)
             elif not related and (declared is None or declared.file is None):
                 unchecked.append((leaf, probe))
-    assert not unchecked, ("settings that accept a path unchecked: declare them in animator.params "
+    assert not unchecked, ("settings that accept a path unchecked: declare them in animator.settings.params "
                            "(file=True: map_files checks them; file=False: not a file)", unchecked)
 
 
