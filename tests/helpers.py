@@ -48,3 +48,11 @@ TINY_RENDER = {
     "dream": {"octaves": 1, "steps": 2, "jitter": 8, "layers": {"block3_conv3": 1.0}},
     "transforms": [{"zoom": {"factor": 1.05}}],
 }
+
+
+def tiny_config(tmp_path: Path, name: str = "out.gif", **changes):
+    """`TINY_RENDER` as a checked config writing into `tmp_path` (`changes`: see `with_changes`)."""
+    from animator import config as config_module
+
+    data = with_changes({**TINY_RENDER, "output": {"path": str(tmp_path / name)}}, **changes)
+    return config_module.from_mapping(data, tmp_path, source=str(tmp_path / "tiny.yaml"))

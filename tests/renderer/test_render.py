@@ -8,17 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import TINY_RENDER as TINY
-from helpers import with_changes
 from PIL import Image
 
-from animator import config as config_module
 from animator.renderer.loop import render
 from animator.settings.errors import ConfigError, OutputError
-
-
-def tiny_config(tmp_path: Path, name: str = "out.gif", **changes):
-    data = with_changes({**TINY, "output": {"path": str(tmp_path / name)}}, **changes)
-    return config_module.from_mapping(data, tmp_path, source=str(tmp_path / "tiny.yaml"))
 
 
 def png_frames(folder: Path) -> list[np.ndarray]:
