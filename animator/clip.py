@@ -306,7 +306,7 @@ def open_frames(config, note=lambda text: None):
     if "fps" not in given and clip.fps > 0:
         update["fps"] = clip.fps
     resolved = Config(animation.model_copy(update=update), config.base_dir, config.source,
-                      config.chain)
+                      config.chain, soundtrack=config.soundtrack, soundtrack_key=config.soundtrack_key)
     return resolved, VideoFrames(resolved, clip, update["frames"])
 
 
