@@ -116,7 +116,8 @@ class Soundtrack(_declared_model("SoundtrackDeclared", params.AUDIO)):
     """The `audio:` section: a sound file (`audio: song.mp3` is `audio: {path: song.mp3}`), the
     cut of it from `start` to `end` (seconds), and how its features move (`animator.audio`)."""
 
-    path: str
+    path: Annotated[str, Field(description="the sound file (MP3, WAV, FLAC, M4A, a video's "
+                               "sound), relative to the config's folder")]
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -402,7 +403,7 @@ def names_weights_file(weights) -> bool:
 def map_files(data: Mapping, change: Callable[[str, str], str]) -> dict:
     """A copy of a config's mapping (as parsed, checked or not) with each file it names replaced by
     `change(key path, file)`: the input image or video, plugin files, a transform named from a
-    file (`file.py:name`: the file), a model file, a weights file.
+    file (`file.py:name`: the file), a model file, a weights file, the soundtrack.
 
     The one place that says which settings name files: making them absolute (`absolute_files`)
     and the studio's check that they lie inside its folder both go through it.
@@ -421,6 +422,11 @@ def map_files(data: Mapping, change: Callable[[str, str], str]) -> dict:
     if isinstance(data.get("transforms"), list):
         data["transforms"] = [_step_file(item, functools.partial(change, f"transforms[{index}]"))
                               for index, item in enumerate(data["transforms"])]
+    audio = data.get("audio")
+    if isinstance(audio, str):
+        data["audio"] = change("audio", audio)
+    elif isinstance(audio, dict) and isinstance(audio.get("path"), str):
+        audio["path"] = change("audio.path", audio["path"])
     dream = data.get("dream")
     if isinstance(dream, dict):
         if names_model_file(dream.get("model")):
@@ -449,7 +455,7 @@ def _step_file(item, change: Callable[[str], str]):
 
 def files_named(data: Mapping) -> dict[str, str]:
     """The files a config's mapping names (`map_files`), by key path (`input`, `input.video`,
-    `plugins[0]`, `transforms[2]`, `dream.model`, `dream.weights`)."""
+    `plugins[0]`, `transforms[2]`, `dream.model`, `dream.weights`, `audio.path`)."""
     found = {}
     map_files(data, lambda key, file: found.setdefault(key, file))
     return found

@@ -33,3 +33,16 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: float) -> Path:
         writer.send(np.ascontiguousarray(frame))
     writer.close()
     return path
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = 44_100) -> Path:
+    """A 16-bit mono WAV of `samples` (-1..1)."""
+    import wave
+
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as stream:
+        stream.setnchannels(1)
+        stream.setsampwidth(2)
+        stream.setframerate(rate)
+        stream.writeframes(pcm.tobytes())
+    return path

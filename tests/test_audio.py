@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import write_wav
 from PIL import Image
 
 from animator import audio, cli
@@ -19,17 +19,6 @@ from animator.errors import ConfigError, InputError
 pytest.importorskip("librosa")
 
 RATE = 44_100
-
-
-def write_wav(path: Path, samples: np.ndarray) -> Path:
-    """A 16-bit mono WAV of `samples` (-1..1) at 44.1 kHz."""
-    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as stream:
-        stream.setnchannels(1)
-        stream.setsampwidth(2)
-        stream.setframerate(RATE)
-        stream.writeframes(pcm.tobytes())
-    return path
 
 
 def tone(frequency: float, seconds: float, amplitude: float = 0.5) -> np.ndarray:
@@ -263,3 +252,14 @@ def test_a_gif_says_once_it_has_no_sound(short_track, tmp_path):
     render(music_config(tmp_path, short_track, "out.gif", frames=2), note=notes.append)
     assert [n for n in notes if "sound" in n] == ["short.wav: its sound is left out: a gif output "
                                                   "has none (write an .mp4 to hear it)"]
+
+
+def test_render_audio_gives_a_config_its_track_keeping_its_cut(low_then_high, clicks, tmp_path, capsys):
+    path = tmp_path / "music.yaml"
+    path.write_text(f"input: {{noise: {{size: [64, 64]}}}}\nfps: 10\naudio: {{path: {low_then_high}, "
+                    "start: 1}\ntransforms: [{zoom: {factor: '1 + 0.01*beat'}}]\n")
+    assert cli.main(["render", str(path), "--dry-run"]) == 0
+    assert "frames: 30 at 10 fps" in capsys.readouterr().out
+    assert cli.main(["render", str(path), "--audio", str(clicks[0]), "--dry-run"]) == 0
+    said = capsys.readouterr().out
+    assert f"audio: {clicks[0]} (14.0 s from 1 s" in said and "frames: 140 at 10 fps" in said
