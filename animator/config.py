@@ -664,9 +664,9 @@ def _with_soundtrack(data: dict, base_dir: Path, source: str) -> tuple[dict, obj
         track = Soundtrack.model_validate(_soundtrack_form(data["audio"]))
     except ValidationError:  # reported by the whole file's validation
         return data, _silence(data), "", []
-    fps = data.get("fps") if schedule.is_number(data.get("fps")) and data["fps"] > 0 else \
-        params.default("animation", "fps")
-    frames = data.get("frames") if "frames" in data else None
+    # a frame count or rate out of range is the model's to report: here, only bounds the work
+    fps = data["fps"] if _declared_value("fps", data.get("fps")) else params.default("animation", "fps")
+    frames = data["frames"] if _declared_value("frames", data.get("frames")) else None
     settings = {**track.model_dump(exclude={"path"}), "fps": fps, "frames": frames}
     path = base_dir / track.path
     key = hashlib.sha256(json.dumps([file_digest(path), settings, audio.VERSION],
@@ -675,8 +675,16 @@ def _with_soundtrack(data: dict, base_dir: Path, source: str) -> tuple[dict, obj
         features = _features(path, key, settings, _cache_dir(data, base_dir, source))
     except (AnimatorError, ModuleNotFoundError) as error:
         return data, _silence(data), "", [("audio", f"audio: {error}")]
-    data = {**data, "fps": fps} if frames is not None else {**data, "fps": fps, "frames": features.frames}
+    data = {**data, "fps": data.get("fps", fps)}
+    data.setdefault("frames", features.frames)
     return data, features, key, []
+
+
+def _declared_value(name: str, value) -> bool:
+    """`value` is a number within the top-level setting `name`'s declared range."""
+    param = params.ANIMATION[name]
+    return schedule.is_number(value) and param.range.violation(value) is None and (
+        param.annotation is not int or isinstance(value, int))
 
 
 def _features(path: Path, key: str, settings: dict, cache: Path | None):

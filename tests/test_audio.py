@@ -263,3 +263,14 @@ def test_render_audio_gives_a_config_its_track_keeping_its_cut(low_then_high, cl
     assert cli.main(["render", str(path), "--audio", str(clicks[0]), "--dry-run"]) == 0
     said = capsys.readouterr().out
     assert f"audio: {clicks[0]} (14.0 s from 1 s" in said and "frames: 140 at 10 fps" in said
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"frames": -1}, "frames: must be > 0"),
+    ({"frames": 10**12}, "frames: must be > 0 and <= 1,000,000"),
+    ({"fps": 10**9}, "fps: must be > 0 and <= 240"),
+])
+def test_a_bad_frame_count_or_rate_beside_a_track_is_the_usual_error(low_then_high, tmp_path,
+                                                                      changes, words):
+    with pytest.raises(ConfigError, match=words):
+        music_config(tmp_path, low_then_high, **changes)
