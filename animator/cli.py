@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 from animator import __version__, params
-from animator.errors import PLAIN_ADVICE, AnimatorError, Interrupted, OutputError
+from animator.errors import PLAIN_ADVICE, AnimatorError, ConfigError, Interrupted, OutputError
 
 ERROR_PREFIX = "animator: error: "
 
@@ -268,6 +268,11 @@ def cmd_audio(args) -> int:
     from animator import audio, io
 
     settings = {key: getattr(args, key) for key in params.AUDIO}
+    declared = {"fps": params.ANIMATION["fps"], "frames": params.ANIMATION["frames"], **params.AUDIO}
+    for key, param in declared.items():
+        value = getattr(args, key)
+        if value is not None and param.range is not None and param.range.violation(value):
+            raise ConfigError(f"{_flag(key)}: {param.range.violation(value)}, got {value:g}")
     features = audio.analyse(args.track, args.fps, frames=args.frames, **settings)
     print(f"{args.track}: {features.seconds:.2f} s of sound from {args.start:g} s, "
           f"{features.tempo:.1f} BPM, {len(features.beats)} beats, {features.frames} frames at "

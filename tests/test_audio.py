@@ -274,3 +274,9 @@ def test_a_bad_frame_count_or_rate_beside_a_track_is_the_usual_error(low_then_hi
                                                                       changes, words):
     with pytest.raises(ConfigError, match=words):
         music_config(tmp_path, low_then_high, **changes)
+
+
+def test_a_setting_out_of_its_declared_range_on_the_audio_command_is_exit_2(clicks, capsys):
+    assert cli.main(["audio", str(clicks[0]), "--beat-decay", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "animator: error: --beat-decay: must be >= 1 and " \
+                                              "<= 1000, got 0"
