@@ -20,7 +20,7 @@ from pathlib import Path
 
 from animator import __version__
 from animator.settings import params
-from animator.settings.errors import PLAIN_ADVICE, AnimatorError, Interrupted, OutputError
+from animator.settings.errors import PLAIN_ADVICE, AnimatorError, ConfigError, Interrupted, OutputError
 
 ERROR_PREFIX = "animator: error: "
 
@@ -187,8 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
                   skip=("path",), section="output")
     render.set_defaults(handler=cmd_render)
 
+    render.add_argument("--audio", metavar="FILE",
+                        help="a soundtrack: its features drive the schedules, its sound goes "
+                             "into the MP4 (replaces the config's audio: file)")
     _add_sweep_parser(commands)
     _add_video_command(commands)
+    _add_audio_command(commands)
 
     assemble = commands.add_parser("assemble", parents=[_common_options()],
                                    help="make a GIF or MP4 from a folder of frames")
@@ -245,6 +249,42 @@ def _add_video_command(commands) -> None:
     _add_declared(video.add_argument_group("video (the config's video: section)"), params.VIDEO,
                   skip=("carry_steps",), section="video")
     video.set_defaults(handler=cmd_video)
+
+
+def _add_audio_command(commands) -> None:
+    track = commands.add_parser("audio", parents=[_common_options()],
+                                help="show a soundtrack's features: length, tempo, a table or a plot",
+                                description="Print TRACK's length and tempo, then its features at "
+                                            "each frame (or write them as a PNG plot with --plot).")
+    track.add_argument("track", help="a sound file (anything ffmpeg reads: .mp3, .wav, .m4a, ...)")
+    track.add_argument("--plot", metavar="PNG", help="write a plot of the features, beats marked")
+    track.add_argument("--frames", type=int, help="frames to show (default: as long as the cut)")
+    _add_declared(track, {"fps": params.ANIMATION["fps"]})
+    _add_declared(track, params.AUDIO)
+    track.set_defaults(handler=cmd_audio)
+
+
+def cmd_audio(args) -> int:
+    """`animator audio TRACK`: the features a render with `audio: TRACK` would see."""
+    from animator.media import audio, images
+
+    settings = {key: getattr(args, key) for key in params.AUDIO}
+    declared = {"fps": params.ANIMATION["fps"], "frames": params.ANIMATION["frames"], **params.AUDIO}
+    for key, param in declared.items():
+        value = getattr(args, key)
+        if value is not None and param.range is not None and param.range.violation(value):
+            raise ConfigError(f"{_flag(key)}: {param.range.violation(value)}, got {value:g}")
+    features = audio.analyse(args.track, args.fps, frames=args.frames, **settings)
+    print(f"{args.track}: {features.seconds:.2f} s of sound from {args.start:g} s, "
+          f"{features.tempo:.1f} BPM, {len(features.beats)} beats, {features.frames} frames at "
+          f"{args.fps:g} fps")
+    if args.plot:
+        png = audio.plot(features)
+        images.write_atomic(Path(args.plot), lambda stream: stream.write(png))
+        _say(args, f"wrote {args.plot}")
+    else:
+        print(audio.table(features))
+    return 0
 
 
 def cmd_dream(args) -> int:
@@ -318,6 +358,9 @@ def cmd_render(args) -> int:
     overrides = list(args.set) + _overrides(args) + output
     if args.plugin:
         overrides.append(f"plugins={args.plugin!r}")
+    if args.audio:  # a cut the config gives stays
+        key = "audio.path" if isinstance(config_module.read(args.config).get("audio"), dict) else "audio"
+        overrides.append(f"{key}={Path(args.audio).absolute()}")
     config = config_module.load(args.config, overrides)
     if args.dry_run:
         from animator.renderer.loop import describe
@@ -428,7 +471,7 @@ def _add_sweep_parser(commands) -> None:
 def cmd_sweep(args) -> int:
     """`animator sweep SWEEP.yaml`: every variant not yet finished, then the contact sheet and
     index.html; a failed variant is reported and the others go on; Ctrl-C stops cleanly."""
-    from animator import sweep as sweep_module
+    from animator.sweep import model as sweep_module
 
     folder = Path(args.output).absolute() if args.output else None
     plan = sweep_module.load(args.sweep_file, args.set, folder)

@@ -56,3 +56,16 @@ def tiny_config(tmp_path: Path, name: str = "out.gif", **changes):
 
     data = with_changes({**TINY_RENDER, "output": {"path": str(tmp_path / name)}}, **changes)
     return config_module.from_mapping(data, tmp_path, source=str(tmp_path / "tiny.yaml"))
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = 44_100) -> Path:
+    """A 16-bit mono WAV of `samples` (-1..1)."""
+    import wave
+
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as stream:
+        stream.setnchannels(1)
+        stream.setsampwidth(2)
+        stream.setframerate(rate)
+        stream.writeframes(pcm.tobytes())
+    return path

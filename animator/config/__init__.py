@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import yaml
 from pydantic import (
     BaseModel,
@@ -113,6 +114,24 @@ class Clip(Strict):
         return self
 
 
+class Soundtrack(_declared_model("SoundtrackDeclared", params.AUDIO)):
+    """The `audio:` section: a sound file (`audio: song.mp3` is `audio: {path: song.mp3}`), the
+    cut of it from `start` to `end` (seconds), and how its features move (`animator.media.audio`)."""
+
+    path: Annotated[str, Field(description="the sound file (MP3, WAV, FLAC, M4A, a video's "
+                               "sound), relative to the config's folder")]
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"audio.end must be after audio.start ({self.start:g} s), got {self.end:g}")
+        return self
+
+
+def _soundtrack_form(value):
+    return {"path": value} if isinstance(value, str) else value
+
+
 class Video(_declared_model("VideoDeclared", params.VIDEO)):
     """The `video:` section: how each frame of a video input carries the previous dream."""
 
@@ -143,6 +162,14 @@ class Output(_declared_model("OutputDeclared", params.OUTPUT)):
             raise ValueError(f"format {self.format} does not match the path's suffix {suffix} "
                              f"({self.path!r}): change one of them")
         return self
+
+
+def _output_path(output: Output, base_dir: Path, source: str) -> Path:
+    """`Config.output_path` of an `output:` section, for a config in `base_dir` read from `source`."""
+    if output.path:
+        return base_dir / output.path
+    suffix = format_suffix(output.format or "gif") or ".gif"
+    return base_dir / "out" / f"{Path(source).stem}{suffix}"
 
 
 def format_suffix(format: str | None) -> str:
@@ -182,6 +209,10 @@ class Animation(_declared_model("AnimationDeclared", params.ANIMATION)):
     color: Color = Color()
     output: Output = Output()
     video: Video = Video()
+    audio: Annotated[Soundtrack | None, BeforeValidator(_soundtrack_form),
+                     Field(description="a soundtrack: its features are schedule variables "
+                           "(loudness, onset, beat, bass, mid, treble), its sound goes into "
+                           "an MP4")] = None
 
     @field_validator("input", mode="after")
     @classmethod
@@ -196,13 +227,35 @@ class Config:
     """A validated animation plus where it came from; schedules and the chain are compiled."""
 
     def __init__(self, animation: Animation, base_dir: Path, source: str, chain,
-                 schedules: Mapping[str, schedule.Schedule] | None = None):
-        """`schedules`: dream settings already parsed from `animation` (`from_mapping`'s)."""
+                 schedules: Mapping[str, schedule.Schedule] | None = None, soundtrack=None,
+                 soundtrack_key: str = ""):
+        """`schedules`: dream settings already parsed from `animation` (`from_mapping`'s);
+        `soundtrack`: the `animator.media.audio.Features` of its `audio:` track (None without one),
+        `soundtrack_key` a hash of what decides them."""
         self.animation = animation
         self.base_dir = base_dir
         self.source = source
         self.chain = chain
         self._parsed = dict(schedules or {})
+        self.soundtrack = soundtrack
+        self.soundtrack_key = soundtrack_key
+
+    @property
+    def features_file(self) -> Path | None:
+        """Where a render keeps its soundtrack's features, beside the frames (None without one)."""
+        if self.soundtrack is None or not self.soundtrack_key:
+            return None
+        return self.frames_dir / FEATURES_FILE.format(key=self.soundtrack_key)
+
+    def signals(self):
+        """A block in which schedules parse with this config's soundtrack features bound."""
+        return schedule.signals(self.soundtrack.values if self.soundtrack is not None else {})
+
+    @property
+    def audio_path(self) -> Path | None:
+        """The soundtrack's file (relative paths are from the config's folder), or None."""
+        audio = self.animation.audio
+        return None if audio is None else self.base_dir / audio.path
 
     def __getattr__(self, name):
         return getattr(self.animation, name)
@@ -225,11 +278,7 @@ class Config:
     def output_path(self) -> Path:
         """The output file: `output.path`, or `out/<config name>.<format>` beside the config (`.gif`
         for a folder of frames too, as it always was: its frames folder stays where it was)."""
-        output = self.animation.output
-        if output.path:
-            return self.base_dir / output.path
-        suffix = format_suffix(output.format or "gif") or ".gif"
-        return self.base_dir / "out" / f"{Path(self.source).stem}{suffix}"
+        return _output_path(self.animation.output, self.base_dir, self.source)
 
     @property
     def dream_model(self) -> str:
@@ -260,8 +309,9 @@ class Config:
     @functools.cached_property
     def _schedules(self) -> dict:
         dream = self.animation.dream
-        return {key: self._parsed.get(key) or schedule.parse(getattr(dream, key), f"dream.{key}")
-                for key in SCHEDULED if getattr(dream, key) not in (None, "auto")}
+        with self.signals():
+            return {key: self._parsed.get(key) or schedule.parse(getattr(dream, key), f"dream.{key}")
+                    for key in SCHEDULED if getattr(dream, key) not in (None, "auto")}
 
     def sample_frames(self, count: int = 1000) -> list[int]:
         """The frames at which to check the schedules (`schedule.sample_frames`)."""
@@ -285,6 +335,11 @@ class Config:
         """
         data = self.animation.model_dump(mode="json", exclude={"frames", "fps", "output"})
         data["input_file"] = file_digest(self.input_path) if self.input_path else None
+        if self.audio_path is not None:  # the features at each frame depend on the rate
+            from animator.media.audio import VERSION
+
+            data.update(audio_file=file_digest(self.audio_path), fps=self.animation.fps,
+                        audio_features=VERSION)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def effective(self, absolute: bool = True) -> dict:
@@ -354,7 +409,8 @@ def map_files(data: Mapping, change: Callable[[str, str], str]) -> dict:
     `change(key path, file)`: the input image or video, plugin files, a transform named from a
     file (`file.py:name`: the file), every setting the declarations mark as naming a file
     (`params.Parameter.file`: a model or weights file, a guide image, the output), and the guide
-    images of an `objective:` list (its items' keys take the dream settings' declarations).
+    images of an `objective:` list (its items' keys take the dream settings' declarations), and
+    the soundtrack.
 
     The one place that says which settings name files: making them absolute (`absolute_files`),
     the studio's check that they lie inside its folder, and the content hashes of resume all go
@@ -380,6 +436,11 @@ def map_files(data: Mapping, change: Callable[[str, str], str]) -> dict:
         for name in [name for name, p in table.items() if p.file] if isinstance(node, dict) else []:
             if names_file(prefix + name, node.get(name)):
                 node[name] = change(prefix + name, node[name])
+    audio = data.get("audio")
+    if isinstance(audio, str):
+        data["audio"] = change("audio", audio)
+    elif isinstance(audio, dict) and isinstance(audio.get("path"), str):
+        audio["path"] = change("audio.path", audio["path"])
     dream = data.get("dream")
     if isinstance(dream, dict) and isinstance(dream.get("objective"), list):
         dream["objective"] = [_item_files(item, f"dream.objective[{index}]", change)
@@ -411,7 +472,7 @@ def _step_file(item, change: Callable[[str], str]):
 def files_named(data: Mapping) -> dict[str, str]:
     """The files a config's mapping names (`map_files`), by key path (`input`, `input.video`,
     `plugins[0]`, `transforms[2]`, `dream.model`, `dream.weights`, `dream.guide`,
-    `dream.objective[1].guide`, `output.path`)."""
+    `dream.objective[1].guide`, `output.path`, `audio.path`)."""
     found = {}
     map_files(data, lambda key, file: found.setdefault(key, file))
     return found
@@ -565,15 +626,23 @@ def _check_index(items: list, part: str) -> None:
 
 def from_mapping(data: dict, base_dir: str | Path = ".", source: str = "<config>") -> Config:
     """Validate an already-parsed mapping (the YAML's content) into a Config."""
+    _check_extent(data, source)
+    base_dir = Path(base_dir)
+    data, soundtrack, key, problems = _with_soundtrack(data, base_dir, source)
+    with schedule.signals(soundtrack.values if soundtrack is not None else {}):
+        config = _validated(data, base_dir, source, soundtrack, problems)
+    config.soundtrack_key = key
+    return config
+
+
+def _validated(data: dict, base_dir: Path, source: str, soundtrack, problems: list) -> Config:
     from transforms import build_chain, load_plugins
 
-    _check_extent(data, source)
-    problems, animation, chain, schedules = [], None, None, {}
+    animation, chain, schedules = None, None, {}
     try:  # each dream schedule is parsed once, here, into `schedules`
         animation = Animation.model_validate(data, context=schedules)
     except ValidationError as error:
         problems.extend(validation_problems(error, data))
-    base_dir = Path(base_dir)
     plugins = data.get("plugins")
     frames = animation.frames if animation else _frames_or_default(data)
     problems.extend(_dream_range_problems(schedules, frames))
@@ -591,7 +660,76 @@ def from_mapping(data: dict, base_dir: str | Path = ".", source: str = "<config>
     if problems:
         raise ConfigError(f"config '{source}': " + "; ".join(line for _, line in problems),
                           problems=problems)
-    return Config(animation, base_dir, source, chain, schedules)
+    return Config(animation, base_dir, source, chain, schedules, soundtrack)
+
+
+# The soundtrack's features of recent loads, by what decides them: a studio validates a form often.
+_FEATURES_KEPT: dict[str, object] = {}
+FEATURES_FILE = "audio-{key}.npz"  # in the frames folder: a resumed render reads the same values
+
+
+def _with_soundtrack(data: dict, base_dir: Path, source: str) -> tuple[dict, object, str, list]:
+    """(data, features, key, problems): the `audio:` track's features for each frame, computed once
+    (or read from beside the frames); without `frames:` the frame count is the cut's length, and
+    the frame rate is the config's (a clip's own does not replace it). A track that cannot be
+    used is a problem, and its features zeros, so that the rest is checked too."""
+    if data.get("audio") is None:
+        return data, None, "", []
+    from animator.media import audio
+
+    try:
+        track = Soundtrack.model_validate(_soundtrack_form(data["audio"]))
+    except ValidationError:  # reported by the whole file's validation
+        return data, _silence(data), "", []
+    # a frame count or rate out of range is the model's to report: here, only bounds the work
+    fps = data["fps"] if _declared_value("fps", data.get("fps")) else params.default("animation", "fps")
+    frames = data["frames"] if _declared_value("frames", data.get("frames")) else None
+    settings = {**track.model_dump(exclude={"path"}), "fps": fps, "frames": frames}
+    path = base_dir / track.path
+    key = hashlib.sha256(json.dumps([file_digest(path), settings, audio.VERSION],
+                                    sort_keys=True).encode()).hexdigest()[:16]
+    try:
+        features = _features(path, key, settings, _cache_dir(data, base_dir, source))
+    except (AnimatorError, ModuleNotFoundError) as error:
+        return data, _silence(data), "", [("audio", f"audio: {error}")]
+    data = {**data, "fps": data.get("fps", fps)}
+    data.setdefault("frames", features.frames)
+    return data, features, key, []
+
+
+def _declared_value(name: str, value) -> bool:
+    """`value` is a number within the top-level setting `name`'s declared range."""
+    param = params.ANIMATION[name]
+    return schedule.is_number(value) and param.range.violation(value) is None and (
+        param.annotation is not int or isinstance(value, int))
+
+
+def _features(path: Path, key: str, settings: dict, cache: Path | None):
+    from animator.media import audio
+
+    cached = _FEATURES_KEPT.get(key)
+    if cached is None and cache is not None and (cache / FEATURES_FILE.format(key=key)).is_file():
+        cached = audio.Features.load(cache / FEATURES_FILE.format(key=key))
+    if cached is None:
+        cached = audio.analyse(path, **settings)
+    _FEATURES_KEPT.clear()  # one track kept: a long one's features are megabytes
+    _FEATURES_KEPT[key] = cached
+    return cached
+
+
+def _cache_dir(data: dict, base_dir: Path, source: str) -> Path | None:
+    try:
+        out = _output_path(Output.model_validate(data.get("output") or {}), base_dir, source)
+    except (ValidationError, TypeError):
+        return None
+    return out.with_name(out.name + ".frames")
+
+
+def _silence(data: dict):
+    from animator.media.audio import FEATURES, Features
+
+    frames = _frames_or_default(data)
+    return Features(1.0, 0.0, 0.0, np.zeros(0, np.int64), {name: np.zeros(frames) for name in FEATURES})
 
 
 def _objective_problems(dream: Dream) -> list[tuple[str, str]]:

@@ -33,7 +33,7 @@ FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 FIT_MODES = ("resize", "fit", "crop")
 TEMP_SUFFIX = ".tmp"
 # Each kind of file a user names, as errors call it (`check_is_file`).
-FILE_KINDS = {"image": "input image", "video": "input video", "config": "config"}
+FILE_KINDS = {"image": "input image", "video": "input video", "config": "config", "audio": "audio"}
 
 # Transparent areas are composited on white: most viewers show transparency on a light page.
 BACKGROUND = (255, 255, 255)

@@ -126,6 +126,7 @@ def run(
             _begin(config, store)
         elif start.first is None:  # first.npz missing or damaged: dream frame 0 again
             start.first = _first_again(config, dreamer, store, starts)
+        _keep_features(config)
         settings = _write_settings(config, dreamer.precision)
         store.frame_text = {SETTINGS_KEY: config.frame_settings()}
         live = _LiveVideo.open(config) if start.index == 0 else None
@@ -145,6 +146,7 @@ def run(
         else:
             output = assemble(config) if done else None
         starts.finish(output, done, note)
+        _add_soundtrack(config, output, done, note)
     if stop is not None and stop.is_set() and done < config.frames:
         where = f"; a playable {output.name} holds them" if output else ""
         raise Interrupted(f"stopped after {done} of {config.frames} frames{where}", remedy="resume")
@@ -250,6 +252,31 @@ def settings_path(config: Config) -> Path:
     return config.output_path.with_name(config.output_path.name + ".yaml")
 
 
+def _keep_features(config: Config) -> None:
+    """Keep the soundtrack's features beside the frames: a resumed render reads these values."""
+    path = config.features_file
+    if path is not None and not path.exists():
+        config.soundtrack.save(path)
+
+
+def _add_soundtrack(config: Config, output: Path | None, frames: int, note) -> None:
+    """Put the soundtrack's cut, as long as the `frames` rendered, into an MP4 or WebM `output`;
+    a format without sound says so."""
+    if config.audio_path is None or output is None or not frames:
+        return
+    if config.output_format not in ("mp4", "webm"):
+        note(f"{config.audio_path.name}: its sound is left out: a {config.output_format} output "
+             "has none (write an .mp4 to hear it)")
+        return
+    from animator.media import audio
+
+    try:
+        audio.mux(output, config.audio_path, config.animation.audio.start,
+                  frames / config.animation.fps, config.output_format)
+    except OutputError as error:  # the picture is complete: a render without its sound
+        note(str(error))
+
+
 def _write_settings(config: Config, precision=None) -> str:
     """Write the effective config beside the output (every default filled in, so that the
     output can be made again from it), headed by the precision `auto` chose and why; returns
@@ -289,7 +316,8 @@ def _dreamer(config: Config, build: Callable[..., Dreamer] | None = None,
     """The config's Dreamer; `precision: auto` is chosen for frames of `size` (height, width)."""
     from animator.engine.dream import make_dreamer
 
-    return make_dreamer(config.animation.dream, config.base_dir, build, size)
+    with config.signals():  # the objective's weights may follow the soundtrack
+        return make_dreamer(config.animation.dream, config.base_dir, build, size)
 
 
 def _loop(config, dreamer, store: FrameStore, start: _Start, stop, live: _LiveVideo | None,
@@ -615,6 +643,14 @@ def _planned_size(config: Config) -> tuple[int, int] | None:
     return None
 
 
+def _soundtrack_line(config: Config) -> list[str]:
+    track = config.soundtrack
+    if track is None:
+        return []
+    return [f"audio: {config.audio_path} ({track.seconds:.1f} s from {config.animation.audio.start:g} s, "
+            f"{track.tempo:.1f} BPM, {len(track.beats)} beats)"]
+
+
 def describe(config: Config) -> str:
     """The resolved settings and the expected cost, for `--dry-run`."""
     starts = sources.open_source(config)
@@ -638,6 +674,7 @@ def describe(config: Config) -> str:
         f"({animation.frames / animation.fps:.1f} s of video)",
         f"dream: {json.dumps(animation.dream.model_dump(exclude_none=True))}",
         f"transforms: {', '.join(config.chain.names) or 'none'}",
+        *_soundtrack_line(config),
         f"cost: {'' if exact else 'about '}{total_steps} gradient steps "
         f"({total_steps // max(1, animation.frames)} per frame)",
     ]

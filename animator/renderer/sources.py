@@ -262,5 +262,5 @@ def open_video(config: Config) -> VideoFrames:
     if "fps" not in given and clip.fps > 0:
         update["fps"] = clip.fps
     resolved = Config(animation.model_copy(update=update), config.base_dir, config.source,
-                      config.chain)
+                      config.chain, soundtrack=config.soundtrack, soundtrack_key=config.soundtrack_key)
     return VideoFrames(resolved, clip, update["frames"])

@@ -17,6 +17,7 @@ PLAIN_ADVICE = {
     "check_path": ": check the path",
     "image_file": ": give the path of one image file",
     "video_file": ": give the path of one video file",
+    "audio_file": ": give the path of one sound file",
     "config_file": ": give the path of one YAML file",
     "video_input": ": give a video file",
     "re_encode": ": check the file, or re-encode it as MP4 (H.264)",

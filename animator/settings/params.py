@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import annotated_types
 
 __all__ = [
-    "ANIMATION", "COLOR", "DREAM", "OUTPUT", "REQUIRED", "SECTIONS", "VIDEO",
+    "ANIMATION", "AUDIO", "COLOR", "DREAM", "OUTPUT", "REQUIRED", "SECTIONS", "VIDEO",
     "Parameter", "Range", "default", "parameters", "range_of",
 ]  # fmt: skip
 
@@ -235,8 +235,24 @@ BUNDLED = "bundled"
 IMAGENET = "imagenet"
 MODEL_FILE_SUFFIXES = (".keras", ".h5")
 
+
+# The soundtrack's features, one value per frame each: schedule variables beside `t`.
+AUDIO_FEATURES = ("loudness", "onset", "beat", "bass", "mid", "treble")
+# The soundtrack (`audio: {path: song.mp3, ...}`): which cut of it, and how its features move.
+AUDIO = _table(
+    _setting("start", float, 0.0, "seconds into the track to begin at", Range(ge=0)),
+    _setting("end", float | None, None, "seconds into the track to stop at (default: its end)",
+             Range(gt=0)),
+    _setting("attack", float, 0.0, "frames a rising feature takes to close 90% of its way "
+             "(0: at once)", Range(ge=0, le=1000)),
+    _setting("release", float, 4.0, "frames a falling feature takes to close 90% of its way",
+             Range(ge=0, le=1000)),
+    _setting("beat_decay", int, 4, "frames over which `beat` falls from 1 to 0 after a beat",
+             Range(ge=1, le=1000)),
+)
+
 SECTIONS = {"animation": ANIMATION, "dream": DREAM, "color": COLOR, "output": OUTPUT,
-            "video": VIDEO}
+            "video": VIDEO, "audio": AUDIO}
 
 
 def default(section: str, name: str):

@@ -1,7 +1,10 @@
 """Schedules: a numeric parameter as a constant, keyframes, or a safe math expression of `t`.
 
 `t` is the frame index (0-based); a transform may supply more names, e.g. `n`, the column index of
-a column roll, as a numpy array: the expression is then evaluated for all columns at once.
+a column roll, as a numpy array: the expression is then evaluated for all columns at once. Inside
+`signals(values)` (a config with `audio:` loads in it), expressions may also use per-frame signals,
+the soundtrack's features (`animator.media.audio.FEATURES`: `loudness`, `bass`, ...), each read at
+frame `t` (0 past its end): they are bound when the expression is parsed.
 
 Accepted forms (parsed and checked once, at load time):
 
@@ -19,17 +22,20 @@ math functions below; anything else (attributes, strings, imports, lambdas...) i
 from __future__ import annotations
 
 import ast
+import contextlib
+import contextvars
 import functools
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from animator.settings.errors import ConfigError, excerpt
+from animator.settings.errors import ConfigError, close_names, excerpt
+from animator.settings.params import AUDIO_FEATURES as SIGNALS
 
-__all__ = ["FUNCTIONS", "INTERPOLATIONS", "Schedule", "parse"]
+__all__ = ["FUNCTIONS", "INTERPOLATIONS", "SIGNALS", "Schedule", "parse", "signals"]
 
 INTERPOLATIONS = ("linear", "smooth", "step")
 MAX_EXPRESSION_LENGTH = 1000  # characters
@@ -100,6 +106,21 @@ class Schedule:
         if not np.all(np.isfinite(value)):
             raise ConfigError(f"{self.path}: {self.source!r} is not finite at t={t}")
         return float(value) if value.ndim == 0 else value
+
+
+_BOUND: contextvars.ContextVar[Mapping[str, np.ndarray] | None] = contextvars.ContextVar(
+    "signals", default=None)
+
+
+@contextlib.contextmanager
+def signals(values: Mapping[str, np.ndarray]) -> Iterator[None]:
+    """Within this block, expressions parsed may use `values`' names (one value per frame, e.g.
+    the soundtrack's features); each schedule keeps the values it was parsed with."""
+    token = _BOUND.set(dict(values))
+    try:
+        yield
+    finally:
+        _BOUND.reset(token)
 
 
 def is_number(value: object) -> bool:
@@ -283,13 +304,37 @@ def compile_expression(text: str, path: str, names: tuple[str, ...] = ("t",)) ->
     if tree is None or _depth(tree) > MAX_EXPRESSION_DEPTH:
         raise ConfigError(f"{path}: expression {excerpt(text, 40)} nests over "
                           f"{MAX_EXPRESSION_DEPTH} operations deep: write it shorter")
-    allowed = ", ".join([*names, *CONSTANTS, *FUNCTIONS])
+    bound = _BOUND.get() or {}
+    known = (*names, *bound)
+    allowed = ", ".join([*known, *CONSTANTS, *FUNCTIONS])
     for node in ast.walk(tree):
-        problem = _refuse(node, names)
+        problem = _refuse(node, known)
         if problem:
-            raise ConfigError(f"{path}: {problem} in expression {text!r}; allowed: {allowed}")
+            raise ConfigError(f"{path}: {problem} in expression {text!r}; allowed: {allowed}"
+                              f"{_signal_hint(node, bound)}")
     body = tree.body
-    return lambda t, values: _evaluate(body, {"t": t, **values})
+    used = {node.id: bound[node.id] for node in ast.walk(tree)
+            if isinstance(node, ast.Name) and node.id in bound and node.id not in names}
+    if not used:
+        return lambda t, values: _evaluate(body, {"t": t, **values})
+    return lambda t, values: _evaluate(body, {"t": t, **_signals_at(used, t), **values})
+
+
+def _signal_hint(node: ast.AST, bound: Mapping) -> str:
+    """For an unknown name: that a soundtrack feature needs `audio:`, or the feature meant."""
+    if not isinstance(node, ast.Name):
+        return ""
+    if node.id in SIGNALS and node.id not in bound:
+        return f"; {node.id!r} is a feature of the soundtrack: give the config an `audio:` track"
+    near = close_names(node.id, SIGNALS, n=2)
+    return f"; the soundtrack's features are {', '.join(SIGNALS)}.{near}" if near else ""
+
+
+def _signals_at(used: Mapping[str, np.ndarray], t) -> dict:
+    """Each signal's value at frame `t` (rounded down), 0 past its end."""
+    index = int(np.floor(t))
+    return {name: np.float64(values[index]) if 0 <= index < len(values) else np.float64(0.0)
+            for name, values in used.items()}
 
 
 def _depth(tree: ast.AST) -> int:

@@ -65,6 +65,7 @@ def create_app(studio: Studio, token: str | None = None, loopback: bool = True) 
         Route("/api/check", api.check, methods=["POST"]),
         Route("/api/dump", api.dump, methods=["POST"]),
         Route("/api/preview", api.preview, methods=["POST"]),
+        Route("/api/soundtrack", api.soundtrack, methods=["POST"]),
         Route("/api/render", api.render, methods=["POST"]),
         Route("/api/cancel", api.cancel, methods=["POST"]),
         Route("/api/status", api.status),
@@ -238,6 +239,20 @@ class _Api:
         text = _text(await _json(request), "yaml")
         png = await run_in_threadpool(self.studio.preview, text)
         return Response(png, media_type="image/png")
+
+    async def soundtrack(self, request: Request) -> JSONResponse:
+        """The config's soundtrack for the page: its features' plot (a PNG as a data URL) and
+        where to play it from; `{"audio": null}` without `audio:`."""
+        import base64
+
+        body = await _json(request)
+        found = await run_in_threadpool(self.studio.soundtrack, body.get("yaml", ""),
+                                        str(body.get("name") or "draft"))
+        if found is None:
+            return JSONResponse({"audio": None})
+        png, sound = found
+        return JSONResponse({"audio": {**sound, "plot": "data:image/png;base64,"
+                                       + base64.b64encode(png).decode("ascii")}})
 
     async def render(self, request: Request) -> JSONResponse:
         body = await _json(request)

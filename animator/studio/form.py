@@ -26,6 +26,7 @@ def describe() -> dict:
     fields = [_size()]
     for section, table in params.parameters().items():
         prefix = "" if section == "animation" else f"{section}."
+        fields += [_audio_path()] if section == "audio" else []
         fields += [{"path": prefix + p.name, **_field(p)} for p in table
                    if prefix + p.name not in NOT_IN_FORM]
     return {"fields": fields, "transforms": _transforms(), "noise": _noise()}
@@ -37,6 +38,14 @@ def _size() -> dict:
 
     return {"path": "size", "kind": "size", "default": None,
             "help": Animation.model_fields["size"].description}
+
+
+def _audio_path() -> dict:
+    """`audio.path`: the soundtrack's file, which config.py declares beside its cut."""
+    from animator.config import Soundtrack
+
+    return {"path": "audio.path", "name": "path", "kind": "text", "default": None,
+            "help": Soundtrack.model_fields["path"].description}
 
 
 def _noise() -> dict:

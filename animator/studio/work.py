@@ -251,6 +251,20 @@ class Studio:
             data["output"] = {**(data.get("output") or {}), **(output or {"path": self._output(name, data)})}
         return config_module.from_mapping(data, self.root, source=str(self.root / f"{name}.yaml"))
 
+    def soundtrack(self, text: str, name: str = "draft") -> tuple[bytes, dict] | None:
+        """The page's config's soundtrack: a PNG plot of its features (`animator audio --plot`)
+        and where the page plays it from (`url` of the file in this folder, `start` in seconds,
+        `fps`); None without `audio:`. Raises as `check` does."""
+        from animator.media import audio
+
+        config = self.check(text, name)
+        if config.soundtrack is None:
+            return None
+        relative = config.audio_path.resolve().relative_to(self.root)
+        return audio.plot(config.soundtrack), {"url": f"/files/{relative.as_posix()}",
+                                               "start": config.animation.audio.start,
+                                               "fps": config.animation.fps}
+
     def _output(self, name: str, data: dict) -> str:
         fmt = (data.get("output") or {}).get("format") or "gif"
         return f"{name}/{name}{config_module.format_suffix(fmt)}"

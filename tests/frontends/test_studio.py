@@ -3,6 +3,7 @@ the page can reach, uploads refused from their header, one render at a time, can
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 import struct
@@ -312,7 +313,7 @@ def test_the_form_is_built_from_the_declarations(client):
     fields = {field["path"]: field for field in form["fields"]}
     declared = [("" if section == "animation" else f"{section}.") + p.name
                 for section, table in params.parameters().items() for p in table]
-    assert set(fields) == {"size"} | set(declared) - {"output.path"}
+    assert set(fields) == {"size", "audio.path"} | set(declared) - {"output.path"}
     steps = params.DREAM["steps"]
     assert (fields["dream.steps"]["kind"], fields["dream.steps"]["default"], fields["dream.steps"]["min"]) \
         == ("schedule", steps.default, 0)
@@ -339,3 +340,39 @@ def test_the_pages_noise_input_is_the_declared_one(client, studio):
     assert noise == {"noise": Noise().model_dump(mode="json")}
     assert studio.check(client.post("/api/dump", json={"config": {"input": noise}}, headers=CHANGE)
                         .json()["yaml"]).animation.input.noise == Noise()
+
+
+def _tone_track(folder) -> str:
+    from helpers import write_wav
+
+    folder.mkdir(parents=True, exist_ok=True)
+    t = np.arange(44_100) / 44_100
+    write_wav(folder / "tone.wav", 0.5 * np.sin(2 * np.pi * 60 * t))
+    return "inputs/tone.wav"
+
+
+def test_a_config_with_audio_gets_its_features_plot_and_its_sound(client, studio):
+    pytest.importorskip("librosa")
+    track = _tone_track(studio.root / "inputs")
+    text = TINY.replace("frames: 12\n", "fps: 10\n") + f"audio: {{path: {track}, end: 0.5}}\n"
+    sound = client.post("/api/soundtrack", json={"yaml": text}, headers=CHANGE).json()["audio"]
+    assert sound["url"] == f"/files/{track}" and sound["start"] == 0 and sound["fps"] == 10
+    png = base64.b64decode(sound["plot"].removeprefix("data:image/png;base64,"))
+    with Image.open(io.BytesIO(png)) as plot:
+        assert plot.format == "PNG" and plot.width == 900
+    played = client.get(sound["url"])
+    assert played.status_code == 200 and played.content[:4] == b"RIFF"
+    assert client.post("/api/soundtrack", json={"yaml": TINY}, headers=CHANGE).json() == {"audio": None}
+
+
+def test_a_soundtrack_outside_the_folder_is_refused(client, tmp_path):
+    outside = _tone_track(tmp_path / "elsewhere")
+    text = TINY + f"audio: {tmp_path / 'elsewhere' / outside.rpartition('/')[2]}\n"
+    result = client.post("/api/check", json={"yaml": text}, headers=CHANGE).json()
+    assert not result["ok"] and [p["path"] for p in result["problems"]] == ["audio"]
+
+
+def test_the_form_offers_the_soundtrack_and_its_declared_settings(client):
+    fields = {f["path"]: f for f in client.get("/api/form").json()["fields"]}
+    assert fields["audio.path"]["kind"] == "text"
+    assert fields["audio.release"]["default"] == 4.0 and fields["audio.beat_decay"]["min"] == 1

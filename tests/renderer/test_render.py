@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import TINY_RENDER as TINY
+from helpers import tiny_config
 from PIL import Image
 
 from animator.renderer.loop import render

@@ -322,6 +322,7 @@ async function check() {
     const result = await call("/api/check", {yaml: $("yaml").value, name: $("name").value});
     config = result.config;
     showProblems(result);
+    if (result.ok) showSoundtrack();
     return true;
   } catch (error) {  // YAML that does not parse: the form keeps its last values
     showProblems({message: error.message, problems: []});
@@ -357,6 +358,32 @@ function errorPlace(path) {
     key = cut > 0 ? key.slice(0, cut) : "";
   }
   return null;
+}
+
+// --- the soundtrack: its features' plot under the form, its sound with the frames -------------
+
+let soundtrackKey = null;  // the audio: settings and fps whose plot is shown
+let soundtrack = null;     // {url, start, fps} of the config's track, or null
+
+async function showSoundtrack() {
+  const key = JSON.stringify([config.audio ?? null, config.fps ?? null, config.frames ?? null]);
+  if (key === soundtrackKey) return;
+  soundtrackKey = key;
+  const found = config.audio ? (await call("/api/soundtrack", {yaml: $("yaml").value, name: $("name").value})).audio : null;
+  soundtrack = found;
+  $("soundtrack").hidden = $("sound").hidden = !found;
+  if (!found) return;
+  $("audio-plot").src = found.plot;
+  if ($("sound").getAttribute("src") !== found.url) $("sound").src = found.url;
+}
+
+function followSound() {  // while the sound plays, the live view shows the frame it has reached
+  const sound = $("sound");
+  if (!soundtrack || sound.paused) return;
+  const index = Math.floor((sound.currentTime - soundtrack.start) * soundtrack.fps);
+  const frame = $("film").querySelector(`img[data-index="${index}"]`);
+  if (frame && $("latest").src !== frame.src) $("latest").src = frame.src;
+  requestAnimationFrame(followSound);
 }
 
 // --- preview, render, cancel ----------------------------------------------------------------
@@ -537,6 +564,7 @@ async function start() {
   $("yaml").value = schema.starter;
   $("yaml").addEventListener("input", yamlTyped);
   $("preview").addEventListener("click", preview);
+  $("sound").addEventListener("play", followSound);
   $("start").addEventListener("click", () => render("new"));
   $("resume").addEventListener("click", () => render("resume"));
   $("force").addEventListener("click", () => render("force"));
