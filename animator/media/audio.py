@@ -31,11 +31,11 @@ import numpy as np
 
 from animator.media import images
 from animator.settings.errors import InputError, OutputError, UserError
-from animator.settings.params import AUDIO_FEATURES
+from animator.settings.schedule import SIGNALS
 
 __all__ = ["FEATURES", "Features", "Track", "analyse", "decode", "mux", "plot", "probe", "table"]
 
-FEATURES = AUDIO_FEATURES  # declared with the other settings: the schedules read the names
+FEATURES = SIGNALS  # declared with the schedule language, whose variables they are
 SMOOTHED = ("loudness", "onset", "bass", "mid", "treble")
 BANDS = {"bass": (20.0, 250.0), "mid": (250.0, 4000.0), "treble": (4000.0, None)}  # Hz
 SAMPLE_RATE = 22_050  # Hz: the analysis rate; ffmpeg resamples to it

@@ -236,8 +236,6 @@ IMAGENET = "imagenet"
 MODEL_FILE_SUFFIXES = (".keras", ".h5")
 
 
-# The soundtrack's features, one value per frame each: schedule variables beside `t`.
-AUDIO_FEATURES = ("loudness", "onset", "beat", "bass", "mid", "treble")
 # The soundtrack (`audio: {path: song.mp3, ...}`): which cut of it, and how its features move.
 AUDIO = _table(
     _setting("start", float, 0.0, "seconds into the track to begin at", Range(ge=0)),

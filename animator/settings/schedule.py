@@ -33,7 +33,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from animator.settings.errors import ConfigError, close_names, excerpt
-from animator.settings.params import AUDIO_FEATURES as SIGNALS
+
+# The soundtrack's features (`animator.media.audio`), one value per frame each: schedule
+# variables beside `t` in a config with `audio:`.
+SIGNALS = ("loudness", "onset", "beat", "bass", "mid", "treble")
 
 __all__ = ["FUNCTIONS", "INTERPOLATIONS", "SIGNALS", "Schedule", "parse", "signals"]
 
