@@ -288,7 +288,8 @@ class Config:
         """
         data = self.animation.model_dump(mode="json", exclude=NOT_PIXELS)
         data["input_file"] = file_digest(self.input_path) if self.input_path else None
-        others = {key: digest for key, digest in self.file_digests().items() if key != "input"}
+        others = {key: digest for key, digest in self.file_digests().items()
+                  if key not in ("input", "input.video")}  # the input's is `input_file`
         if others:  # left out where there are none, so that such renders keep their fingerprint
             data["files"] = others
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
