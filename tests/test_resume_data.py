@@ -355,6 +355,7 @@ def header_only_png(path: Path, width: int, height: int) -> Path:
     return path
 
 
+@pytest.mark.timeout(300)  # without the check, a 16384² frame would be dreamed for hours
 @pytest.mark.parametrize("what", ["input", "size"])
 def test_frames_too_large_for_the_memory_are_refused_before_decoding(what, tmp_path, capsys, monkeypatch):
     from animator import backend
