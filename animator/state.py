@@ -150,8 +150,9 @@ class FrameStore:
         """Run `write`; its failure, where the folder itself is gone, says so."""
         try:
             write()
-        except OutputError:
-            if not self.folder.is_dir():
+        except OutputError as error:
+            # a file created in the folder is not found only where the folder is (being) removed
+            if isinstance(error.__cause__, FileNotFoundError) or not self.folder.is_dir():
                 raise self.removed() from None
             raise
 
