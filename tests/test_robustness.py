@@ -457,18 +457,18 @@ def test_a_failing_transform_names_itself_and_keeps_the_frames(fault, tmp_path, 
     assert {k: v for k, v in frame_bytes(frames).items() if k in kept} == kept
 
 
-def test_a_changed_transform_file_is_noted_on_resume_like_a_plugin_file(tmp_path, capsys):
-    """A transform named `file.py:name` loads its file as a plugin: its code is digested too."""
+def test_a_transform_file_changed_after_a_good_render_refuses_the_resume(tmp_path, capsys):
+    """A transform named `file.py:name` loads its file as a plugin: its code is digested too, and
+    only a plugin's failure lets its code change on resume."""
     (tmp_path / "flaky.py").write_text(PLUGIN.format(body="return frame"))
     config = write_config(tmp_path, with_changes(TINY, frames=2, dream__steps=1,
                                                  transforms=["flaky.py:flaky"]))
     code, err = run(capsys, "render", config)
     assert code == 0, err
     (tmp_path / "flaky.py").write_text(PLUGIN.format(body="return frame * 0.5"))
-    code, err = run(capsys, "render", config, "--resume", "--frames", "3")
-    assert code == 0, err
-    assert "note: plugin flaky.py changed since the last run: frames from 2 on" in err
-    assert assert_only_complete_frames(tmp_path / "out/r.gif.frames") == 3
+    fails(capsys, 2, "render", config, "--resume", "--frames", "3",
+          says=("cannot resume", "the content of flaky.py"))
+    assert assert_only_complete_frames(tmp_path / "out/r.gif.frames") == 2
 
 
 # --- interruption ---------------------------------------------------------------------------

@@ -51,8 +51,9 @@ def line_count(frame, axis: Axis) -> int:
 
 
 def grouped(values: np.ndarray, count: int, group: int) -> np.ndarray:
-    """Repeat one value per group of `group` neighbouring lines, cut to `count` lines."""
-    return np.repeat(values, group)[:count]
+    """Repeat one value per group of `group` neighbouring lines, cut to `count` lines (indexed,
+    never repeated in full: a group of 10⁹ lines is one value for every line there is)."""
+    return np.asarray(values)[np.arange(count) // group]
 
 
 @register("roll")
@@ -70,8 +71,8 @@ def roll(
     shifts round to the nearest pixel, or with rounding: truncate toward zero (Python's int).
     Example: `roll: {shift: "n / 15", rounding: truncate}` is the DeepDream notebook's roll.
     """
-    group = int(group)
     count = line_count(frame, axis)
+    group = min(int(group), count)  # a group past the frame's lines is one group of all
     n = np.arange(math.ceil(count / group), dtype=np.float64)
     return roll_lines(frame, grouped(_profile(shift, n), count, group), axis, rounding)
 
@@ -121,8 +122,8 @@ def stochastic_shift(
 
     The shifts are drawn from `ctx.rng` first, then applied, so a seeded run replays exactly.
     """
-    group = int(group)
     low, high = int(round(low)), int(round(high))
     count = line_count(frame, axis)
+    group = min(int(group), count)
     shifts = ctx.rng.integers(low, high, size=math.ceil(count / group), endpoint=True)
     return roll_lines(frame, grouped(shifts, count, group), axis)

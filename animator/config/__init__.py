@@ -51,6 +51,8 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpe
 Number = int | float
 ScheduleValue = int | float | str | dict
 Size = tuple[Annotated[int, Field(ge=8, le=16384)], Annotated[int, Field(ge=8, le=16384)]]
+# The settings that do not decide the frames' pixels: they may change when a render resumes.
+NOT_PIXELS = frozenset({"frames", "fps", "output", "max_pixels"})
 SCHEDULED = tuple(name for name, param in params.DREAM.items() if param.scheduled)
 
 
@@ -333,14 +335,29 @@ class Config:
         may a plugin file's code (`plugin_digests`): a plugin that failed must be fixable without
         losing the frames already rendered.
         """
-        data = self.animation.model_dump(mode="json", exclude={"frames", "fps", "output"})
+        data = self.animation.model_dump(mode="json", exclude=NOT_PIXELS)
         data["input_file"] = file_digest(self.input_path) if self.input_path else None
         if self.audio_path is not None:  # the features at each frame depend on the rate
             from animator.media.audio import VERSION
 
             data.update(audio_file=file_digest(self.audio_path), fps=self.animation.fps,
                         audio_features=VERSION)
+        others = {key: digest for key, digest in self.file_digests().items()
+                  if key not in ("input", "input.video")}  # the input's is `input_file`
+        if others:  # left out where there are none, so that such renders keep their fingerprint
+            data["files"] = others
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def file_digests(self) -> dict[str, str | None]:
+        """A hash of the content of each file that decides the pixels (`file_digest`), by its key
+        path: the input, the guide images, a model file, a weights file (`files_named`), not the
+        plugins (`plugin_digests`)."""
+        data = self.animation.model_dump(mode="json")
+        named = {key: file for key, file in files_named(data).items()
+                 if key in ("input", "input.video", "dream.model", "dream.weights") or "guide" in key}
+        for key, file in guide_files(data).items():
+            named.setdefault(key, file)
+        return {key: file_digest(self.base_dir / file) for key, file in named.items()}
 
     def effective(self, absolute: bool = True) -> dict:
         """Every setting with its default filled in (transforms' parameters too) and, with
@@ -366,7 +383,7 @@ class Config:
         rate or the output), defaults filled in, paths as written, as YAML: each frame PNG's
         text, identical for every frame of one animation wherever it is rendered."""
         data = {key: value for key, value in self.effective(absolute=False).items()
-                if key not in ("frames", "fps", "output")}
+                if key not in NOT_PIXELS}
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
     def _full_step(self, item, step) -> dict:
@@ -467,6 +484,18 @@ def _step_file(item, change: Callable[[str], str]):
     except ConfigError:  # not a step: the config's check says so
         return item
     return spec.item(change(spec.plugin)) if spec.names_file else item
+
+
+def guide_files(data: Mapping) -> dict[str, str]:
+    """The guide images a config's mapping names, by key path (`dream.guide`,
+    `dream.objective[1].guide`)."""
+    dream = data.get("dream") if isinstance(data.get("dream"), Mapping) else {}
+    found = {"dream.guide": dream["guide"]} if isinstance(dream.get("guide"), str) else {}
+    objective = dream.get("objective")
+    for index, item in enumerate(objective if isinstance(objective, list) else []):
+        if isinstance(item, Mapping) and isinstance(item.get("guide"), str):
+            found[f"dream.objective[{index}].guide"] = item["guide"]
+    return found
 
 
 def files_named(data: Mapping) -> dict[str, str]:

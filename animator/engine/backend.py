@@ -49,13 +49,17 @@ def memory_budget() -> int:
     free = _accelerator_free_bytes()
     if free is not None:
         return free // 4
+    return min(host_memory() // 4, 2 << 30)
+
+
+def host_memory() -> int:
+    """Bytes of RAM available to this process now (Linux's MemAvailable; 8 GiB where unknown)."""
     try:
         with open("/proc/meminfo") as info:
             fields = dict(line.split(":", 1) for line in info)
-        available = int(fields["MemAvailable"].split()[0]) * 1024
+        return int(fields["MemAvailable"].split()[0]) * 1024
     except (OSError, KeyError, ValueError):
-        available = 8 << 30
-    return min(available // 4, 2 << 30)
+        return 8 << 30
 
 
 def _accelerator_free_bytes() -> int | None:

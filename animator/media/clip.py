@@ -29,6 +29,9 @@ _SIZE = re.compile(r"[ ,](\d+)x(\d+)[ ,\]]")
 _RATE = re.compile(r"([\d.]+)(k?) (fps|tbr)")
 _DURATION = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
 _FRAME_COUNT = re.compile(r"frame=\s*(\d+)")
+# Each frame the clip holds, once: without it ffmpeg's raw output repeats (or drops) frames to
+# make a constant rate, which in a variable-rate clip is its highest, counted or decoded alike.
+REAL_FRAMES = ("-fps_mode", "passthrough")
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ def count_frames(clip: Clip, start: float = 0.0, end: float | None = None) -> in
     if clip.duration and start >= clip.duration:
         raise InputError(f"input video '{clip.path}': start {start:g} s is past its end "
                          f"({clip.duration:g} s)", remedy="earlier_start")
-    done = _ffmpeg([*trim_params(start, end), "-i", str(clip.path), "-map", "0:v:0",
+    done = _ffmpeg([*trim_params(start, end), "-i", str(clip.path), "-map", "0:v:0", *REAL_FRAMES,
                     "-f", "null", "-"], clip.path)
     counts = _FRAME_COUNT.findall(done.stderr)
     if done.returncode != 0 or not counts:
@@ -99,7 +102,7 @@ def decode(clip: Clip, start: float = 0.0, end: float | None = None,
     import imageio_ffmpeg
 
     reader = imageio_ffmpeg.read_frames(str(clip.path), input_params=trim_params(start, end),
-                                        output_params=["-map", "0:v:0"])
+                                        output_params=["-map", "0:v:0", *REAL_FRAMES])
     try:
         width, height = _next(reader, clip, 0)["size"]
         index = 0
@@ -154,6 +157,19 @@ def _last_line(text: str) -> str:
 
 def _seconds(hours: str, minutes: str, seconds: str) -> float:
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def clip_rate(clip: Clip, count: int, start: float = 0.0, end: float | None = None) -> float:
+    """The frame rate that plays `count` frames in the clip's time from `start` to `end`: the
+    probed rate (the clip's mean rate, as ffmpeg reads it), unless it is unknown or far above the
+    frames' mean rate (a variable-rate clip probed at its fastest, its `tbr`): then that mean."""
+    span = min(end, clip.duration) if end is not None and clip.duration else (end or clip.duration)
+    span -= start
+    if span <= 0 or count < 2:
+        return clip.fps
+    mean = count / span
+    # not closer: the container's duration may be the sound's, longer than the pictures
+    return mean if clip.fps <= 0 or clip.fps > 1.5 * mean else clip.fps
 
 
 def check_pixels(clip: Clip, max_pixels: int) -> None:

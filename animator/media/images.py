@@ -268,10 +268,12 @@ def output_error(err: OSError, path, retry: str = "run again", remedy: str | Non
 
 
 def write_png_atomic(path: str | os.PathLike, frame, fast: bool = False,
-                     text: dict[str, str] | None = None, durable: bool = True) -> None:
+                     text: dict[str, str] | None = None, durable: bool = True,
+                     create_folder: bool = True) -> None:
     """Write a frame as PNG so that `path` is either the old file or the complete new one.
 
-    The PNG goes to a hidden temporary file in the same folder (created if missing), is
+    The PNG goes to a hidden temporary file in the same folder (created if missing, unless
+    not `create_folder`: a render's frames folder that vanished is an error, not remade), is
     flushed and fsynced, then renamed over `path`. On failure the temporary file is removed
     and an `OutputError` says what to do (disk full: free space and resume).
     `fast` writes with `encode_png` (animation frames: a 1080p frame in ~25 ms instead of
@@ -281,7 +283,8 @@ def write_png_atomic(path: str | os.PathLike, frame, fast: bool = False,
     path = Path(path)
     pixels = rgb_uint8(frame)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if create_folder:
+            path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise output_error(err, path, remedy="then_resume") from err
     if fast:

@@ -461,18 +461,16 @@ def assemble(
     """Make a GIF or MP4 (`format`, else from `out`'s suffix) from a folder of frames or a list
     of files.
 
-    A folder is read in natural order (`frame2` before `frame10`); one whose frames are numbered
-    (`00000.png`, `00001.png`, ...) must have no number missing. `reverse` and `pingpong`
-    reorder as `frame_order` says. MP4 uses `quality` and `preset`; GIF uses `loop`, `palette`,
-    `dither` (see `write_gif`). The output's folder is created if missing; an existing output is
-    replaced. `progress(done, total)` is called after each frame; `comment` goes into an MP4's
-    metadata (ffmpeg's WebP muxer writes none). Returns the number of frames written.
+    A folder is read in natural order (`frame2` before `frame10`); one that holds numbered frames
+    (`00000.png`, `00001.png`, ...) gives only those, with no number missing (`numbered_frames`).
+    `reverse` and `pingpong` reorder as `frame_order` says. MP4 uses `quality` and `preset`; GIF
+    uses `loop`, `palette`, `dither` (see `write_gif`). The output's folder is created if missing;
+    an existing output is replaced. `progress(done, total)` is called after each frame; `comment`
+    goes into an MP4's metadata (ffmpeg's WebP muxer writes none). Returns the number of frames written.
     """
     kind = video_format(out, format)
     is_folder = isinstance(frames, (str, os.PathLike))
-    paths = list_frames(frames) if is_folder else [Path(path) for path in frames]
-    if is_folder:
-        _check_no_gap(paths, frames)
+    paths = numbered_frames(list_frames(frames), frames) if is_folder else [Path(path) for path in frames]
     ordered = [paths[i] for i in frame_order(len(paths), reverse, pingpong)]
     if kind == "gif":
         return write_gif(ordered, out, fps, loop=loop, palette=palette, dither=dither,
@@ -495,18 +493,31 @@ def assemble(
     return writer.frames_written
 
 
-def _check_no_gap(paths: list[Path], folder) -> None:
-    """Refuse numbered frames with a number missing: the animation would jump over them."""
-    if not all(path.stem.isdigit() for path in paths):
-        return
-    numbers = [int(path.stem) for path in paths]
-    for k in range(1, len(numbers)):
-        before, after = numbers[k - 1], numbers[k]
-        if after > before + 1:
-            missing = f"{before + 1}" if after == before + 2 else f"{before + 1} to {after - 1}"
+def numbered_frames(paths: list[Path], folder) -> list[Path]:
+    """A folder's frames to assemble: where any is numbered (`00000.png`, `17.jpg`), only the
+    numbered ones, in their numbers' order and with no number missing or repeated (another image
+    there, a cover or a note, is no frame of the animation); else all of them, as listed."""
+    numbered = [path for path in paths if _frame_number(path) is not None]
+    if not numbered:
+        return paths
+    numbered.sort(key=_frame_number)
+    for before, after in zip(numbered, numbered[1:]):
+        first, second = _frame_number(before), _frame_number(after)
+        if second == first:
+            raise InputError(f"frames folder '{folder}' has frame {first} twice ('{before.name}' and "
+                             f"'{after.name}'): remove one of them")
+        if second > first + 1:
+            missing = f"{first + 1}" if second == first + 2 else f"{first + 1} to {second - 1}"
             raise InputError(f"frames folder '{folder}' has a gap: frame {missing} is missing "
-                             f"between '{paths[k - 1].name}' and '{paths[k].name}'; render the "
+                             f"between '{before.name}' and '{after.name}'; render the "
                              "missing frames or remove the later ones")
+    return numbered
+
+
+def _frame_number(path: Path) -> int | None:
+    """The number a frame file's name is (`00012.png`: 12), or None for any other name."""
+    stem = path.stem
+    return int(stem) if stem.isascii() and stem.isdigit() else None
 
 
 def _open_frame(path: Path, size: tuple[int, int] | None = None) -> Image.Image:

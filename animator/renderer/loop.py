@@ -30,7 +30,14 @@ from animator.config import Config
 from animator.media import images
 from animator.renderer import sources
 from animator.renderer.state import FIRST_FILE, FrameStore
-from animator.settings.errors import ConfigError, Interrupted, OutputError, PluginError, TransformValueError
+from animator.settings.errors import (
+    ConfigError,
+    Interrupted,
+    OutputError,
+    PluginError,
+    TooLarge,
+    TransformValueError,
+)
 
 if TYPE_CHECKING:
     from animator.engine.dream import Dreamer
@@ -118,13 +125,15 @@ def run(
     _check_outputs(config)
     with store.lock(config.output_path), starts:  # the lock creates the frames folder
         start = _starting_point(config, store, resume, force, note, starts)
-        images.remove_stale_temporaries(config.output_path)  # a killed render's unfinished MP4
+        for path in (config.output_path, settings_path(config)):  # a killed render's unfinished
+            images.remove_stale_temporaries(path)                  # MP4, its half-written settings
+        store.remove_temporaries()
         dreamer = _dreamer(config, dreamer, tuple(np.shape(start.frame)[:2]))
         if config.animation.dream.precision == "auto":
             note(f"precision {dreamer.precision}")
-        if start.index == 0:  # the input and the model are good: only now replace an old render
-            _begin(config, store)
-        elif start.first is None:  # first.npz missing or damaged: dream frame 0 again
+        if start.index == 0 and not start.resumed:  # the input and the model are good: only now
+            _begin(config, store)                      # replace an old render
+        elif start.index > 0 and start.first is None:  # first.npz missing or damaged: dream frame 0 again
             start.first = _first_again(config, dreamer, store, starts)
         _keep_features(config)
         settings = _write_settings(config, dreamer.precision)
@@ -134,9 +143,11 @@ def run(
             live.writer.comment = settings
         try:
             done = yield from _loop(config, dreamer, store, start, stop, live, starts)
-        except BaseException:
+        except BaseException as error:
             if live is not None:
                 live.abort()
+            if isinstance(error, PluginError):  # its fix may change a plugin's code on resume
+                store.mark_plugin_failed()
             raise
         if done > config.frames:
             note(f"'{store.folder}' holds {done} frames, more than the {config.frames} asked for: "
@@ -159,6 +170,7 @@ class _Start:
     frame: np.ndarray
     rng: np.random.Generator
     first: np.ndarray | None
+    resumed: bool = False  # frame 0 again, over the frames of the same render (kept until replaced)
 
 
 def _check_outputs(config: Config) -> None:
@@ -175,27 +187,68 @@ def _starting_point(config: Config, store: FrameStore, resume: bool, force: bool
     nothing: a resume with no intact resume point refuses rather than start over.
     """
     saved = store.latest_state() if resume else None
-    if saved is None:
-        if not force:
+    if saved is not None:
+        _check_same_render(config, store, saved, note)
+    _check_memory(config, starts.source_size())
+    if saved is None or saved.index == 0:  # the start's resume point is the input itself
+        if saved is None and not force:
             _check_nothing_to_lose(config, store, resume)
         frame = starts.begin(0, note)
         _check_octaves(config, frame.shape[0], frame.shape[1])
-        return _Start(0, frame, np.random.default_rng(config.seed), None)
-    fingerprint, record = config.fingerprint(), _settings_record(config)
-    changed = store.changed_keys(record)
-    if saved.fingerprint != fingerprint:
-        _refuse_changed(store, changed)
-    plugins = [key.removeprefix("plugin_files.") for key in changed if key.startswith("plugin_files.")]
-    if plugins:  # a plugin fixed after it failed: its code is not part of the fingerprint
-        note(f"plugin {', '.join(plugins)} changed since the last run: frames from {saved.index} "
-             "on use the new code")
-        store.save_record(record, fingerprint)
-    store.fingerprint = fingerprint
+        return _Start(0, frame, np.random.default_rng(config.seed), None, resumed=saved is not None)
     rng = np.random.default_rng()
     rng.bit_generator.state = saved.rng_state
     if saved.index < config.frames:
         starts.begin(saved.index, note)
     return _Start(saved.index, saved.frame, rng, store.load_first())
+
+
+def _check_same_render(config: Config, store: FrameStore, saved, note) -> None:
+    """Refuse to resume a render of another config (naming what changed); a plugin fixed after
+    it failed is noted instead, and its new code recorded."""
+    fingerprint, record = config.fingerprint(), _settings_record(config)
+    changed = store.changed_keys(record)
+    if saved.fingerprint != fingerprint:
+        _refuse_changed(store, changed)
+    plugins = [key for key in changed if key.startswith("plugin_files.")]
+    if plugins and not store.plugin_failed():  # else new code would dream the frames after
+        _refuse_changed(store, plugins)
+    if plugins:  # a plugin fixed after it failed: frames from the failure on use its new code
+        names = ", ".join(key.removeprefix("plugin_files.") for key in plugins)
+        note(f"plugin {names} changed since the last run: frames from {saved.index} "
+             "on use the new code")
+        store.save_record(record, fingerprint)
+    store.fingerprint = fingerprint
+
+
+# Bytes a pixel of the frame takes in the loop: float32 RGB (12 bytes) for the start, the dream,
+# its octave image and gradient, the transformed frame, the first frame (colour coherence), the
+# resume point's copy, and uint8 copies for the PNG writers and the encoder: about 8 frames.
+FRAME_BYTES_PER_PIXEL = 8 * 12
+# Decoding: Pillow's image (up to 4 bytes a pixel) and its float32 RGB copy (12).
+DECODE_BYTES_PER_PIXEL = 16
+
+
+def _check_memory(config: Config, source: tuple[int, int]) -> None:
+    """Refuse, before the input is decoded, frames whose memory does not fit: the decoded input
+    (`source`: its width, height), the frame and its copies in the loop, and the dream's gradient
+    (the memory budget, which tiles keep it within)."""
+    from animator.engine import backend
+
+    width, height = tuple(config.animation.size or source)
+    frames = width * height * FRAME_BYTES_PER_PIXEL
+    decode = source[0] * source[1] * DECODE_BYTES_PER_PIXEL
+    dream = 0 if backend.has_accelerator() else backend.memory_budget()  # else on the device
+    need, available = max(frames, decode) + dream, backend.host_memory()
+    if need > available:
+        what = f"size {width}x{height}" if config.animation.size else f"the input's {width}x{height}"
+        raise TooLarge(f"frames of {what} need about {_gb(need)} of memory (the frame and its copies "
+                       f"{_gb(max(frames, decode))}, the dream {_gb(dream)}), more than the "
+                       f"{_gb(available)} available: set a smaller `size:`")
+
+
+def _gb(count: int) -> str:
+    return f"{count / 1e9:.1f} GB"
 
 
 def _check_nothing_to_lose(config: Config, store: FrameStore, resume: bool) -> None:
@@ -218,9 +271,18 @@ def _check_nothing_to_lose(config: Config, store: FrameStore, resume: bool) -> N
 
 
 def _refuse_changed(store: FrameStore, changed: list[str]) -> None:
-    raise ConfigError(
-        f"cannot resume: the config changed since '{store.folder}' was rendered"
-        f"{' (' + ', '.join(changed) + ')' if changed else ''}", remedy="undo_or_force")
+    named = [_changed_name(key) for key in changed if key != "files"] or \
+        ["a file it names, or a setting of an earlier version"]
+    raise ConfigError(f"cannot resume: the config changed since '{store.folder}' was rendered "
+                      f"({', '.join(named)})", remedy="undo_or_force")
+
+
+def _changed_name(key: str) -> str:
+    """A changed record key as a user reads it: `files.dream.guide` is that file's content."""
+    for prefix in ("files.", "plugin_files."):
+        if key.startswith(prefix):
+            return f"the content of {key.removeprefix(prefix)}"
+    return key
 
 
 def _first_again(config: Config, dreamer, store: FrameStore, starts) -> np.ndarray:
@@ -241,6 +303,7 @@ def _begin(config: Config, store: FrameStore) -> None:
     store.clear()
     store.create()
     store.save_record(_settings_record(config), config.fingerprint())
+    store.save_start()  # before frame 0: a kill at any moment from now on leaves a resume point
 
 
 # The keyword of each frame PNG's text chunk that holds the settings that made it.
@@ -291,8 +354,10 @@ def _write_settings(config: Config, precision=None) -> str:
 
 
 def _settings_record(config: Config) -> dict:
-    record = config.animation.model_dump(mode="json", exclude={"frames", "fps", "output"})
-    return {**record, "plugin_files": config.plugin_digests()}
+    from animator.config import NOT_PIXELS
+
+    record = config.animation.model_dump(mode="json", exclude=NOT_PIXELS)
+    return {**record, "files": config.file_digests(), "plugin_files": config.plugin_digests()}
 
 
 def _check_octaves(config: Config, height: int, width: int) -> None:
@@ -344,6 +409,7 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, stop, live: _LiveVi
     size = (int(frame.shape[1]), int(frame.shape[0]))
     writes = _Writes(store)
     checkpoints = _Checkpoints(animation.output.checkpoint_every)
+    reached = 0  # frames 0..reached-1 are written (or being written) by now
     try:
         try:
             for index in range(start.index, animation.frames):
@@ -358,6 +424,7 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, stop, live: _LiveVi
                     store.save_first(_to_numpy(dreamed))
                     first = dreamed
                 writes.frame(index, fetched)
+                reached = index + 1
                 if live is not None:
                     live.send(fetched)
                 ctx = Context(index, animation.frames, size, rng, first)
@@ -374,7 +441,16 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, stop, live: _LiveVi
         writes.drain()
     finally:
         writes.close()
-    return store.frame_count()
+    return _frames_kept(store, reached)
+
+
+def _frames_kept(store: FrameStore, written: int) -> int:
+    """The frames on disk, once frames 0..`written`-1 are: fewer (the folder, or frames in it,
+    removed meanwhile) is an error, not a shorter video."""
+    count = store.frame_count()
+    if count < written:
+        raise store.removed()
+    return count
 
 
 class _Checkpoints:

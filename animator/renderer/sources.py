@@ -15,7 +15,7 @@ import numpy as np
 
 from animator.config import Config
 from animator.media import images
-from animator.media.clip import Clip, add_audio, check_pixels, count_frames, decode, probe
+from animator.media.clip import Clip, add_audio, check_pixels, clip_rate, count_frames, decode, probe
 from animator.renderer import flow
 from animator.settings.dream import DreamSettings
 from animator.settings.errors import InputError, OutputError
@@ -39,6 +39,10 @@ class FrameSource(Protocol):
     def __enter__(self) -> FrameSource: ...
 
     def __exit__(self, *exc) -> None: ...
+
+    def source_size(self) -> tuple[int, int]:
+        """The (width, height) of the input before it is fitted to the config's size, read
+        without decoding it (what the memory check at load sizes the frame from)."""
 
     def first(self, note: Note) -> np.ndarray:
         """Frame 0's start (float32 H×W×3, 0..255, the config's size)."""
@@ -97,6 +101,13 @@ class Stills:
     def __exit__(self, *exc) -> None:
         """Nothing to release."""
 
+    def source_size(self) -> tuple[int, int]:
+        """The (width, height) of the input image (from its header) or of the noise."""
+        config = self.config
+        if config.input_path is None:
+            return tuple(config.animation.input.noise.size)
+        return images.image_size(config.input_path, config.animation.max_pixels)
+
     def first(self, note) -> np.ndarray:
         """Frame 0's start: the input image (or noise) at the config's size."""
         return first_frame(self.config, note)
@@ -147,6 +158,10 @@ class VideoFrames:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def source_size(self) -> tuple[int, int]:
+        """The clip's frames' (width, height)."""
+        return self.clip.size
 
     def first(self, note) -> np.ndarray:
         """Frame 0's start: the clip's first frame (float32, the config's size)."""
@@ -259,8 +274,8 @@ def open_video(config: Config) -> VideoFrames:
     count = count_frames(clip, spec.start, spec.end)
     given = animation.model_fields_set
     update = {"frames": min(count, animation.frames) if "frames" in given else count}
-    if "fps" not in given and clip.fps > 0:
-        update["fps"] = clip.fps
+    if "fps" not in given and (rate := clip_rate(clip, count, spec.start, spec.end)) > 0:
+        update["fps"] = rate
     resolved = Config(animation.model_copy(update=update), config.base_dir, config.source,
                       config.chain, soundtrack=config.soundtrack, soundtrack_key=config.soundtrack_key)
     return VideoFrames(resolved, clip, update["frames"])

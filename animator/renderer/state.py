@@ -27,8 +27,10 @@ from animator.media import images
 from animator.settings.errors import OutputError
 
 FRAME_NAME = re.compile(r"^(\d{5,})\.png$")
+TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # images.temp_beside's names: `.00003.png.1a2b3c4d.tmp`
 STATE_FILES = ("state-0.npz", "state-1.npz")
 FIRST_FILE, RECORD_FILE, LOCK_FILE = "first.npz", "render.json", "render.lock"
+PLUGIN_FAILED_FILE = "plugin-failed"  # a plugin's failure stopped the render: its code may change
 OLD_FILES = ("first.npy",)  # written by earlier versions (no checksum): removed, never trusted
 
 
@@ -117,11 +119,21 @@ class FrameStore:
         self._saved = dict.fromkeys(STATE_FILES, -1)
         if not self.folder.is_dir():
             return
-        ours = set(STATE_FILES) | {FIRST_FILE, RECORD_FILE, *OLD_FILES}
+        ours = set(STATE_FILES) | {FIRST_FILE, RECORD_FILE, PLUGIN_FAILED_FILE, *OLD_FILES}
         for path in self.folder.iterdir():
             if path.is_file() and (FRAME_NAME.match(path.name) or path.name in ours
                                    or path.name.startswith(".")):
                 path.unlink()
+
+    def remove_temporaries(self) -> None:
+        """Remove the temporaries a killed render left in the folder (`images.temp_beside`'s hidden
+        files); call it only while holding the lock."""
+        if not self.folder.is_dir():
+            return
+        for path in self.folder.iterdir():
+            if TEMPORARY.match(path.name):
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
     # Text written into every frame PNG (the effective config: how the frame was made).
     frame_text: dict[str, str] | None = None
@@ -129,9 +141,30 @@ class FrameStore:
     def write_frame(self, index: int, pixels) -> None:
         """Write frame `index` as PNG, atomically, with `frame_text` in its text chunks. Its
         name is made durable with the next resume point (`save_state`): a frame after the last
-        one is dreamed again on resume anyway."""
-        images.write_png_atomic(self.frame_path(index), pixels, fast=True, text=self.frame_text,
-                            durable=False)
+        one is dreamed again on resume anyway. A folder removed meanwhile is not made again."""
+        self._guarded(lambda: images.write_png_atomic(self.frame_path(index), pixels, fast=True,
+                                                  text=self.frame_text, durable=False,
+                                                  create_folder=False))
+
+    def _guarded(self, write) -> None:
+        """Run `write`; its failure, where the folder itself is gone, says so."""
+        try:
+            write()
+        except OutputError as error:
+            # a file created in the folder is not found only where the folder is (being) removed
+            if isinstance(error.__cause__, FileNotFoundError) or not self.folder.is_dir():
+                raise self.removed() from None
+            raise
+
+    def removed(self) -> OutputError:
+        """The error for a folder (or its frames) removed while a render writes it."""
+        return OutputError(f"the frames folder '{self.folder}' was removed, or frames in it, while "
+                           "the render wrote it: its frames are lost; render it again")
+
+    def save_start(self) -> None:
+        """Save the resume point before frame 0 (a new render's, before any frame is written), so
+        that a folder with frames always holds one: resuming from it dreams from the input."""
+        self.save_state(0, np.zeros((0, 0, 3), np.float32), {})
 
     def save_state(self, index: int, frame, rng_state: dict) -> None:
         """Save the resume point before frame `index`, in the older of the two state files
@@ -152,15 +185,25 @@ class FrameStore:
         self._saved[name] = index
 
     def latest_state(self) -> SavedState | None:
-        """The newest intact resume point whose frames are all on disk and readable, or None."""
-        frames = self.frame_count()
+        """The newest intact resume point whose frames are all on disk and intact, or None.
+
+        A frame missing or damaged (torn, truncated) before every kept point leaves the start:
+        index 0, with the newest point's fingerprint (the render it belongs to), so that a resume
+        dreams again from the input rather than refuse; with no intact point at all, None.
+        """
+        frames = self._intact_count()
         found = {name: self._read_state(name) for name in STATE_FILES}
         self._saved = {name: state.index if state else -1 for name, state in found.items()}
         states = sorted(filter(None, found.values()), key=lambda s: s.index, reverse=True)
         for state in states:
             if state.index <= frames and self._frame_readable(state.index - 1):
                 return state
-        return None
+        return SavedState(0, np.zeros((0, 0, 3), np.float32), {}, states[0].fingerprint) if states else None
+
+    def _intact_count(self) -> int:
+        """How many frames from 00000 on are there and look whole (`_looks_whole`), without a gap."""
+        count = self.frame_count()
+        return next((index for index in range(count) if not _looks_whole(self.frame_path(index))), count)
 
     def save_first(self, frame) -> None:
         """Keep the first dreamed frame's float pixels, with their checksum."""
@@ -185,11 +228,23 @@ class FrameStore:
         except (OSError, SyntaxError, ValueError):
             return None
 
+    def mark_plugin_failed(self) -> None:
+        """Remember that a plugin's failure stopped the render: its fixed code may resume it."""
+        if self.folder.is_dir():
+            with contextlib.suppress(OutputError):  # the failure itself is what is reported
+                self._write(PLUGIN_FAILED_FILE, lambda stream: None)
+
+    def plugin_failed(self) -> bool:
+        """Whether a plugin's failure stopped the render last (`mark_plugin_failed`)."""
+        return (self.folder / PLUGIN_FAILED_FILE).is_file()
+
     def save_record(self, record: dict, fingerprint: str) -> None:
-        """Remember the pixel-deciding settings, and the fingerprint that states will carry."""
+        """Remember the pixel-deciding settings, and the fingerprint that states will carry;
+        a plugin's failure is then forgotten (its new code is recorded)."""
         self.fingerprint = fingerprint
         text = json.dumps({"fingerprint": fingerprint, "settings": record}, indent=1, sort_keys=True)
         self._write(RECORD_FILE, lambda stream: stream.write(text.encode()))
+        (self.folder / PLUGIN_FAILED_FILE).unlink(missing_ok=True)
 
     def changed_keys(self, record: dict) -> list[str]:
         """The key paths whose values differ from the recorded settings."""
@@ -209,7 +264,7 @@ class FrameStore:
         return record if isinstance(record, dict) else {}
 
     def _write(self, name: str, write) -> None:
-        images.write_atomic(self.folder / name, write)
+        self._guarded(lambda: images.write_atomic(self.folder / name, write))
 
     def _read_state(self, name: str) -> SavedState | None:
         try:
@@ -233,9 +288,25 @@ class FrameStore:
             return False
 
 
+PNG_START, PNG_END = b"\x89PNG\r\n\x1a\n", b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _looks_whole(path: Path) -> bool:
+    """Whether a frame PNG begins with the signature and ends with the IEND chunk: a truncated
+    or overwritten file does not. Two small reads, not a decode: every frame is checked."""
+    try:
+        with open(path, "rb") as stream:
+            start = stream.read(len(PNG_START))
+            stream.seek(max(0, os.fstat(stream.fileno()).st_size - len(PNG_END)))
+            return start == PNG_START and stream.read() == PNG_END
+    except OSError:
+        return False
+
+
 def _digest(frame: np.ndarray, index: int) -> str:
     """sha256 of the frame's bytes then the index's digits (hashed in place: no 25 MB copies)."""
-    digest = hashlib.sha256(memoryview(np.ascontiguousarray(frame)).cast("B"))
+    frame = np.ascontiguousarray(frame)
+    digest = hashlib.sha256(memoryview(frame).cast("B") if frame.size else b"")  # the start: empty
     digest.update(str(index).encode())
     return digest.hexdigest()[:32]
 

@@ -22,6 +22,7 @@ math functions below; anything else (attributes, strings, imports, lambdas...) i
 from __future__ import annotations
 
 import ast
+import bisect
 import contextlib
 import contextvars
 import functools
@@ -105,6 +106,10 @@ class Schedule:
         else:
             with np.errstate(all="ignore"):
                 value = self._evaluate(np.float64(t), names)
+        if isinstance(value, float):  # a keyframe's number: checked without numpy's overhead
+            if not math.isfinite(value):
+                raise ConfigError(f"{self.path}: {self.source!r} is not finite at t={t}")
+            return value
         value = np.asarray(value, dtype=np.float64)
         if not np.all(np.isfinite(value)):
             raise ConfigError(f"{self.path}: {self.source!r} is not finite at t={t}")
@@ -232,7 +237,7 @@ def _keyframes(points: list, interpolation: str) -> Callable:
     frames = [frame for frame, _ in points]
 
     def evaluate(t, names):
-        after = int(np.searchsorted(frames, float(t), side="right"))
+        after = bisect.bisect_right(frames, float(t))  # a list: searchsorted would copy it per call
         if after == 0:
             return points[0][1](t, names)
         if after == len(points):

@@ -9,12 +9,17 @@ and starts no more. Ray (`pip install "deepdream-animator[ray]"`) is imported on
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
+import os
 import queue
 import signal
+import sys
 import threading
+import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing.managers import SyncManager
 from typing import Protocol
 
 from animator.settings.errors import ConfigError
@@ -22,6 +27,8 @@ from animator.sweep.model import Outcome, Variant
 from animator.sweep.worker import render_variant
 
 POLL_SECONDS = 0.2
+PARENT_POLL_SECONDS = 0.5
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 class Executor(Protocol):
@@ -98,11 +105,13 @@ class _ProcessExecutor:
 
     def __init__(self, jobs: int, on_frame: Callable | None) -> None:
         context = multiprocessing.get_context("spawn")  # TensorFlow does not survive a fork
-        self.manager = context.Manager()
+        self.manager = SyncManager(ctx=context)
+        self.manager.start(_die_with_parent, (os.getpid(),))
         self.items, self.flag = self.manager.Queue(), self.manager.Event()
         self.mailbox = _Mailbox(self.items.put, self.flag)
         self.on_frame = on_frame
-        self.pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_ignore_interrupts)
+        self.pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
+                                        initargs=(os.getpid(),))
 
     def submit(self, variant: Variant) -> Future:
         return self.pool.submit(render_variant, *_arguments(variant), self.mailbox)
@@ -155,9 +164,26 @@ def _lost(variant: Variant, error: BaseException) -> Outcome:
                    exit_code=1)
 
 
-def _ignore_interrupts() -> None:
+def _start_worker(parent: int) -> None:
     # Ctrl-C reaches the whole process group: the parent asks the workers to stop after a frame
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent)
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this process when the process `parent` ends, however (kill -9 too): an orphan would
+    go on rendering and hold its variant's lock against the next run. On Linux the kernel sends
+    SIGKILL at once; elsewhere (and should that fail) a thread notices within a second."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:  # a dead parent's children are adopted by another process
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
 
 
 class _RayMailbox:

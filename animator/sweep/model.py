@@ -15,6 +15,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,13 +192,16 @@ def _base(base: str | dict, path: Path) -> tuple[dict, Path]:
 
 
 def _settings(spec: SweepFile, path: Path) -> list[dict[str, Any]]:
-    """Each variant's varied settings: the grid's combinations times the random draws."""
+    """Each variant's varied settings: the grid's combinations times the random draws, counted
+    from the axes' lengths before any is made (a grid of 10⁹ is refused at once)."""
+    count = math.prod(len(values) for values in spec.grid.values()) * (spec.random.n if spec.random else 1)
+    if count > MAX_VARIANTS:
+        axes = " × ".join(str(len(values)) for values in spec.grid.values()) or "1"
+        draws = f" × {spec.random.n} draws" if spec.random else ""
+        raise ConfigError(f"sweep '{path}': grid: {axes} values{draws} make {count:,} variants, more "
+                          f"than {MAX_VARIANTS}; split the sweep or list fewer values")
     grid = [dict(zip(spec.grid, values)) for values in itertools.product(*spec.grid.values())]
     draws = _draws(spec.random, path) if spec.random else [{}]
-    count = len(grid) * len(draws)
-    if count > MAX_VARIANTS:
-        raise ConfigError(f"sweep '{path}': grid: {count} variants is more than {MAX_VARIANTS}; "
-                          "split the sweep or list fewer values")
     return [{**point, **draw} for point in grid for draw in draws]
 
 

@@ -1,4 +1,5 @@
-"""A long render stopped again and again ends exactly as an uninterrupted one (run with -m slow)."""
+"""A long render stopped, or killed, again and again ends exactly as an uninterrupted one (run with
+-m slow)."""
 
 from __future__ import annotations
 
@@ -61,3 +62,61 @@ def test_a_render_stopped_every_50_frames_ends_as_if_uninterrupted(tmp_path):
     for name in names:
         assert (pieces.frames_dir / name).read_bytes() == (whole.frames_dir / name).read_bytes(), name
     assert pieces.output_path.read_bytes() == whole.output_path.read_bytes()
+
+
+KILLED_FRAMES = 40
+KILLS = 6
+
+
+def newest_frame(folder: Path) -> int:
+    """The number of the newest frame PNG in `folder`, -1 if none."""
+    return max((int(p.stem) for p in folder.glob("[0-9]*.png")), default=-1)
+
+
+def render_killed_again_and_again(config_path: Path, frames_dir: Path, seed: int) -> int:
+    """Run `animator render` (then `--resume`) in a subprocess, each run killed with SIGKILL at a
+    random moment once it has written a frame (the first, right after frame 0); returns the kills."""
+    import random
+    import subprocess
+    import sys
+    import time
+
+    chance, kills = random.Random(seed), 0
+    for attempt in range(KILLS + 10):
+        resume = ["--resume"] if attempt else []
+        process = subprocess.Popen([sys.executable, "-m", "animator", "render", str(config_path), *resume],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        before = newest_frame(frames_dir)
+        delay = 0.0 if kills == 0 else chance.uniform(0.0, 1.5)
+        while kills < KILLS and process.poll() is None and newest_frame(frames_dir) <= before:
+            time.sleep(0.005)
+        if kills < KILLS and process.poll() is None:
+            time.sleep(delay)
+            process.kill()
+            process.wait()
+            kills += 1
+            continue
+        assert process.wait() == 0, process.stderr.read()
+        return kills
+    raise AssertionError("the render never finished")
+
+
+@pytest.mark.slow
+def test_a_render_killed_at_random_moments_from_frame_0_on_ends_as_if_uninterrupted(tmp_path):
+    import yaml
+
+    data = {**SOAK, "frames": KILLED_FRAMES, "output": {"path": "out/soak.gif", "checkpoint_every": 3}}
+    paths = {}
+    for name in ("whole", "killed"):
+        (tmp_path / name).mkdir()
+        paths[name] = tmp_path / name / "soak.yaml"
+        paths[name].write_text(yaml.safe_dump(data))
+    render(config_module.load(paths["whole"]))
+    frames = tmp_path / "killed/out/soak.gif.frames"
+    assert render_killed_again_and_again(paths["killed"], frames, seed=7) == KILLS
+    whole = tmp_path / "whole/out/soak.gif.frames"
+    names = [f"{i:05d}.png" for i in range(KILLED_FRAMES)]
+    assert sorted(p.name for p in frames.glob("[0-9]*.png")) == names
+    for name in names:
+        assert (frames / name).read_bytes() == (whole / name).read_bytes(), name
+    assert (tmp_path / "killed/out/soak.gif").read_bytes() == (tmp_path / "whole/out/soak.gif").read_bytes()
