@@ -23,7 +23,7 @@ from animator.studio.work import Studio  # noqa: E402
 
 CHANGE = {"X-Studio": "1"}
 TINY = ("input: {noise: {size: [48, 48], seed: 2}}\nframes: 12\nseed: 1\n"
-        "dream: {octaves: 1, steps: 2, jitter: 4, layers: {block3_conv3: 1.0}}\n"
+        "dream: {model: vgg16-hed, octaves: 1, steps: 2, jitter: 4, layers: {block3_conv3: 1.0}}\n"
         "transforms: [{zoom: {factor: 1.05}}]\n")
 
 
