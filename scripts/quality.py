@@ -164,20 +164,21 @@ def warped_difference(frame: np.ndarray, earlier: np.ndarray, move, first_index:
     return float(np.mean(np.abs((frame - expected) @ LUMA))) / spread if spread > 0 else 0.0
 
 
-def novelty(frames, move=None, lag: int = 30, gram=None):
-    """Novelty of each frame n >= lag of `frames` (H×W×3 arrays, 0..255, in order) against frame
-    n - lag; `move(frame, index)` is the render's motion from frame index to index+1 (None: no
-    motion); `gram` maps a frame to a Gram matrix (default: `gram_features()`)."""
+def novelty(frames, move=None, lag: int = 30, gram=None, every: int = 1):
+    """Novelty of every `every`-th frame n >= lag of `frames` (H×W×3 arrays, 0..255, in order)
+    against frame n - lag; `move(frame, index)` is the render's motion from frame index to
+    index+1 (None: no motion); `gram` maps a frame to a Gram matrix (default: `gram_features()`)."""
     from collections import deque
 
     gram = gram or gram_features()
     earlier: deque = deque(maxlen=lag)
     floor = None
     for index, frame in enumerate(frames):
-        matrix = gram(frame)
+        used = index % every == 0 or (index + lag) % every == 0
+        matrix = gram(frame) if used or floor is None else None
         if floor is None:
             floor = gram_distance(matrix, gram(frame[:, ::-1]))
-        if len(earlier) == lag:
+        if len(earlier) == lag and index % every == 0:
             old_frame, old_matrix = earlier[0]
             yield Novelty(index, warped_difference(frame, old_frame, move, index - lag, lag),
                           gram_distance(matrix, old_matrix), floor)
@@ -196,14 +197,14 @@ def settle_frame(rows: list[Novelty]) -> int | None:
     return settled
 
 
-def novelty_summary(rows: list[Novelty]) -> list[str]:
+def novelty_summary(rows: list[Novelty], lag: int = 30) -> list[str]:
     if not rows:
         return ["novelty: fewer frames than the lag"]
     settled = settle_frame(rows)
     mean = lambda values: float(np.mean(list(values)))  # noqa: E731
     half = rows[len(rows) // 2:]
     return [
-        f"novelty (lag {rows[0].index}): warped difference {mean(r.warped for r in rows):.3f} of the "
+        f"novelty (lag {lag}): warped difference {mean(r.warped for r in rows):.3f} of the "
         f"std (second half {mean(r.warped for r in half):.3f}); Gram distance "
         f"{mean(r.gram for r in rows):.3f} (second half {mean(r.gram for r in half):.3f}), "
         f"mirror floor {rows[0].floor:.3f}",
@@ -241,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--novelty", action="store_true",
                         help="also measure novelty: warped difference and Gram distance to frame n-LAG")
     parser.add_argument("--lag", type=int, default=30, help="frames between compared frames (novelty)")
+    parser.add_argument("--every", type=int, default=1, help="measure novelty at every Nth frame only")
     args = parser.parse_args(argv)
     if not args.frames_dir.is_dir():
         parser.error(f"{args.frames_dir} is not a folder")
@@ -254,8 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.novelty:
         paths = sorted(args.frames_dir.glob("*.png"))[: args.frames]
         move = motion(args.frames_dir, args.transforms)
-        found = list(novelty((read(path) for path in paths), move, max(1, args.lag)))
-        print("\n".join(novelty_summary(found)))
+        found = list(novelty((read(path) for path in paths), move, max(1, args.lag),
+                             every=max(1, args.every)))
+        print("\n".join(novelty_summary(found, args.lag)), flush=True)
     return 0
 
 

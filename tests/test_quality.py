@@ -89,5 +89,5 @@ def test_novelty_of_fresh_noise_every_frame_never_settles():
     rows = list(quality.novelty(frames, None, lag=4))
     assert len(rows) == 8 and quality.settle_frame(rows) is None
     assert all(r.warped > 0.3 and r.gram > r.floor for r in rows)
-    lines = quality.novelty_summary(rows)
-    assert lines[1] == "settles: never (0 of 8 frames repeat)"
+    lines = quality.novelty_summary(rows, lag=4)
+    assert lines[0].startswith("novelty (lag 4): ") and lines[1] == "settles: never (0 of 8 frames repeat)"
