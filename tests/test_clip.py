@@ -67,7 +67,7 @@ def sound_clip(square_clip) -> Path:
 
 def video_config(tmp_path: Path, video: Path, name: str = "out.mp4", **video_options):
     data = {"input": {"video": str(video)}, "seed": 1, "dream": DREAM, "video": video_options,
-            "output": {"path": str(tmp_path / name)}}
+            "color": {"coherence": "none"}, "output": {"path": str(tmp_path / name)}}
     return config_module.from_mapping(data, tmp_path, source=str(tmp_path / "video.yaml"))
 
 
