@@ -13,6 +13,16 @@ Per frame i (PNG frames in name order, frame 0 the reference):
 - unexplained: the mean absolute difference, in grey levels, between frame i and frame i-1 moved
   by the render's transforms (read from the folder's render.json, or given with --transforms): the
   change that the motion does not explain (what the dream adds, and flicker).
+
+With --novelty, whether a long zoom keeps finding new structure, frame n against frame n-LAG
+(--lag, 30 by default):
+- warped: the mean absolute difference between frame n and frame n-LAG moved LAG times by the
+  render's transforms, over frame n's standard deviation (0: the motion explains everything);
+- gram: the distance between the Gram matrices of a fixed layer (the bundled mobilenet_v2's
+  block_6_expand_relu) at frames n and n-LAG, relative to their size, against a floor: the same
+  distance between frame 0 and its own mirror image (the same picture rearranged, nothing new);
+- the zoom "settles" at the first frame from which every frame repeats: its texture statistics
+  are under the floor (gram < floor), or the motion explains it (warped < 0.05).
 """
 
 from __future__ import annotations
@@ -107,6 +117,102 @@ def measure(frames_dir: Path, transforms: str | None = None, count: int | None =
         previous = frame
 
 
+WARP_FLOOR = 0.05  # warped difference under 5% of the frame's std: the motion explains the frame
+GRAM_LAYER = ("mobilenet_v2", "block_6_expand_relu")
+
+
+@dataclass(frozen=True)
+class Novelty:
+    index: int  # frame n, compared with frame n - lag
+    warped: float  # mean |frame n - moved frame n-lag| / std(frame n)
+    gram: float  # relative Gram distance between frames n and n-lag
+    floor: float  # relative Gram distance between frame 0 and its mirror image
+
+    @property
+    def repeats(self) -> bool:
+        """Nothing new: the texture statistics repeat, or the motion explains the frame."""
+        return self.gram < self.floor or self.warped < WARP_FLOOR
+
+
+def gram_features():
+    """A function from an H×W×3 frame (0..255) to its Gram matrix at GRAM_LAYER (C×C, per cell)."""
+    from animator.engine import models
+
+    model_name, layer = GRAM_LAYER
+    features = models.feature_model(model_name, models.build_backbone(model_name, "bundled"), [layer])
+
+    def gram(frame: np.ndarray) -> np.ndarray:
+        maps = np.asarray(features(frame[None].astype(np.float32))[0], dtype=np.float64)[0]
+        flat = maps.reshape(-1, maps.shape[-1])
+        return flat.T @ flat / len(flat)
+
+    return gram
+
+
+def gram_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Frobenius distance of two Gram matrices over their mean Frobenius norm (0..2)."""
+    scale = (np.linalg.norm(a) + np.linalg.norm(b)) / 2
+    return float(np.linalg.norm(a - b) / scale) if scale > 0 else 0.0
+
+
+def warped_difference(frame: np.ndarray, earlier: np.ndarray, move, first_index: int, lag: int) -> float:
+    """Mean |frame - earlier moved `lag` times by `move`| over frame's std (grey levels, luma)."""
+    expected = earlier
+    for index in range(first_index, first_index + lag):
+        expected = move(expected, index) if move else expected
+    spread = float((frame @ LUMA).std())
+    return float(np.mean(np.abs((frame - expected) @ LUMA))) / spread if spread > 0 else 0.0
+
+
+def novelty(frames, move=None, lag: int = 30, gram=None, every: int = 1):
+    """Novelty of every `every`-th frame n >= lag of `frames` (H×W×3 arrays, 0..255, in order)
+    against frame n - lag; `move(frame, index)` is the render's motion from frame index to
+    index+1 (None: no motion); `gram` maps a frame to a Gram matrix (default: `gram_features()`)."""
+    from collections import deque
+
+    gram = gram or gram_features()
+    earlier: deque = deque(maxlen=lag)
+    floor = None
+    for index, frame in enumerate(frames):
+        used = index % every == 0 or (index + lag) % every == 0
+        matrix = gram(frame) if used or floor is None else None
+        if floor is None:
+            floor = gram_distance(matrix, gram(frame[:, ::-1]))
+        if len(earlier) == lag and index % every == 0:
+            old_frame, old_matrix = earlier[0]
+            yield Novelty(index, warped_difference(frame, old_frame, move, index - lag, lag),
+                          gram_distance(matrix, old_matrix), floor)
+        earlier.append((frame, matrix))
+
+
+def settle_frame(rows: list[Novelty]) -> int | None:
+    """The first frame from which every frame repeats (Novelty.repeats), or None if the last
+    frame is new."""
+    settled = None
+    for row in rows:
+        if not row.repeats:
+            settled = None
+        elif settled is None:
+            settled = row.index
+    return settled
+
+
+def novelty_summary(rows: list[Novelty], lag: int = 30) -> list[str]:
+    if not rows:
+        return ["novelty: fewer frames than the lag"]
+    settled = settle_frame(rows)
+    mean = lambda values: float(np.mean(list(values)))  # noqa: E731
+    half = rows[len(rows) // 2:]
+    return [
+        f"novelty (lag {lag}): warped difference {mean(r.warped for r in rows):.3f} of the "
+        f"std (second half {mean(r.warped for r in half):.3f}); Gram distance "
+        f"{mean(r.gram for r in rows):.3f} (second half {mean(r.gram for r in half):.3f}), "
+        f"mirror floor {rows[0].floor:.3f}",
+        f"settles: {'never' if settled is None else f'at frame {settled}'} "
+        f"({sum(r.repeats for r in rows)} of {len(rows)} frames repeat)",
+    ]
+
+
 def summary(rows: list[FrameQuality], tail: int) -> list[str]:
     last = rows[-tail:]
     base = rows[0].sharpness
@@ -133,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tail", type=int, default=30, help="frames at the end to summarise")
     parser.add_argument("--frames", type=int, help="measure only the first N frames")
     parser.add_argument("--csv", type=Path, help="write every frame's figures to this CSV file")
+    parser.add_argument("--novelty", action="store_true",
+                        help="also measure novelty: warped difference and Gram distance to frame n-LAG")
+    parser.add_argument("--lag", type=int, default=30, help="frames between compared frames (novelty)")
+    parser.add_argument("--every", type=int, default=1, help="measure novelty at every Nth frame only")
     args = parser.parse_args(argv)
     if not args.frames_dir.is_dir():
         parser.error(f"{args.frames_dir} is not a folder")
@@ -143,6 +253,12 @@ def main(argv: list[str] | None = None) -> int:
             writer.writeheader()
             writer.writerows(asdict(row) for row in rows)
     print("\n".join(summary(rows, max(1, args.tail))))
+    if args.novelty:
+        paths = sorted(args.frames_dir.glob("*.png"))[: args.frames]
+        move = motion(args.frames_dir, args.transforms)
+        found = list(novelty((read(path) for path in paths), move, max(1, args.lag),
+                             every=max(1, args.every)))
+        print("\n".join(novelty_summary(found, args.lag)), flush=True)
     return 0
 
 

@@ -45,7 +45,7 @@ TINY_RENDER = {
     "frames": 6,
     "fps": 10,
     "seed": 1,
-    "dream": {"octaves": 1, "steps": 2, "jitter": 8, "layers": {"block3_conv3": 1.0}},
+    "dream": {"model": "vgg16-hed", "octaves": 1, "steps": 2, "jitter": 8, "layers": {"block3_conv3": 1.0}},
     "transforms": [{"zoom": {"factor": 1.05}}],
 }
 

@@ -55,3 +55,40 @@ def test_quality_cli_reads_a_folder_and_refuses_a_missing_one(tmp_path):
     missing = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "nowhere")],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "is not a folder" in missing.stderr
+
+
+def zoom_sequence(count: int) -> tuple[list[np.ndarray], object]:
+    """A photo zoomed 5% a frame with nothing dreamed, and the motion that made it."""
+    from skimage import data
+
+    quality = load_script()
+    photo = np.asarray(Image.fromarray(data.chelsea()).resize((64, 48)), np.float64)
+    move = quality.motion(Path("."), "[{zoom: {factor: 1.05}}]")
+    frames = [photo]
+    for index in range(count - 1):
+        frames.append(move(frames[-1], index))
+    return frames, move
+
+
+def test_novelty_of_a_pure_zoom_settles_at_once():
+    quality = load_script()
+    frames, move = zoom_sequence(12)
+    rows = list(quality.novelty(frames, move, lag=4))
+    assert [r.index for r in rows] == list(range(4, 12))
+    assert all(r.warped < 1e-6 for r in rows)  # the zoom explains every frame
+    assert quality.settle_frame(rows) == 4  # the first frame with one 4 frames before it
+
+
+def test_novelty_of_fresh_noise_every_frame_never_settles():
+    quality = load_script()
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(12):  # each frame a new texture: its own grain and colour balance
+        grain = int(rng.integers(1, 9))
+        small = rng.uniform(0, 255, (48 // grain + 1, 64 // grain + 1, 3)) * rng.uniform(0.3, 1, 3)
+        frames.append(np.kron(small, np.ones((grain, grain, 1)))[:48, :64])
+    rows = list(quality.novelty(frames, None, lag=4))
+    assert len(rows) == 8 and quality.settle_frame(rows) is None
+    assert all(r.warped > 0.3 and r.gram > r.floor for r in rows)
+    lines = quality.novelty_summary(rows, lag=4)
+    assert lines[0].startswith("novelty (lag 4): ") and lines[1] == "settles: never (0 of 8 frames repeat)"

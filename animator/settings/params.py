@@ -156,7 +156,7 @@ ANIMATION = _table(
 )
 
 DREAM = _table(
-    _setting("model", str, "vgg16-hed", "zoo name or .keras/.h5 file", file=True),
+    _setting("model", str, "mobilenet_v2", "zoo name or .keras/.h5 file", file=True),
     _setting("weights", str | None, None, "imagenet | none | bundled | PATH (default: the model's own)",
              file=True),
     _setting("layers", dict[str, float | str | dict] | list[str] | str | None, None,
@@ -187,7 +187,7 @@ DREAM = _table(
 )
 
 COLOR = _table(
-    _setting("coherence", typing.Literal["none", "match_first"], "none",
+    _setting("coherence", typing.Literal["none", "match_first"], "match_first",
              "match_first: keep each frame's colours near the first frame's"),
     _setting("strength", float, 1.0, "how strongly colours are matched, 0..1", Range(ge=0, le=1)),
 )

@@ -14,7 +14,8 @@ from animator.settings.errors import PluginError
 CONFIG = {
     "input": {"noise": {"size": [64, 48], "seed": 3}},
     "frames": 4,
-    "dream": {"octaves": 2, "octave_scale": 1.3, "steps": 2, "layers": {"block3_conv3": 1.0},
+    "dream": {"model": "vgg16-hed", "octaves": 2, "octave_scale": 1.3, "steps": 2,
+              "layers": {"block3_conv3": 1.0},
               "objective": [{"tv": 0.01}, {"stay_near": "t / 4"}]},
     "transforms": [{"zoom": {"factor": 1.05}}, {"rotate": {"degrees": 2}}, "blur"],
     "color": {"coherence": "match_first"},

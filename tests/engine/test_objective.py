@@ -158,7 +158,7 @@ def test_the_cli_dreams_with_a_guide_and_refuses_a_missing_one(tmp_path, photo, 
     source, out = tmp_path / "in.png", tmp_path / "out.png"
     Image.fromarray(photo.astype(np.uint8)).save(source)
     base = ["dream", str(source), "-o", str(out), "--octaves", "1", "--steps", "2",
-            "--layers", "block3_conv3"]
+            "--model", "vgg16-hed", "--layers", "block3_conv3"]
     assert main([*base, "--guide", str(skimage_photo("coffee"))]) == 0, capsys.readouterr().err
     assert np.abs(np.asarray(Image.open(out), np.float32) - photo).mean() > 1.0
     capsys.readouterr()

@@ -19,7 +19,7 @@ def test_dream_writes_a_dreamed_image(tmp_path, capsys):
     Image.fromarray(pixels).save(source)
     out = tmp_path / "out" / "dreamed.png"
     code = main(["dream", str(source), "-o", str(out), "--octaves", "1", "--steps", "2",
-                 "--layers", "block3_conv3"])
+                 "--model", "vgg16-hed", "--layers", "block3_conv3"])
     assert code == 0, capsys.readouterr().err
     dreamed = np.asarray(Image.open(out), np.float32)
     assert dreamed.shape == (64, 80, 3)

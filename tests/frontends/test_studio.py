@@ -25,7 +25,7 @@ from animator.studio.work import Studio  # noqa: E402
 
 CHANGE = {"X-Studio": "1"}
 TINY = ("input: {noise: {size: [48, 48], seed: 2}}\nframes: 12\nseed: 1\n"
-        "dream: {octaves: 1, steps: 2, jitter: 4, layers: {block3_conv3: 1.0}}\n"
+        "dream: {octaves: 1, steps: 2, jitter: 4, layers: {block_3_expand_relu: 1.0}}\n"
         "transforms: [{zoom: {factor: 1.05}}]\n")
 
 
@@ -207,12 +207,12 @@ def test_previews_and_renders_of_the_same_model_settings_build_the_model_once(cl
                      for text in (TINY, TINY.replace("frames: 12", "frames: 3")))
     assert first.status_code == second.status_code == 200
     assert first.content == second.content and len(built) == 1  # the same frame from the one model
-    other = TINY.replace("block3_conv3", "block2_conv2")
+    other = TINY.replace("block_3_expand_relu", "block_2_expand_relu")
     assert client.post("/api/preview", json={"yaml": other}, headers=CHANGE).status_code == 200
     client.post("/api/render", json={"yaml": other.replace("frames: 12", "frames: 2"), "name": "k"},
                 headers=CHANGE)
     assert wait_for(client, ("done", "failed"))["state"] == "done"
-    assert built == [{"block3_conv3": 1.0}, {"block2_conv2": 1.0}]
+    assert built == [{"block_3_expand_relu": 1.0}, {"block_2_expand_relu": 1.0}]
 
 
 def test_a_download_is_assembled_with_the_configs_gif_options(client, studio, tmp_path):

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER) and not os.environ.get
                                 reason="needs apt-get install chromium chromium-driver")
 
 TINY = ("input: {noise: {size: [48, 48], seed: 2}}\nframes: 8\nseed: 1\n"
-        "dream: {octaves: 1, steps: 2, jitter: 4, layers: {block3_conv3: 1.0}}\n"
+        "dream: {model: vgg16-hed, octaves: 1, steps: 2, jitter: 4, layers: {block3_conv3: 1.0}}\n"
         "transforms: [{zoom: {factor: 1.05}}]\n")
 
 

@@ -41,7 +41,8 @@ def render(folder: Path, *extra: str, kill_at: int | None = None) -> subprocess.
     config = {
         "input": {"noise": {"size": [64, 48], "seed": 4}},
         "frames": FRAMES, "fps": 10, "seed": 3,
-        "dream": {"octaves": 1, "steps": 2, "jitter": 8, "layers": {"block3_conv3": 1.0}},
+        "dream": {"model": "vgg16-hed", "octaves": 1, "steps": 2, "jitter": 8,
+                  "layers": {"block3_conv3": 1.0}},
         "transforms": [{"zoom": {"factor": 1.05}}, {"killer": {"folder": str(frames_dir)}}],
         "plugins": ["killer.py"],
         "output": {"path": "out/r.gif", "checkpoint_every": EVERY},

@@ -21,7 +21,7 @@ from animator.settings.errors import ConfigError, InputError, Interrupted
 
 SIZE, FRAMES, FPS, SPEED, SIDE = (64, 48), 10, 10, 2, 24  # pixels, frames, 1/s, px/frame, px
 SQUARE_TOP, SQUARE_LEFT = 12, 4
-DREAM = {"octaves": 1, "steps": 3, "jitter": 8, "layers": {"block3_conv3": 1.0}}
+DREAM = {"model": "vgg16-hed", "octaves": 1, "steps": 3, "jitter": 8, "layers": {"block3_conv3": 1.0}}
 
 
 def ffmpeg(*args: str) -> None:
@@ -68,7 +68,7 @@ def sound_clip(square_clip) -> Path:
 
 def video_config(tmp_path: Path, video: Path, name: str = "out.mp4", **video_options):
     data = {"input": {"video": str(video)}, "seed": 1, "dream": DREAM, "video": video_options,
-            "output": {"path": str(tmp_path / name)}}
+            "color": {"coherence": "none"}, "output": {"path": str(tmp_path / name)}}
     return config_module.from_mapping(data, tmp_path, source=str(tmp_path / "video.yaml"))
 
 
@@ -244,7 +244,7 @@ def test_the_video_command_says_one_line_and_exits_2(tmp_path, capsys):
 
 def test_the_video_command_dreams_a_clip_with_a_config(square_clip, tmp_path, capsys):
     config = tmp_path / "dream.yaml"
-    config.write_text("dream: {octaves: 1, steps: 1, layers: block3_conv3}\n"
+    config.write_text("dream: {model: vgg16-hed, octaves: 1, steps: 1, layers: block3_conv3}\n"
                       "video: {blend: 0.2}\noutput: {path: ignored.gif}\n")
     out = tmp_path / "dreamed.mp4"
     code = main(["video", str(square_clip), "-o", str(out), "--config", str(config),

@@ -251,7 +251,7 @@ def _colour_drift(tmp_path, coherence: str) -> tuple[float, float]:
     config = tiny_config(
         tmp_path / coherence, frames=60,
         input={"noise": {"size": [48, 48], "seed": 1}},
-        dream={"octaves": 1, "steps": 1, "step_size": 6, "jitter": 4,
+        dream={"model": "vgg16-hed", "octaves": 1, "steps": 1, "step_size": 6, "jitter": 4,
                "layers": {"block2_conv2": 1.0}},
         transforms=[{"zoom": {"factor": 1.08}}],
         color={"coherence": coherence})

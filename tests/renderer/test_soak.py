@@ -18,7 +18,7 @@ SOAK = {
     "frames": FRAMES,
     "fps": 25,
     "seed": 2,
-    "dream": {"octaves": 1, "steps": 2, "jitter": 8, "layers": {"block3_conv3": 1.0}},
+    "dream": {"model": "vgg16-hed", "octaves": 1, "steps": 2, "jitter": 8, "layers": {"block3_conv3": 1.0}},
     "transforms": [{"zoom": {"factor": 1.02}}, {"rotate": {"degrees": "0.5*sin(t/20)"}}],
 }
 

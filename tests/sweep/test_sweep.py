@@ -27,7 +27,7 @@ BASE = {
     "frames": 3,
     "fps": 10,
     "seed": 1,
-    "dream": {"octaves": 1, "steps": 1, "jitter": 4, "layers": {"block3_conv3": 1.0}},
+    "dream": {"model": "vgg16-hed", "octaves": 1, "steps": 1, "jitter": 4, "layers": {"block3_conv3": 1.0}},
     "transforms": [{"zoom": {"factor": 1.05}}],
 }
 PHOTOS = [str(skimage_photo("chelsea")), str(skimage_photo("coffee"))]

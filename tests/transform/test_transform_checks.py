@@ -23,7 +23,7 @@ FRAMES, ZERO_AT = 2001, 1000
 REACHES_ZERO = {
     "input": {"noise": {"size": [32, 32], "seed": 3}},
     "frames": FRAMES,
-    "dream": {"octaves": 1, "steps": 0, "layers": {"block3_conv3": 1.0}},
+    "dream": {"model": "vgg16-hed", "octaves": 1, "steps": 0, "layers": {"block3_conv3": 1.0}},
     "transforms": [{"sine_shift": {"period": f"t - {ZERO_AT}", "amplitude": 1}}],
     "output": {"path": "out/r.gif"},
 }
