@@ -155,6 +155,8 @@ class _Stills:
     """The dream starts of an animation from one image: the input (or noise) for frame 0, then
     each frame's start is the previous dream after the transforms."""
 
+    carries_back = True  # the transforms alone move the dream: cadence carries it back too
+
     def __init__(self, config: Config) -> None:
         self.config = config
 
@@ -364,11 +366,14 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, stop, live: _LiveVi
     saved every `output.checkpoint_every` and when the loop ends, stopped, finished or failed
     (after the last frame that was transformed), each only once every frame before it is on
     disk; a failed write stops the loop before any later resume point is saved, so the folder
-    always resumes cleanly.
+    always resumes cleanly. At `dream.cadence` N the frames between two dreams are made from the
+    transforms (`animator.cadence`) once the later one is dreamed, then written in order; each
+    one's resume point holds the earlier dream carried forward to it, so any frame resumes.
     """
     from keras import ops
 
-    from transforms import Context, match_color
+    from animator.cadence import Dreams
+    from transforms import match_color
 
     animation, frame, rng, first = config.animation, start.frame, start.rng, start.first
     if first is not None:  # uploaded once: colour coherence reads it on the device every frame
@@ -376,28 +381,38 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, stop, live: _LiveVi
     size = (int(frame.shape[1]), int(frame.shape[0]))
     writes = _Writes(store)
     checkpoints = _Checkpoints(animation.output.checkpoint_every)
+    dreams, index = Dreams(config), start.index
     try:
         try:
-            for index in range(start.index, animation.frames):
+            while index < animation.frames:
                 if stop is not None and stop.is_set():
                     break
-                dreamed, _ = dreamer.dream_frame(frame, starts.settings(index), rng)
-                dreamed = starts.keep(index, frame, dreamed)
+                span = dreams.span(index)  # frames index..span.next-1 come from the transforms
+                carried, points = [], []
+                for j in range(index, span.next):  # F_j, and the resume point after frame j
+                    carried.append(frame)
+                    frame = _carry(config, starts, frame, _context(config, j, size, rng, first))
+                    points.append((frame, rng.bit_generator.state))
+                dreamed, _ = dreamer.dream_frame(frame, starts.settings(span.next), rng)
+                dreamed = starts.keep(span.next, frame, dreamed)
                 if first is not None and animation.color.coherence == "match_first":
                     dreamed = match_color(dreamed, first, animation.color.strength)
-                fetched = writes.fetch(dreamed, index)
                 if first is None:  # colour coherence keeps the first frame's float pixels
                     store.save_first(_to_numpy(dreamed))
                     first = dreamed
-                writes.frame(index, fetched)
-                if live is not None:
-                    live.send(fetched)
-                ctx = Context(index, animation.frames, size, rng, first)
-                frame = starts.next_start(index + 1, _transform(config, dreamed, ctx))
-                checkpoints.reach(index + 1, frame, rng.bit_generator.state)
-                if checkpoints.due():
-                    writes.state(*checkpoints.take())
-                yield Dreamed(index, animation.frames, start.index, fetched)
+                frame = _carry(config, starts, dreamed, _context(config, span.next, size, rng, first))
+                points.append((frame, rng.bit_generator.state))
+                shown = _in_between(config, starts, carried, dreamed, span, size, first)
+                for j, picture, point in zip(range(index, span.next + 1), [*shown, dreamed], points):
+                    fetched = writes.fetch(picture, j)
+                    writes.frame(j, fetched)
+                    if live is not None:
+                        live.send(fetched)
+                    checkpoints.reach(j + 1, *point)
+                    if checkpoints.due():
+                        writes.state(*checkpoints.take())
+                    yield Dreamed(j, animation.frames, start.index, fetched)
+                index = span.next + 1
             if live is not None:  # the MP4 is finished while the last writes are saved
                 live.end()
         finally:  # a resume (or a longer render) goes on after the last transformed frame
@@ -624,6 +639,31 @@ class _LiveVideo:
             self.writer.abort()
 
 
+def _context(config: Config, index: int, size: tuple[int, int], rng, first):
+    from transforms import Context
+
+    return Context(index, config.animation.frames, size, rng, first)
+
+
+def _carry(config: Config, starts, frame, ctx):
+    """Frame `ctx.index` carried to the next frame's start: transformed, then (a video) moved
+    along the flow into the next input frame."""
+    return starts.next_start(ctx.index + 1, _transform(config, frame, ctx))
+
+
+def _in_between(config: Config, starts, carried: list, dreamed, span, size, first) -> list:
+    """The frames before `span.next` made from the transforms (`animator.cadence.in_between`):
+    cross-faded with the next dream carried back where the chain and the starts can invert."""
+    from animator.cadence import in_between
+
+    if not carried:
+        return []
+    chain = config.chain if config.chain.invertible and starts.carries_back else None
+    contexts = [_context(config, index, size, None, first)
+                for index in range(span.next - len(carried), span.next)]
+    return in_between(chain, carried, dreamed, span, contexts)
+
+
 def _transform(config: Config, dreamed, ctx):
     """The chain applied to a dreamed frame; a failing plugin says how to go on once fixed, a
     value out of range how to keep what is rendered (a changed config cannot resume)."""
@@ -687,7 +727,14 @@ def describe(config: Config) -> str:
     picks = sampled if exact else [round(t) for t in np.linspace(0, animation.frames - 1, 1000)]
     with starts:
         steps = [starts.settings(t) for t in picks]
-    total_steps = sum(s.octaves * s.steps for s in steps) * animation.frames // len(picks)
+    if exact:  # the frames between dreams (dream.cadence) cost no step
+        from animator.cadence import dreamed_frames
+
+        dreamed = set(dreamed_frames(config))
+        total_steps = sum(s.octaves * s.steps for t, s in zip(picks, steps) if t in dreamed)
+    else:
+        total_steps = round(sum(s.octaves * s.steps / s.cadence for s in steps)
+                            * animation.frames / len(picks))
     lines = [
         f"config: {config.source}",
         f"input: {config.input_path or 'noise ' + json.dumps(animation.input.noise.model_dump())}",

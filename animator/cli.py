@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     dream.add_argument("-o", "--output", required=True, help="output image (.png, .jpg)")
     dream.add_argument("--force", action="store_true", help="overwrite an existing output")
     _add_declared(dream, {k: params.ANIMATION[k] for k in ("seed", "max_pixels")})
-    _add_declared(dream, params.DREAM)
+    _add_declared(dream, params.DREAM, skip=("cadence",))  # one image: no frames between dreams
     dream.set_defaults(handler=cmd_dream)
 
     render = commands.add_parser(
@@ -259,7 +259,8 @@ def cmd_dream(args) -> int:
         _notes(args)(note)
     settings = DreamSettings(**{field.name: getattr(args, field.name)
                                 for field in dataclasses.fields(DreamSettings)
-                                if field.name in params.DREAM and getattr(args, field.name) != "auto"})
+                                if field.name in params.DREAM
+                                and getattr(args, field.name, "auto") != "auto"})
     dreamer = Dreamer(model=args.model, weights=args.weights, layers=args.layers,
                       objective=args.objective, guide=args.guide, precision=args.precision,
                       xla=None if args.xla == "auto" else args.xla)

@@ -175,6 +175,8 @@ class VideoFrames:
     flow are prepared on a background thread while the current frame dreams.
     """
 
+    carries_back = False  # the optical flow has no inverse: cadence carries the dream forward only
+
     def __init__(self, config, clip: Clip, count: int) -> None:
         self.config, self.clip, self.count = config, clip, count
         self.options = config.animation.video
