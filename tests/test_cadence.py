@@ -233,3 +233,34 @@ def test_a_plugin_may_declare_its_inverse_and_the_listing_says_which_can_be_inve
              if lines[i] and not lines[i].startswith(" ")}
     assert "invertible" in after["zoom"] and "invertible" in after["brighten"]
     assert "no inverse" in after["blur"] and "no inverse" in after["stochastic_shift"]
+
+
+# --- a video ------------------------------------------------------------------------------------
+
+
+class Negating(Dreamer):
+    """The tiny model, but frame 2's dream is the negative of its start."""
+
+    def dream_frame(self, frame, settings, rng):
+        dreamed, losses = super().dream_frame(frame, settings, rng)
+        return (255.0 - frame if settings.frame == 2 else dreamed), losses
+
+
+def test_a_video_dreams_every_nth_frame_and_carries_the_dream_forward_between(tmp_path):
+    from helpers import write_clip
+
+    rng = np.random.default_rng(2)
+    clip = write_clip(tmp_path / "clip.mp4", [rng.integers(0, 255, (SIDE, SIDE, 3), np.uint8)
+                                              for _ in range(5)], 10)
+    written = {}
+    for name, model in (("plain", Dreamer()), ("negated", Negating())):
+        data = {"input": {"video": str(clip)}, "seed": 1, "video": {"blend": 0.5},
+                "dream": {"octaves": 1, "steps": 1, "cadence": 2}, "transforms": [ZOOM],
+                "output": {"path": str(tmp_path / name), "format": "frames"}}
+        config = config_module.from_mapping(data, tmp_path)
+        assert render_frames(config, model).dreamed == [0, 2, 4]
+        written[name] = pngs(config.frames_dir)
+    assert len(written["plain"]) == len(written["negated"]) == 5
+    # the flow has no inverse: frame 1 is made from frame 0 alone, whatever frame 2's dream is
+    assert np.array_equal(written["plain"][1], written["negated"][1])
+    assert np.abs(written["plain"][2] - written["negated"][2]).mean() > 20
