@@ -264,3 +264,17 @@ def test_a_video_dreams_every_nth_frame_and_carries_the_dream_forward_between(tm
     # the flow has no inverse: frame 1 is made from frame 0 alone, whatever frame 2's dream is
     assert np.array_equal(written["plain"][1], written["negated"][1])
     assert np.abs(written["plain"][2] - written["negated"][2]).mean() > 20
+
+
+def test_a_sweep_varies_the_cadence_like_any_dream_setting(tmp_path):
+    import yaml
+
+    from animator import sweep
+
+    base = {**TINY, "output": {"format": "frames"}}
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump({"base": base,
+                                                         "grid": {"dream.cadence": [1, 3]}}))
+    loaded = sweep.load(tmp_path / "sweep.yaml")
+    assert [v.config.animation.dream.cadence for v in loaded.variants] == [1, 3]
+    assert loaded.variants[0].id != loaded.variants[1].id
+    assert [list(dreamed_frames(v.config)) for v in loaded.variants] == [list(range(7)), [0, 3, 6]]
