@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from animator import schedule
+
 __all__ = ["Dreams", "Span", "dreamed_frames", "in_between"]
 
 
@@ -37,8 +39,8 @@ class Dreams:
 
     def __init__(self, config) -> None:
         self.config, self.frames = config, config.animation.frames
-        given = config.animation.dream.cadence
-        self.constant = given if isinstance(given, int) else None
+        constant = schedule.parse(config.animation.dream.cadence, "dream.cadence").constant
+        self.constant = None if constant is None else round(constant)  # checked >= 1 at load
         self.walked = Span(None, 0)  # the newest span found, where the walk goes on from
 
     def cadence(self, t: int) -> int:
