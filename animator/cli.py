@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     dream.add_argument("-o", "--output", required=True, help="output image (.png, .jpg)")
     dream.add_argument("--force", action="store_true", help="overwrite an existing output")
     _add_declared(dream, {k: params.ANIMATION[k] for k in ("seed", "max_pixels")})
-    _add_declared(dream, params.DREAM)
+    _add_declared(dream, params.DREAM, skip=("cadence",))  # one image: no frames between dreams
     dream.set_defaults(handler=cmd_dream)
 
     render = commands.add_parser(
@@ -300,7 +300,8 @@ def cmd_dream(args) -> int:
         _notes(args)(note)
     settings = DreamSettings(**{field.name: getattr(args, field.name)
                                 for field in dataclasses.fields(DreamSettings)
-                                if field.name in params.DREAM and getattr(args, field.name) != "auto"})
+                                if field.name in params.DREAM
+                                and getattr(args, field.name, "auto") != "auto"})
     dreamer = make_dreamer(args)  # the options are the dream section's, files from here
     with _progress(args, f"dreaming {Path(args.image).name}", unit="octave") as bar:
         pixels = dreamer.dream(loaded.pixels, settings, seed=args.seed, progress=bar.update)

@@ -14,6 +14,7 @@ on the host), so a broken plugin fails at once with its name, its source and the
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import types
 import typing
@@ -83,15 +84,24 @@ class Step:
     def run(self, frame, ctx: Context):
         """Apply the transform to `frame` (a backend tensor): its parameters' values at this
         frame are checked first (`Transform.check_values`), then what it returns."""
-        from keras import ops
-
         arguments = self.arguments(ctx.index)
         self.transform.check_values(arguments, ctx.index)
+        return self._call(self.transform.function, frame, ctx, arguments)
+
+    def undo(self, frame, ctx: Context):
+        """Apply the transform's inverse to `frame`: what it made at frame `ctx.index` carried
+        back to before it (the parameters, checked when it ran forward, with their defaults)."""
+        arguments = self.transform.with_defaults(self.arguments(ctx.index))
+        return self._call(self.transform.inverse, frame, ctx, arguments, "inverse ")
+
+    def _call(self, function, frame, ctx: Context, arguments: dict, what: str = ""):
+        from keras import ops
+
         given = ops.convert_to_numpy(frame) if self.transform.numpy else frame
         try:
-            result = self.transform.function(given, ctx, **arguments)
+            result = function(given, ctx, **arguments)
         except (Exception, SystemExit) as error:  # sys.exit() in a plugin: reported, frames kept
-            raise self._error(ctx, f"failed: {type(error).__name__}: {error}") from error
+            raise self._error(ctx, f"{what}failed: {type(error).__name__}: {error}") from error
         return self._checked(result, tuple(frame.shape), ctx)
 
     def _checked(self, result, expected: tuple, ctx: Context):
@@ -155,6 +165,25 @@ class Chain:
         frame = ops.convert_to_tensor(frame, dtype="float32")
         for step in self.steps:
             frame = step.run(frame, ctx)
+        return frame
+
+    @property
+    def invertible(self) -> bool:
+        """Whether every transform has an inverse (`Transform.inverse`), so `invert` can run."""
+        return all(step.transform.inverse is not None for step in self.steps)
+
+    def invert(self, frame, ctx: Context):
+        """Carry `frame` back through the chain as it ran at frame `ctx.index`: each inverse, last
+        transform first, so `invert(apply(f, ctx), ctx)` is `f` up to resampling and edges.
+
+        `ctx.rng` is None: an inverse undoes the draws it cannot see, so it draws nothing.
+        """
+        from keras import ops
+
+        frame = ops.convert_to_tensor(frame, dtype="float32")
+        ctx = dataclasses.replace(ctx, rng=None)
+        for step in reversed(self.steps):
+            frame = step.undo(frame, ctx)
         return frame
 
 

@@ -2,7 +2,8 @@
 
 Coordinates are pixels, x to the right (columns), y down (rows), pixel centres on integers. Each
 transform builds a forward 3×3 matrix (where an input pixel lands in the output) about a centre
-given as fractions of (width, height); `warp` inverts it and resamples on the device the frame is
+given as fractions of (width, height), and its inverse (`undone`, for `dream.cadence`) warps by
+that matrix's inverse; `warp` inverts the matrix it is given and resamples on the device the frame is
 on: bilinear and nearest through `keras.ops.image.affine_transform`, bicubic and Lanczos by
 weighting the source pixels around each sample point (`keras.ops` gathers), one axis at a time
 when the matrix keeps the axes (zoom, stretch, translate).
@@ -25,7 +26,7 @@ import numpy as np
 from transforms.context import Context
 from transforms.registry import Range, register
 
-__all__ = ["about", "affine", "resample", "rotate", "stretch", "translate", "warp", "zoom"]
+__all__ = ["about", "affine", "resample", "rotate", "stretch", "translate", "undone", "warp", "zoom"]
 
 Fill = Literal["reflect", "nearest", "wrap", "constant"]
 Interpolation = Literal["lanczos3", "lanczos5", "bicubic", "bilinear", "nearest"]
@@ -187,7 +188,43 @@ def _size(frame) -> tuple[int, int]:
     return int(width), int(height)
 
 
-@register("zoom")
+def undone(matrix_of):
+    """The inverse of a transform that warps by `matrix_of(frame, **params)`: the warp by that
+    matrix's inverse, with the same fill and resampling (a zoom of 1.05 undone by one of 1/1.05)."""
+
+    def inverse(frame, ctx: Context, fill: Fill = "reflect", interpolation: Interpolation = CRISP,
+                sharpen: float = CRISP_SHARPEN, **params):
+        matrix = np.linalg.inv(as_matrix(matrix_of(frame, **params)))
+        return warp(frame, matrix, fill, interpolation, sharpen)
+
+    return inverse
+
+
+def zoom_matrix(frame, factor: float, center: tuple[float, float]) -> np.ndarray:
+    return about(center, _size(frame), np.diag([factor, factor]))
+
+
+def stretch_matrix(frame, vertical: float, horizontal: float,
+                   center: tuple[float, float]) -> np.ndarray:
+    return about(center, _size(frame), np.diag([horizontal, vertical]))
+
+
+def rotate_matrix(frame, degrees: float, center: tuple[float, float]) -> np.ndarray:
+    angle = math.radians(degrees)
+    cos, sin = math.cos(angle), math.sin(angle)
+    # y points down, so a counter-clockwise turn on screen sends (x, y) to (x cos + y sin, ...).
+    return about(center, _size(frame), np.array([[cos, sin], [-sin, cos]]))
+
+
+def translate_matrix(frame, dx: float, dy: float) -> np.ndarray:
+    return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
+
+
+def affine_matrix(frame, matrix) -> np.ndarray:
+    return as_matrix(matrix)
+
+
+@register("zoom", inverse=undone(zoom_matrix))
 def zoom(
     frame,
     ctx: Context,
@@ -205,11 +242,10 @@ def zoom(
 
     Example: `zoom: {factor: "1.02 + 0.01*sin(t/8)"}` breathes in and out.
     """
-    linear = np.diag([factor, factor])
-    return warp(frame, about(center, _size(frame), linear), fill, interpolation, sharpen)
+    return warp(frame, zoom_matrix(frame, factor, center), fill, interpolation, sharpen)
 
 
-@register("stretch")
+@register("stretch", inverse=undone(stretch_matrix))
 def stretch(
     frame,
     ctx: Context,
@@ -221,11 +257,11 @@ def stretch(
     sharpen: Sharpen = CRISP_SHARPEN,
 ):
     """Scale rows apart by `vertical` and columns apart by `horizontal` (> 1 stretches)."""
-    linear = np.diag([horizontal, vertical])
-    return warp(frame, about(center, _size(frame), linear), fill, interpolation, sharpen)
+    return warp(frame, stretch_matrix(frame, vertical, horizontal, center), fill, interpolation,
+                sharpen)
 
 
-@register("rotate")
+@register("rotate", inverse=undone(rotate_matrix))
 def rotate(
     frame,
     ctx: Context,
@@ -236,14 +272,10 @@ def rotate(
     sharpen: Sharpen = CRISP_SHARPEN,
 ):
     """Rotate about `center` by `degrees`; positive is counter-clockwise on screen (np.rot90)."""
-    angle = math.radians(degrees)
-    cos, sin = math.cos(angle), math.sin(angle)
-    # y points down, so a counter-clockwise turn on screen sends (x, y) to (x cos + y sin, ...).
-    linear = np.array([[cos, sin], [-sin, cos]])
-    return warp(frame, about(center, _size(frame), linear), fill, interpolation, sharpen)
+    return warp(frame, rotate_matrix(frame, degrees, center), fill, interpolation, sharpen)
 
 
-@register("translate")
+@register("translate", inverse=undone(translate_matrix))
 def translate(
     frame,
     ctx: Context,
@@ -254,7 +286,7 @@ def translate(
     sharpen: Sharpen = CRISP_SHARPEN,
 ):
     """Move the picture `dx` pixels right and `dy` pixels down (fractions interpolate)."""
-    return warp(frame, [[1.0, 0.0, dx], [0.0, 1.0, dy]], fill, interpolation, sharpen)
+    return warp(frame, translate_matrix(frame, dx, dy), fill, interpolation, sharpen)
 
 
 def _check_matrix(params: dict) -> None:
@@ -271,7 +303,7 @@ def _check_matrix(params: dict) -> None:
                          f"got {list(last)}; or give only the first two rows")
 
 
-@register("affine", check=_check_matrix)
+@register("affine", check=_check_matrix, inverse=undone(affine_matrix))
 def affine(
     frame,
     ctx: Context,

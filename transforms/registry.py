@@ -41,6 +41,9 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "animator.transforms"
 BUILT_IN = "built-in"
+# What `describe` says of a transform with and without an inverse (`dream.cadence`).
+CARRIED_BACK = "invertible: at dream.cadence > 1 the next dream is carried back through it"
+CARRIED_FORWARD = "no inverse: at dream.cadence > 1 its chain carries dreams forward only"
 
 
 class Profile:
@@ -63,6 +66,10 @@ class Transform:
     Calling it, `transforms.get("zoom")(frame, ctx, factor=1.1)`, checks the values (declared
     ranges and `check`) at frame `ctx.index` before the function runs, as the chain does on
     every frame; the bare function is not checked.
+
+    `inverse`, if given, is `fn(frame, ctx, **params)` that undoes the transform with the same
+    parameters (all of them, defaults filled in): at `dream.cadence` > 1 the frame loop carries
+    the next dream back through it (`Chain.invert`). It must not draw from `ctx.rng` (None there).
     """
 
     name: str
@@ -73,6 +80,7 @@ class Transform:
     numpy: bool = False
     source: str = BUILT_IN
     check: Callable[[dict], None] | None = None
+    inverse: Callable | None = None
 
     def __call__(self, frame, ctx, **params):
         """The function applied to `frame` at frame `ctx.index`, once `check_values` passes."""
@@ -183,24 +191,25 @@ class Registry:
         self.loaded_plugins: set[str] = set()
 
     def register(self, name: str | Callable | None = None, *, numpy: bool = False,
-                 check: Callable[[dict], None] | None = None):
+                 check: Callable[[dict], None] | None = None, inverse: Callable | None = None):
         """Register `fn(frame, ctx, **params)` under `name` (default: the function's name).
 
         Usable as `@register`, `@register("zoom")`, `@register("x", numpy=True)` or
-        `register("x")(fn)`. `check(params)` validates the parameters' values at each frame
-        (see `Transform`). Returns the function unchanged.
+        `register("x")(fn)`. `check(params)` validates the parameters' values at each frame;
+        `inverse(frame, ctx, **params)` undoes it (see `Transform`). Returns the function unchanged.
         """
         if callable(name):
-            return self.register(None, numpy=numpy, check=check)(name)
+            return self.register(None, numpy=numpy, check=check, inverse=inverse)(name)
 
         def decorator(function: Callable) -> Callable:
-            self.add(function, name or function.__name__, numpy=numpy, check=check)
+            self.add(function, name or function.__name__, numpy=numpy, check=check, inverse=inverse)
             return function
 
         return decorator
 
     def add(self, function: Callable, name: str, numpy: bool = False,
-            check: Callable[[dict], None] | None = None) -> Transform:
+            check: Callable[[dict], None] | None = None,
+            inverse: Callable | None = None) -> Transform:
         source = self._loading or _module_source(function)
         try:
             params, accepts_any = signature_params(function)
@@ -210,7 +219,7 @@ class Registry:
         if existing and existing.function is not function and existing.source != source:
             raise PluginError(f"transform {name!r} from {source} clashes with the one from {existing.origin}")
         transform = Transform(name, function, first_line(function), params, accepts_any, numpy,
-                              source, check)
+                              source, check, inverse)
         self._transforms[name] = transform
         return transform
 
@@ -251,7 +260,8 @@ class Registry:
                 continue
             params = ", ".join([*map(str, transform.params), *(["**params"] * transform.accepts_any)])
             origin = "" if transform.source == BUILT_IN else f"  [{transform.origin}]"
-            lines += [f"{name}({params}){origin}", f"    {transform.description}"]
+            lines += [f"{name}({params}){origin}", f"    {transform.description}",
+                      f"    {CARRIED_BACK if transform.inverse else CARRIED_FORWARD}"]
         return lines
 
     @contextlib.contextmanager
@@ -334,9 +344,9 @@ def isolated(builtins: bool = True, entry_points: bool = False) -> Iterator[Regi
 
 
 def register(name: str | Callable | None = None, *, numpy: bool = False,
-             check: Callable[[dict], None] | None = None):
+             check: Callable[[dict], None] | None = None, inverse: Callable | None = None):
     """Register a transform in the active registry (see `Registry.register`)."""
-    return _active.register(name, numpy=numpy, check=check)
+    return _active.register(name, numpy=numpy, check=check, inverse=inverse)
 
 
 def get(name: str) -> Transform:

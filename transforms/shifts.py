@@ -4,7 +4,9 @@ With `axis="columns"` column n moves down by shift(n) pixels (what leaves the bo
 the top); with `axis="rows"` row n moves right by shift(n). Shifts are rounded to whole pixels and
 applied exactly, by gathering index (i - shift) mod size: no interpolation, nothing lost.
 `roll` may truncate instead (`rounding: truncate`, toward zero like Python's `int`), which is how
-the DeepDream zoom notebook rolls column n by `int(n / 15)`.
+the DeepDream zoom notebook rolls column n by `int(n / 15)`. Both roundings are odd functions, so
+the opposite shifts undo a roll exactly (`roll` and `sine_shift` have inverses, for
+`dream.cadence`); `stochastic_shift`'s draws cannot be undone without drawing them again.
 """
 
 from __future__ import annotations
@@ -56,7 +58,13 @@ def grouped(values: np.ndarray, count: int, group: int) -> np.ndarray:
     return np.asarray(values)[np.arange(count) // group]
 
 
-@register("roll")
+def _unroll(frame, ctx: Context, shift, axis: Axis, group: int, rounding: Rounding):
+    """`roll`'s inverse: every line rolled back by its shift."""
+    opposite = (lambda n: -np.asarray(shift(n))) if callable(shift) else -shift
+    return roll(frame, ctx, opposite, axis, group, rounding)
+
+
+@register("roll", inverse=_unroll)
 def roll(
     frame,
     ctx: Context,
@@ -89,7 +97,12 @@ def _check_period(params: dict) -> None:
                          "wave, negative runs the wave backwards)")
 
 
-@register("sine_shift", check=_check_period)
+def _unshift(frame, ctx: Context, amplitude: float, period: float, speed: float, axis: Axis):
+    """`sine_shift`'s inverse: the wave of the opposite amplitude at the same frame."""
+    return sine_shift(frame, ctx, -amplitude, period, speed, axis)
+
+
+@register("sine_shift", check=_check_period, inverse=_unshift)
 def sine_shift(
     frame,
     ctx: Context,

@@ -397,11 +397,14 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, stop, live: _LiveVi
     saved every `output.checkpoint_every` and when the loop ends, stopped, finished or failed
     (after the last frame that was transformed), each only once every frame before it is on
     disk; a failed write stops the loop before any later resume point is saved, so the folder
-    always resumes cleanly.
+    always resumes cleanly. At `dream.cadence` N the frames between two dreams are made from the
+    transforms (`animator.renderer.cadence`) once the later one is dreamed, then written in order; each
+    one's resume point holds the earlier dream carried forward to it, so any frame resumes.
     """
     from keras import ops
 
-    from transforms import Context, match_color
+    from animator.renderer.cadence import Dreams
+    from transforms import match_color
 
     animation, frame, rng, first = config.animation, start.frame, start.rng, start.first
     if first is not None:  # uploaded once: colour coherence reads it on the device every frame
@@ -410,29 +413,39 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, stop, live: _LiveVi
     writes = _Writes(store)
     checkpoints = _Checkpoints(animation.output.checkpoint_every)
     reached = 0  # frames 0..reached-1 are written (or being written) by now
+    dreams, index = Dreams(config), start.index
     try:
         try:
-            for index in range(start.index, animation.frames):
+            while index < animation.frames:
                 if stop is not None and stop.is_set():
                     break
-                dreamed, _ = dreamer.dream_frame(frame, starts.settings(index), rng)
-                dreamed = starts.keep(index, frame, dreamed)
+                span = dreams.span(index)  # frames index..span.next-1 come from the transforms
+                carried, points = [], []
+                for j in range(index, span.next):  # F_j, and the resume point after frame j
+                    carried.append(frame)
+                    frame = _carry(config, starts, frame, _context(config, j, size, rng, first))
+                    points.append((frame, rng.bit_generator.state))
+                dreamed, _ = dreamer.dream_frame(frame, starts.settings(span.next), rng)
+                dreamed = starts.keep(span.next, frame, dreamed)
                 if first is not None and animation.color.coherence == "match_first":
                     dreamed = match_color(dreamed, first, animation.color.strength)
-                fetched = writes.fetch(dreamed, index)
                 if first is None:  # colour coherence keeps the first frame's float pixels
                     store.save_first(_to_numpy(dreamed))
                     first = dreamed
-                writes.frame(index, fetched)
-                reached = index + 1
-                if live is not None:
-                    live.send(fetched)
-                ctx = Context(index, animation.frames, size, rng, first)
-                frame = starts.next_start(index + 1, _transform(config, dreamed, ctx))
-                checkpoints.reach(index + 1, frame, rng.bit_generator.state)
-                if checkpoints.due():
-                    writes.state(*checkpoints.take())
-                yield Dreamed(index, animation.frames, start.index, fetched)
+                frame = _carry(config, starts, dreamed, _context(config, span.next, size, rng, first))
+                points.append((frame, rng.bit_generator.state))
+                shown = _in_between(config, starts, carried, dreamed, span, size, first)
+                for j, picture, point in zip(range(index, span.next + 1), [*shown, dreamed], points):
+                    fetched = writes.fetch(picture, j)
+                    writes.frame(j, fetched)
+                    reached = j + 1
+                    if live is not None:
+                        live.send(fetched)
+                    checkpoints.reach(j + 1, *point)
+                    if checkpoints.due():
+                        writes.state(*checkpoints.take())
+                    yield Dreamed(j, animation.frames, start.index, fetched)
+                index = span.next + 1
             if live is not None:  # the MP4 is finished while the last writes are saved
                 live.end()
         finally:  # a resume (or a longer render) goes on after the last transformed frame
@@ -668,6 +681,31 @@ class _LiveVideo:
             self.writer.abort()
 
 
+def _context(config: Config, index: int, size: tuple[int, int], rng, first):
+    from transforms import Context
+
+    return Context(index, config.animation.frames, size, rng, first)
+
+
+def _carry(config: Config, starts, frame, ctx):
+    """Frame `ctx.index` carried to the next frame's start: transformed, then (a video) moved
+    along the flow into the next input frame."""
+    return starts.next_start(ctx.index + 1, _transform(config, frame, ctx))
+
+
+def _in_between(config: Config, starts, carried: list, dreamed, span, size, first) -> list:
+    """The frames before `span.next` made from the transforms (`animator.renderer.cadence.in_between`):
+    cross-faded with the next dream carried back where the chain and the starts can invert."""
+    from animator.renderer.cadence import in_between
+
+    if not carried:
+        return []
+    chain = config.chain if config.chain.invertible and starts.carries_back else None
+    contexts = [_context(config, index, size, None, first)
+                for index in range(span.next - len(carried), span.next)]
+    return in_between(chain, carried, dreamed, span, contexts)
+
+
 def _transform(config: Config, dreamed, ctx):
     """The chain applied to a dreamed frame; a failing plugin says how to go on once fixed, a
     value out of range how to keep what is rendered (a changed config cannot resume)."""
@@ -740,7 +778,14 @@ def describe(config: Config) -> str:
     picks = sampled if exact else [round(t) for t in np.linspace(0, animation.frames - 1, 1000)]
     with starts:
         steps = [starts.settings(t) for t in picks]
-    total_steps = sum(s.octaves * s.steps for s in steps) * animation.frames // len(picks)
+    if exact:  # the frames between dreams (dream.cadence) cost no step
+        from animator.renderer.cadence import dreamed_frames
+
+        dreamed = set(dreamed_frames(config))
+        total_steps = sum(s.octaves * s.steps for t, s in zip(picks, steps) if t in dreamed)
+    else:
+        total_steps = round(sum(s.octaves * s.steps / s.cadence for s in steps)
+                            * animation.frames / len(picks))
     lines = [
         f"config: {config.source}",
         f"input: {config.input_path or 'noise ' + json.dumps(animation.input.noise.model_dump())}",

@@ -35,6 +35,9 @@ class FrameSource(Protocol):
     """
 
     config: Config
+    # Whether a frame between two dreams (`dream.cadence`) may take the next dream carried back
+    # through the inverse transforms: only where the transforms alone move the dream.
+    carries_back: bool
 
     def __enter__(self) -> FrameSource: ...
 
@@ -92,6 +95,8 @@ class Stills:
     """The dream starts of an animation from one image: the input (or noise) for frame 0, then
     each frame's start is the previous dream after the transforms."""
 
+    carries_back = True  # the transforms alone move the dream: cadence carries it back too
+
     def __init__(self, config: Config) -> None:
         self.config = config
 
@@ -142,6 +147,8 @@ class VideoFrames:
     reliable dream and take only `carry_steps` steps per octave. The next input frame and its
     flow are prepared on a background thread while the current frame dreams.
     """
+
+    carries_back = False  # the optical flow has no inverse: cadence carries the dream forward only
 
     def __init__(self, config: Config, clip: Clip, count: int) -> None:
         self.config, self.clip, self.count = config, clip, count

@@ -32,6 +32,7 @@ class DreamSettings:
     tile_size: int | None = None  # the declared "auto"
     normalisation: str = _DEFAULT["normalisation"]
     max_loss: float | None = _DEFAULT["max_loss"]
+    cadence: int = _DEFAULT["cadence"]  # frames from this dream to the next (the frame loop's)
     frame: int = 0
 
     def __post_init__(self):

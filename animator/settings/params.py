@@ -177,6 +177,10 @@ DREAM = _table(
              Range(ge=32), True),
     _setting("max_loss", float | None, None, "stop an octave once the objective exceeds it",
              None, True),
+    # held to 30: the frames between two dreams are kept on the device until the next one is made
+    _setting("cadence", int, 1, "dream every Nth frame; the frames between are made by the "
+             "transforms alone, cross-fading the dreams before and after (docs/cadence.md)",
+             Range(ge=1, le=30), True),
     _setting("normalisation", typing.Literal["std", "mean_abs"], "std",
              "gradient normalisation: std (TensorFlow tutorial) or mean_abs (Google's notebook)"),
     _setting("precision", typing.Literal["auto", "float32", "bfloat16", "float16"], "auto",

@@ -27,8 +27,8 @@ KEYS = [
     "input", "input.noise", "input.noise.size", "input.noise.seed", "size", "fit", "frames", "fps",
     "seed", "max_pixels", "dream", "dream.model", "dream.weights", "dream.layers", "dream.objective",
     "dream.octaves", "dream.octave_scale", "dream.steps", "dream.step_size", "dream.jitter",
-    "dream.tile_size", "dream.max_loss", "dream.normalisation", "dream.precision", "dream.xla",
-    "transforms", "color", "color.coherence", "color.strength", "output", "output.format",
+    "dream.tile_size", "dream.max_loss", "dream.cadence", "dream.normalisation", "dream.precision",
+    "dream.xla", "transforms", "color", "color.coherence", "color.strength", "output", "output.format",
     "output.reverse", "output.pingpong", "output.loop", "output.quality", "output.palette",
     "output.checkpoint_every", "frmes", "dream.stepz", "output.path",
 ]  # fmt: skip
