@@ -129,14 +129,15 @@ def run(
             images.remove_stale_temporaries(path)                  # MP4, its half-written settings
         store.remove_temporaries()
         dreamer = _dreamer(config, dreamer, tuple(np.shape(start.frame)[:2]))
-        if config.animation.dream.precision == "auto":
-            note(f"precision {dreamer.precision}")
+        precision = getattr(dreamer, "precision", None)  # a caller's own dreamer may not say
+        if config.animation.dream.precision == "auto" and precision is not None:
+            note(f"precision {precision}")
         if start.index == 0 and not start.resumed:  # the input and the model are good: only now
             _begin(config, store)                      # replace an old render
         elif start.index > 0 and start.first is None:  # first.npz missing or damaged: dream frame 0 again
             start.first = _first_again(config, dreamer, store, starts)
         _keep_features(config)
-        settings = _write_settings(config, dreamer.precision)
+        settings = _write_settings(config, precision)
         store.frame_text = {SETTINGS_KEY: config.frame_settings()}
         live = _LiveVideo.open(config) if start.index == 0 else None
         if live is not None:

@@ -25,6 +25,7 @@ TINY = {
     "seed": 5,
     "dream": {"octaves": 1, "steps": 1, "cadence": 3},
     "transforms": [ZOOM],
+    "color": {"coherence": "none"},  # the hand-made frames below have no colour matching
     "output": {"format": "frames", "checkpoint_every": 1},
 }
 
@@ -256,6 +257,7 @@ def test_a_video_dreams_every_nth_frame_and_carries_the_dream_forward_between(tm
     for name, model in (("plain", Dreamer()), ("negated", Negating())):
         data = {"input": {"video": str(clip)}, "seed": 1, "video": {"blend": 0.5},
                 "dream": {"octaves": 1, "steps": 1, "cadence": 2}, "transforms": [ZOOM],
+                "color": {"coherence": "none"},
                 "output": {"path": str(tmp_path / name), "format": "frames"}}
         config = config_module.from_mapping(data, tmp_path)
         assert render_frames(config, model).dreamed == [0, 2, 4]
