@@ -182,7 +182,9 @@ class FrameStore:
         try:
             with Image.open(self.frame_path(0)) as image:
                 return np.asarray(image.convert("RGB"))
-        except (OSError, SyntaxError, ValueError):
+        except Exception as error:  # any damage Pillow meets, a decompression bomb too
+            if not io.decode_failure(error):
+                raise
             return None
 
     def save_record(self, record: dict, fingerprint: str) -> None:
@@ -229,7 +231,9 @@ class FrameStore:
             with Image.open(self.frame_path(index)) as image:
                 image.load()
             return True
-        except (OSError, SyntaxError, ValueError):
+        except Exception as error:
+            if not io.decode_failure(error):
+                raise
             return False
 
 
