@@ -651,6 +651,9 @@ def _one_line(error: BaseException, advice: dict[str, str] | None = None) -> str
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status instead of raising."""
     _quiet_backends()
+    for stream in (sys.stdout, sys.stderr):  # a file name of bytes no UTF-8 holds a surrogate:
+        with contextlib.suppress(AttributeError, ValueError):  # printed escaped, as stderr does
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.debug:  # Keras warns once per layer of a weights file that does not fit: one error says it

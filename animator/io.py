@@ -61,8 +61,9 @@ def read_image(path: str | os.PathLike,
     """
     with _checked_image(path, max_pixels) as image:
         notes = _animation_notes(image)
-        image = ImageOps.exif_transpose(image)
-        pixels, more_notes = _to_rgb_array(image, path)
+        depth = _bit_depth(image) if image.mode in _HIGH_DEPTH_MODES else None  # the file's tags
+        image = ImageOps.exif_transpose(image)  # a copy, without them
+        pixels, more_notes = _to_rgb_array(image, path, depth)
     return LoadedImage(pixels, notes + more_notes)
 
 
@@ -172,10 +173,11 @@ def _animation_notes(image: Image.Image) -> list[str]:
     return []
 
 
-def _to_rgb_array(image: Image.Image, path="the image") -> tuple[np.ndarray, list[str]]:
+def _to_rgb_array(image: Image.Image, path="the image", depth: tuple[int, bool] | None = None
+                  ) -> tuple[np.ndarray, list[str]]:
     """Convert any Pillow mode to float32 RGB in 0..255; return notes on what changed."""
     if image.mode in _HIGH_DEPTH_MODES:
-        bits, signed = _bit_depth(image)
+        bits, signed = depth or _bit_depth(image)
         top = 2.0 ** (bits - 1 if signed else bits) - 1
         grey = np.clip(np.asarray(image, dtype=np.float64) * (255.0 / top), 0.0, 255.0)
         grey = grey.astype(np.float32)
