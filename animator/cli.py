@@ -112,8 +112,10 @@ def _add_declared(parser, table: dict[str, params.Parameter], skip: tuple[str, .
         elif param.choices:
             options.update(type=_value_type(param), choices=param.choices,
                            metavar="{" + ",".join(str(c).lower() for c in param.choices) + "}")
-        elif section is None or not param.scheduled:
+        elif section is None:  # used as it is: checked here
             options["type"] = _in_range(param, _value_type(param))
+        elif not param.scheduled:  # an override: the config checks it, with its key path
+            options["type"] = _value_type(param)
         if section is None:
             options["default"] = param.default
         else:
