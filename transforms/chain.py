@@ -102,7 +102,7 @@ class Step:
             dtype = np.dtype(result.dtype).name if isinstance(result, np.ndarray) else \
                 backend.standardize_dtype(result.dtype)
         except (AttributeError, TypeError, ValueError):
-            raise self._error(ctx, f"returned {type(result).__name__}; expected a float array") from None
+            raise self._error(ctx, f"returned {type(result).__name__}; expected an array") from None
         if shape != expected:
             raise self._error(ctx, f"returned shape {shape}; expected {expected}")
         if not dtype.startswith(("float", "bfloat")):  # numpy names strings and objects itself
