@@ -72,6 +72,23 @@ def _value_type(param: params.Parameter):
     return annotation if annotation in (int, float) else str
 
 
+def _in_range(param: params.Parameter, read):
+    """`read`, then the declared range checked, as argparse reports a bad value (one line, exit
+    2): `--seed -1` is refused as `dream.seed: -1` in a config is."""
+    if param.range is None:
+        return read
+
+    def checked(text: str):
+        value = read(text)
+        problem = isinstance(value, (int, float)) and param.range.violation(value)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{problem}, got {text}")
+        return value
+
+    checked.__name__ = getattr(read, "__name__", "value")  # argparse names the type in errors
+    return checked
+
+
 def _help(param: params.Parameter) -> str:
     if "default" in param.help:
         return param.help
@@ -96,7 +113,9 @@ def _add_declared(parser, table: dict[str, params.Parameter], skip: tuple[str, .
         elif param.choices:
             options.update(type=_value_type(param), choices=param.choices,
                            metavar="{" + ",".join(str(c).lower() for c in param.choices) + "}")
-        elif section is None or not param.scheduled:
+        elif section is None:  # used as it is: checked here
+            options["type"] = _in_range(param, _value_type(param))
+        elif not param.scheduled:  # an override: the config checks it, with its key path
             options["type"] = _value_type(param)
         if section is None:
             options["default"] = param.default
@@ -327,6 +346,11 @@ def _save_other(output: Path, pixels) -> None:
 
 
 def _check_output(image: Path, output: Path, force: bool) -> None:
+    from animator.media.images import check_is_file, path_problem
+
+    check_is_file(image, "image")
+    if problem := path_problem(output):
+        raise OutputError(f"cannot write '{output}' ({problem})", remedy="check_path")
     if output.exists() and image.exists() and output.resolve() == image.resolve():
         raise OutputError(f"output '{output}' is the input image: choose another output path")
     if output.exists() and not force:
@@ -342,12 +366,21 @@ def _check_output(image: Path, output: Path, force: bool) -> None:
 
 
 def _check_image_suffix(output: Path) -> None:
+    """Refuse, before the dream, a suffix no RGB image can be saved as: unknown to Pillow, or a
+    format it saves only in other modes (`.palm`: 1-bit and palette images)."""
+    import io
+
     from PIL import Image
 
     kind = Image.registered_extensions().get(output.suffix.lower())
-    if kind is None or kind not in Image.SAVE:
-        raise OutputError(f"cannot write '{output}': unknown image suffix '{output.suffix}': "
-                          "use .png or .jpg")
+    try:
+        if kind is None:
+            raise KeyError(output.suffix)
+        Image.new("RGB", (8, 8)).save(io.BytesIO(), format=kind)  # what the dream will save
+    except (KeyError, ValueError, OSError) as error:
+        why = (f"unknown image suffix '{output.suffix}'" if kind is None else
+               f"a {kind} file ('{output.suffix}') cannot hold a colour image ({error})")
+        raise OutputError(f"cannot write '{output}': {why}: use .png or .jpg") from None
 
 
 def cmd_render(args) -> int:
@@ -534,7 +567,10 @@ def _sweep_status(report) -> int:
 def cmd_assemble(args) -> int:
     """`animator assemble FRAMES_DIR -o out.gif`."""
     from animator.media import video
+    from animator.media.images import path_problem
 
+    if problem := path_problem(args.output):
+        raise OutputError(f"cannot write '{args.output}' ({problem})", remedy="check_path")
     if Path(args.output).exists() and not args.force:
         raise OutputError(f"output '{args.output}' exists: pass --force to overwrite it")
     with _progress(args, f"assembling {Path(args.output).name}") as bar:
@@ -660,6 +696,9 @@ def _one_line(error: BaseException, advice: dict[str, str] | None = None) -> str
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status instead of raising."""
     _quiet_backends()
+    for stream in (sys.stdout, sys.stderr):  # a file name of bytes no UTF-8 holds a surrogate:
+        with contextlib.suppress(AttributeError, ValueError):  # printed escaped, as stderr does
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.debug:  # Keras warns once per layer of a weights file that does not fit: one error says it

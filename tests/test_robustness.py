@@ -122,7 +122,7 @@ CONFIG_CASES = {
     "frames-zero": (with_changes(TINY, frames=0), "frames: must be > 0 and <= 1,000,000, got 0"),
     "frames-negative": (with_changes(TINY, frames=-3), "frames: must be > 0"),
     "octave-scale-one": (with_changes(TINY, dream__octave_scale=1.0), "dream.octave_scale: must be > 1"),
-    "fps-zero": (with_changes(TINY, fps=0), "fps: must be > 0"),
+    "fps-zero": (with_changes(TINY, fps=0), "fps: must be >= 0.01"),
     "step-size-negative": (with_changes(TINY, dream__step_size=-0.5), "dream.step_size: must be >= 0"),
     "too-small-for-octaves": (with_changes(TINY, dream__octaves=4),
                               "use octaves <= 3 or a size whose short side is at least"),

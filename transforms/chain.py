@@ -28,7 +28,7 @@ from animator.settings import schedule
 from animator.settings.errors import ConfigError, PluginError, close_names, excerpt
 from animator.settings.schedule import Schedule, is_number
 from transforms.context import Context
-from transforms.registry import Param, Profile, Registry, Transform, active, type_name
+from transforms.registry import BUILT_IN, Param, Profile, Registry, Transform, active, type_name
 
 __all__ = ["Chain", "Step", "apply", "build_chain", "value_problems"]
 
@@ -107,13 +107,15 @@ class Step:
     def _checked(self, result, expected: tuple, ctx: Context):
         from keras import backend, ops
 
-        shape = getattr(result, "shape", None)
-        if shape is None:
-            raise self._error(ctx, f"returned {type(result).__name__}; expected an array")
-        if tuple(shape) != expected:
-            raise self._error(ctx, f"returned shape {tuple(shape)}; expected {expected}")
-        dtype = backend.standardize_dtype(result.dtype)
-        if not dtype.startswith(("float", "bfloat")):
+        try:  # what a plugin returns may be anything: an object with a `shape` of 5
+            shape = tuple(result.shape)
+            dtype = np.dtype(result.dtype).name if isinstance(result, np.ndarray) else \
+                backend.standardize_dtype(result.dtype)
+        except (AttributeError, TypeError, ValueError):
+            raise self._error(ctx, f"returned {type(result).__name__}; expected an array") from None
+        if shape != expected:
+            raise self._error(ctx, f"returned shape {shape}; expected {expected}")
+        if not dtype.startswith(("float", "bfloat")):  # numpy names strings and objects itself
             raise self._error(ctx, f"returned dtype {dtype}; expected a float array")
         # Checked here only when made on the host (reading a device frame back would make the
         # host wait for the device after every transform); the frame loop checks the frame once,
@@ -123,7 +125,10 @@ class Step:
         return ops.convert_to_tensor(result, dtype="float32")
 
     def _error(self, ctx: Context, what: str) -> PluginError:
-        return PluginError(f"{self.transform.at(ctx.index)} {what}")
+        """`plugin` (a fact): the code that failed may change without changing the config, so a
+        render can resume once it is fixed; a built-in's failure is its values' (or a bug)."""
+        return PluginError(f"{self.transform.at(ctx.index)} {what}",
+                           facts={"plugin": self.transform.source != BUILT_IN})
 
     def checked(self) -> Step:
         """The step with only the parameters its transform checks: those with a declared range,
@@ -137,8 +142,16 @@ class Step:
 
     def schedules(self) -> list[Schedule]:
         """The schedules of its numbers (an int's included), not those of a Profile."""
-        return [value.schedule if isinstance(value, Integer) else value
-                for value in self.params.values() if isinstance(value, (Schedule, Integer))]
+        return [item for value in self.params.values() for item in _schedules_in(value)]
+
+
+def _schedules_in(value) -> list[Schedule]:
+    """The schedules of a compiled value, those inside lists (a matrix's numbers) too."""
+    if isinstance(value, (list, tuple)):
+        return [item for part in value for item in _schedules_in(part)]
+    if isinstance(value, Integer):
+        return [value.schedule]
+    return [value] if isinstance(value, Schedule) else []
 
 
 @dataclass(frozen=True)

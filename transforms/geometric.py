@@ -26,7 +26,8 @@ import numpy as np
 from transforms.context import Context
 from transforms.registry import Range, register
 
-__all__ = ["about", "affine", "resample", "rotate", "stretch", "translate", "undone", "warp", "zoom"]
+__all__ = ["about", "affine", "resample", "rotate", "singular", "stretch", "translate", "undone", "warp",
+           "zoom"]
 
 Fill = Literal["reflect", "nearest", "wrap", "constant"]
 Interpolation = Literal["lanczos3", "lanczos5", "bicubic", "bilinear", "nearest"]
@@ -39,6 +40,10 @@ CRISP: Interpolation = "lanczos3"
 CRISP_SHARPEN = 0.06
 # Half-widths, in source pixels, of the kernels `resample` evaluates itself.
 RADIUS = {"bicubic": 2, "lanczos3": 3, "lanczos5": 5}
+# An affine matrix's least determinant (area ratio) a warp inverts; a zoom or stretch factor's
+# range keeps its matrices above it (1e-3 × 1e-3 = 1e-6).
+MIN_DETERMINANT = 1e-12
+Factor = Range(ge=1e-3, le=1e3)
 
 
 def warp(frame, matrix, fill: Fill = "reflect", interpolation: Interpolation = CRISP,
@@ -167,9 +172,17 @@ def as_matrix(matrix) -> np.ndarray:
         matrix = np.vstack([matrix, [0.0, 0.0, 1.0]])
     if matrix.shape != (3, 3) or not np.allclose(matrix[2], [0.0, 0.0, 1.0]):
         raise ValueError(f"expected a 2×3 or 3×3 affine matrix, got {matrix.tolist()}")
-    if abs(np.linalg.det(matrix)) < 1e-12:
+    if singular(matrix):
         raise ValueError(f"matrix {matrix.tolist()} is singular")
     return matrix
+
+
+def singular(matrix: np.ndarray) -> bool:
+    """Whether a 3×3 affine matrix squeezes the plane (nearly) flat, so that no warp inverts it,
+    or holds a number too large to invert."""
+    with np.errstate(all="ignore"):
+        det = np.linalg.det(matrix)
+    return not (np.isfinite(matrix).all() and np.isfinite(det)) or abs(det) < MIN_DETERMINANT
 
 
 def about(center: tuple[float, float], size: tuple[int, int], linear) -> np.ndarray:
@@ -228,7 +241,7 @@ def affine_matrix(frame, matrix) -> np.ndarray:
 def zoom(
     frame,
     ctx: Context,
-    factor: Annotated[float, Range(gt=0), "> 1 zooms in, < 1 out, 1: unchanged"] = 1.05,
+    factor: Annotated[float, Factor, "> 1 zooms in, < 1 out, 1: unchanged"] = 1.05,
     center: tuple[float, float] = (0.5, 0.5),
     fill: Fill = "reflect",
     interpolation: Interpolation = CRISP,
@@ -249,8 +262,8 @@ def zoom(
 def stretch(
     frame,
     ctx: Context,
-    vertical: Annotated[float, Range(gt=0), "rows apart by this factor (> 1 stretches)"] = 1.0,
-    horizontal: Annotated[float, Range(gt=0), "columns apart by this factor (> 1 stretches)"] = 1.0,
+    vertical: Annotated[float, Factor, "rows apart by this factor (> 1 stretches)"] = 1.0,
+    horizontal: Annotated[float, Factor, "columns apart by this factor (> 1 stretches)"] = 1.0,
     center: tuple[float, float] = (0.5, 0.5),
     fill: Fill = "reflect",
     interpolation: Interpolation = CRISP,
@@ -301,6 +314,11 @@ def _check_matrix(params: dict) -> None:
     if all(isinstance(v, (int, float)) for v in last) and list(map(float, last)) != [0.0, 0.0, 1.0]:
         raise ValueError(f"matrix: the third row must be [0, 0, 1] (affine, not perspective), "
                          f"got {list(last)}; or give only the first two rows")
+    numbers = [*matrix[:2], [0.0, 0.0, 1.0]]
+    if all(isinstance(v, (int, float)) for row in numbers for v in row) and \
+            singular(np.array(numbers, dtype=np.float64)):  # checked at every sampled frame
+        raise ValueError(f"matrix: {[list(row) for row in matrix[:2]]} cannot be inverted (its "
+                         f"determinant is under {MIN_DETERMINANT:g}, or not finite): no warp undoes it")
 
 
 @register("affine", check=_check_matrix, inverse=undone(affine_matrix))

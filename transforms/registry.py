@@ -111,6 +111,8 @@ class Transform:
                 self.check(self.with_defaults({k: v for k, v in values.items() if not callable(v)}))
             except (ValueError, TypeError) as error:
                 problems.append((None, str(error)))
+            except Exception as error:  # the check's own bug: said as the plugin's, not ours
+                problems.append((None, f"its check failed: {type(error).__name__}: {error}"))
         return problems
 
     def check_values(self, values: Mapping[str, object], frame: int) -> None:

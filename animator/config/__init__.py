@@ -50,7 +50,9 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpe
 
 Number = int | float
 ScheduleValue = int | float | str | dict
-Size = tuple[Annotated[int, Field(ge=8, le=16384)], Annotated[int, Field(ge=8, le=16384)]]
+Side = Annotated[int, Field(ge=8, le=params.MAX_SIDE)]
+Size = tuple[Side, Side]
+Seconds = Annotated[float, Field(allow_inf_nan=False)]
 # The settings that do not decide the frames' pixels: they may change when a render resumes.
 NOT_PIXELS = frozenset({"frames", "fps", "output", "max_pixels"})
 SCHEDULED = tuple(name for name, param in params.DREAM.items() if param.scheduled)
@@ -68,7 +70,10 @@ def _declared_model(name: str, table: dict[str, params.Parameter]) -> type[Stric
 
 
 def _field(param: params.Parameter) -> tuple:
-    info = Field(param.default, description=param.help)
+    # a float is finite: pydantic's floats take nan and inf, which every later use refuses or
+    # trips on (an `fps: .inf` would be said to break the range, an `end: .inf` blamed on the file)
+    finite = {"allow_inf_nan": False} if param.annotation is float and not param.scheduled else {}
+    info = Field(param.default, description=param.help, **finite)
     if param.scheduled:  # checked here for its form; its range over the frames by from_mapping
         annotation = ScheduleValue | None if param.default is None else ScheduleValue
         return Annotated[annotation, BeforeValidator(functools.partial(_parse, param))], info
@@ -95,7 +100,7 @@ def _parse(param: params.Parameter, value, info: ValidationInfo):
 
 class Noise(Strict):
     size: Size = (512, 512)
-    seed: int = 0
+    seed: Annotated[int, params.ANIMATION["seed"].range] = 0
 
 
 class NoiseInput(Strict):
@@ -106,8 +111,8 @@ class Clip(Strict):
     """The `input: {video: ...}` form: a video clip, optionally from `start` to `end` (seconds)."""
 
     video: str
-    start: Annotated[float, Field(ge=0, description="seconds into the clip to begin at")] = 0.0
-    end: Annotated[float | None, Field(gt=0, description="seconds into the clip to stop at")] = None
+    start: Annotated[Seconds, Field(ge=0, description="seconds into the clip to begin at")] = 0.0
+    end: Annotated[Seconds | None, Field(gt=0, description="seconds into the clip to stop at")] = None
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -375,7 +380,9 @@ class Config:
     def effective_yaml(self) -> str:
         """`effective()` as YAML, headed by how to use it."""
         text = yaml.safe_dump(self.effective(), sort_keys=False, allow_unicode=True)
-        name = self.output_path.name
+        # a file name of bytes that are no UTF-8 (Linux allows them) holds lone surrogates, which
+        # YAML escapes in values but a comment cannot hold
+        name = self.output_path.name.encode("utf-8", "backslashreplace").decode("utf-8")
         return f"# The settings of {name}: `animator render THIS.yaml` makes it again.\n{text}"
 
     def frame_settings(self) -> str:
@@ -677,6 +684,11 @@ def _validated(data: dict, base_dir: Path, source: str, soundtrack, problems: li
     problems.extend(_dream_range_problems(schedules, frames))
     if animation is not None:
         problems.extend(_objective_problems(animation.dream))
+    unusable = _path_problems(data, base_dir)
+    if unusable:  # nothing below may look such a path up: the system raises, not answers
+        problems.extend(unusable)
+        raise ConfigError(f"config '{source}': " + "; ".join(line for _, line in problems),
+                          problems=problems)
     try:  # checked even when other keys are wrong, so that every problem is reported at once
         load_plugins([str(p) for p in plugins] if isinstance(plugins, list) else [], base_dir)
         chain = build_chain(data.get("transforms"), base_dir, frames=frames)
@@ -761,6 +773,23 @@ def _silence(data: dict):
     return Features(1.0, 0.0, 0.0, np.zeros(0, np.int64), {name: np.zeros(frames) for name in FEATURES})
 
 
+def _path_problems(data: Mapping, base_dir: Path) -> list[tuple[str, str]]:
+    """Each file the config names (`files_named`, and `output.path`) that the system cannot look
+    up at all: a name too long, a NUL byte, a character no file name encodes."""
+    named = dict(files_named(data))
+    output = data.get("output")
+    if isinstance(output, dict) and isinstance(output.get("path"), str):
+        named["output.path"] = output["path"]
+    problems = []
+    for key, file in named.items():
+        if not isinstance(file, str):
+            continue
+        problem = images.path_problem(base_dir / file)
+        if problem:
+            problems.append((key, f"{key}: cannot use the path {excerpt(file)} ({problem})"))
+    return problems
+
+
 def _objective_problems(dream: Dream) -> list[tuple[str, str]]:
     """The objective's terms checked (their weights are schedules): (key path, problem) each."""
     from animator.config import objective
@@ -841,7 +870,7 @@ def validation_problems(error: ValidationError, data: dict,
     """One (key path, `key.path: message, got value`) per problem, with near names for unknown keys
     (`model`: the model that was validated, whose field names are the near names)."""
     lines = []
-    for item in error.errors(include_url=False):
+    for item in _fitting_branches(error.errors(include_url=False), data):
         loc = _key_path(item["loc"], data)
         path = ".".join(str(p) for p in loc) or "(top)"
         if item["type"] == "extra_forbidden":
@@ -853,6 +882,49 @@ def validation_problems(error: ValidationError, data: dict,
         else:
             lines.append((path, f"{path}: {_message(item)}, got {excerpt(item.get('input'))}"))
     return list(dict.fromkeys(lines))
+
+
+_SHAPE_ERRORS = ("missing", "extra_forbidden")
+
+
+def _fitting_branches(errors: list[dict], data) -> list[dict]:
+    """The errors less those of the union members the value does not have the shape of, where
+    one member has it: `input: {video: a.mp4, start: -1}` is a clip whose start is wrong, not
+    also a path that is not a string and a noise input without `noise:`. A member has the
+    shape when none of its errors is a missing or unknown key or a wrong type of the whole."""
+    members: dict[tuple, dict[object, list[dict]]] = {}
+    for item in errors:
+        where = _union_member(item["loc"], data)
+        if where is not None:
+            members.setdefault(item["loc"][:where], {}).setdefault(item["loc"][where], []).append(item)
+    dropped = set()
+    for prefix, tried in members.items():
+        fitting = [member for member, items in tried.items()
+                   if not any(_misshapen(item, len(prefix) + 1) for item in items)]
+        if len(fitting) == 1:
+            dropped.update(id(item) for member, items in tried.items() if member != fitting[0]
+                           for item in items)
+    return [item for item in errors if id(item) not in dropped]
+
+
+def _misshapen(item: dict, depth: int) -> bool:
+    # a member's own check (a clip's end before its start) fails a value of the right shape
+    return item["type"] in _SHAPE_ERRORS or (len(item["loc"]) <= depth and item["type"] != "value_error")
+
+
+def _union_member(loc: tuple, data) -> int | None:
+    """The index in pydantic's `loc` of the first union member it names, or None."""
+    node = data
+    for index, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif _is_union_branch(part):
+            return index
+        else:
+            node = None
+    return None
 
 
 def _key_path(loc: tuple, data) -> list:

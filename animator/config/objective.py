@@ -114,9 +114,8 @@ def _parse_key(key: str) -> tuple[str, int | None]:
 
 def parse_weight(value, path: str) -> Weight:
     """A number, or a schedule of the frame index (keyframes, an expression)."""
-    if schedule.is_number(value):
-        return float(value)
-    return schedule.parse(value, path)
+    parsed = schedule.parse(value, path)  # a number too: nan would make the dream do nothing
+    return parsed if parsed.constant is None else parsed.constant
 
 
 def parse_layers(value: str | dict | list, reduction: str = "mean", path: str = "layers") -> tuple[Term, ...]:
@@ -149,9 +148,10 @@ def _split_weight(item: str) -> tuple[str, float]:
 
 def _to_weight(item: str, text: str) -> float:
     try:
-        return float(text)
+        weight = float(text)
     except ValueError:
         raise ConfigError(f"layers: cannot read a weight in {item!r}; write LAYER:0.5") from None
+    return parse_weight(weight, f"layers: {item!r}")
 
 
 # An `objective:` item: its one key (besides `weight`, `layers`, `reduction`) names the term.

@@ -20,7 +20,7 @@ from animator.engine import models
 from animator.engine.objective import make_objective
 from animator.settings.dream import NORMALISATIONS, DreamSettings  # noqa: F401  (what a Dreamer takes)
 from animator.settings.errors import ConfigError, ModelError
-from animator.settings.params import DREAM
+from animator.settings.params import DREAM, MAX_SIDE
 
 DEFAULT_MODEL = DREAM["model"].default
 _DEFAULT = {name: param.default for name, param in DREAM.items()}
@@ -76,10 +76,19 @@ def size_fix(height: int, width: int, settings: DreamSettings, min_size: int) ->
     """None when the smallest octave is at least `min_size` pixels, else how to fix it."""
     if smallest_side(height, width, settings) >= min_size:
         return None
-    allowed = max_octaves(height, width, settings.octave_scale, min_size)
-    needed = math.ceil(min_size * settings.octave_scale ** (settings.octaves - 1))
-    fix = f"a size whose short side is at least {needed} px"
-    return f"use octaves <= {allowed} or {fix}" if allowed else f"use {fix}"
+    side, octaves, scale = min(height, width), settings.octaves, settings.octave_scale
+    allowed = max_octaves(height, width, scale, min_size)
+    fixes = [f"octaves <= {allowed}"] if allowed else []
+    # in logarithms: a ratio of 10 over 64 octaves is past any float
+    needed_log = math.log(min_size) + (octaves - 1) * math.log(scale)
+    if needed_log <= math.log(MAX_SIDE):  # else no size a config allows would do
+        fixes.append(f"a size whose short side is at least {math.ceil(round(math.exp(needed_log), 6))} px")
+    if octaves > 1 and side > min_size:
+        largest = math.floor(100 * (side / min_size) ** (1 / (octaves - 1))) / 100
+        if largest > 1:
+            fixes.append(f"octave_scale <= {largest:g}")
+    return "use " + " or ".join(fixes) if fixes else \
+        f"use a size whose short side is at least {min_size} px and fewer octaves"
 
 
 class Dreamer:

@@ -108,14 +108,23 @@ def spec_for(model) -> ModelSpec:
     if model in ZOO:
         return ZOO[model]
     if model.endswith(MODEL_FILE_SUFFIXES):
-        if not Path(model).is_file():
-            raise ModelError(f"model file '{model}' not found: give an existing .keras or .h5 path")
+        if _unusable(model) or not Path(model).is_file():
+            raise ModelError(f"model file '{model}' not found{_unusable(model)}: give an existing "
+                             ".keras or .h5 path")
         return ModelSpec(model, "", "tf", {}, min_size=16, default_weights="file",
                          summary="a Keras model file")
     raise ModelError(
         f"unknown model {model!r}.{close_names(model, ZOO)} Available: {', '.join(ZOO)}, "
         "or a path to a .keras/.h5 model file"
     )
+
+
+def _unusable(path: str) -> str:
+    """' (File name too long)' where the system cannot look `path` up at all, else ''."""
+    from animator.media.images import path_problem
+
+    problem = path_problem(path)
+    return f" ({problem})" if problem else ""
 
 
 def hed_weights_path() -> Path:
@@ -168,8 +177,9 @@ def _application(spec: ModelSpec, weights: str | None):
 
 
 def _load_local_weights(model, spec: ModelSpec, path: str) -> None:
-    if not Path(path).is_file():
-        raise ModelError(f"weights file '{path}' not found: give an existing file, imagenet or none")
+    if _unusable(path) or not Path(path).is_file():
+        raise ModelError(f"weights file '{path}' not found{_unusable(path)}: give an existing file, "
+                         "imagenet or none")
     try:
         if spec.name == "vgg16-hed" and _is_hed_file(path):
             load_hed_vgg16(model, Path(path))

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from animator.settings.errors import InputError, OutputError, TooLarge, UserError
+from animator.settings.errors import AnimatorError, InputError, OutputError, TooLarge, UserError
 from animator.settings.params import ANIMATION
 
 try:  # ISA-L's deflate: about 10x zlib's speed at the same size for frames (level 1)
@@ -61,8 +61,9 @@ def read_image(path: str | os.PathLike,
     """
     with _checked_image(path, max_pixels) as image:
         notes = _animation_notes(image)
-        image = ImageOps.exif_transpose(image)
-        pixels, more_notes = _to_rgb_array(image)
+        depth = _bit_depth(image) if image.mode in _HIGH_DEPTH_MODES else None  # the file's tags
+        image = ImageOps.exif_transpose(image)  # a copy, without them
+        pixels, more_notes = _to_rgb_array(image, path, depth)
     return LoadedImage(pixels, notes + more_notes)
 
 
@@ -82,7 +83,9 @@ def _checked_image(source, max_pixels: int, name: str | None = None):
     if name is None:
         check_is_file(path, "image")
     try:
-        with _open_image(source) as image:
+        with warnings.catch_warnings(), _open_image(source) as image:
+            # a damaged file's own complaints (Pillow's "Corrupt EXIF data"): the error says it
+            warnings.simplefilter("ignore", UserWarning)
             _check_pixel_count(path, image.size, max_pixels)
             yield image
     except Image.DecompressionBombError as err:
@@ -90,21 +93,49 @@ def _checked_image(source, max_pixels: int, name: str | None = None):
             f"input image '{path}' is too large to decode safely ({err}): "
             "shrink the image file (`size:` resizes only after decoding)"
         ) from err
-    except (OSError, SyntaxError, EOFError, ValueError) as err:  # ValueError: a PNG text chunk
-        raise _unreadable(path, err) from err  # that inflates past Pillow's limit, among others
+    except Exception as err:
+        if not decode_failure(err):
+            raise
+        raise _unreadable(path, err) from err
+
+
+def decode_failure(error: BaseException) -> bool:
+    """Whether `error`, raised while Pillow opened or decoded a file, says the file cannot be
+    read: Pillow's plugins raise whatever a damaged file makes them meet (OSError, ValueError, a
+    TypeError from a corrupt TIFF, struct.error, DecompressionBombError, a text chunk past its
+    limit), so anything but the project's own errors and running out of memory."""
+    return isinstance(error, Exception) and not isinstance(error, (AnimatorError, MemoryError))
 
 
 def check_is_file(path: Path, kind: str, error: type[UserError] = InputError) -> None:
     """Raise `error` unless `path` is a regular file: not there, a folder, or a pipe or a device
-    (reading one could wait forever). `kind` (image, video, config) names the file in the message
+    (reading one could wait forever), or a path the system cannot look up (a name too long, a
+    character no file name holds). `kind` (image, video, config) names the file in the message
     and picks the remedy (`errors.PLAIN_ADVICE`)."""
     name = f"{FILE_KINDS[kind]} '{path}'"
+    problem = path_problem(path)
+    if problem:
+        raise error(f"{name} cannot be opened ({problem})", remedy="check_path")
     if not path.exists():
         raise error(f"{name} not found", remedy="check_path")
     if path.is_dir():
         raise error(f"{name} is a folder", remedy=f"{kind}_file")
     if not path.is_file():
         raise error(f"{name} is not a regular file (a pipe or a device)", remedy=f"{kind}_file")
+
+
+def path_problem(path: str | os.PathLike) -> str | None:
+    """Why the system cannot look `path` up (a name too long, a NUL, a lone surrogate that no
+    file name encodes), or None: `Path.exists` raises these instead of answering False."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as err:
+        return err.strerror or str(err)
+    except ValueError as err:  # UnicodeEncodeError included
+        return f"not a file name this system can hold: {type(err).__name__}"
+    return None
 
 
 def _open_image(path) -> Image.Image:
@@ -118,7 +149,8 @@ def _unreadable(path: Path, err: Exception) -> InputError:
     if isinstance(err, PermissionError):
         return InputError(f"input image '{path}' cannot be read (permission denied): fix its "
                           "permissions or copy it somewhere readable")
-    reason = "unknown format" if isinstance(err, UnidentifiedImageError) else str(err)
+    reason = "unknown format" if isinstance(err, UnidentifiedImageError) else \
+        str(err) if isinstance(err, OSError) else f"{type(err).__name__}: {err}"
     return InputError(f"input image '{path}' is not a readable image ({reason}): "
                       "check the file, or re-save it as PNG or JPEG")
 
@@ -141,14 +173,21 @@ def _animation_notes(image: Image.Image) -> list[str]:
     return []
 
 
-def _to_rgb_array(image: Image.Image) -> tuple[np.ndarray, list[str]]:
+def _to_rgb_array(image: Image.Image, path="the image", depth: tuple[int, bool] | None = None
+                  ) -> tuple[np.ndarray, list[str]]:
     """Convert any Pillow mode to float32 RGB in 0..255; return notes on what changed."""
     if image.mode in _HIGH_DEPTH_MODES:
-        grey = np.asarray(image, dtype=np.float32) * (255.0 / 65535.0)
-        grey = np.clip(grey, 0.0, 255.0)
-        return np.repeat(grey[:, :, None], 3, axis=2), ["16-bit image: scaled to 8 bits"]
+        bits, signed = depth or _bit_depth(image)
+        top = 2.0 ** (bits - 1 if signed else bits) - 1
+        grey = np.clip(np.asarray(image, dtype=np.float64) * (255.0 / top), 0.0, 255.0)
+        grey = grey.astype(np.float32)
+        return np.repeat(grey[:, :, None], 3, axis=2), [f"{bits}-bit image: scaled to 8 bits"]
     if image.mode == "F":
-        grey = np.clip(np.asarray(image, dtype=np.float32), 0.0, 255.0)
+        grey = np.asarray(image, dtype=np.float32)
+        if not np.isfinite(grey).all():  # a dream of NaN is NaN: said now, of the file
+            raise InputError(f"input image '{path}' holds NaN or infinite values: re-save it "
+                             "with finite ones (or as 8-bit PNG)")
+        grey = np.clip(grey, 0.0, 255.0)
         return np.repeat(grey[:, :, None], 3, axis=2), []
     if image.has_transparency_data:
         return _composite_on_background(image), ["transparent areas composited on white"]
@@ -158,6 +197,23 @@ def _to_rgb_array(image: Image.Image) -> tuple[np.ndarray, list[str]]:
         raise InputError(f"colour mode '{image.mode}' cannot be converted to RGB ({err}): "
                          "re-save the image as RGB PNG or JPEG") from err
     return np.asarray(rgb, dtype=np.float32), []
+
+
+def _bit_depth(image: Image.Image) -> tuple[int, bool]:
+    """(bits per sample, signed) of a high-depth greyscale image: a TIFF says so in its tags
+    (BitsPerSample, SampleFormat 2: signed); else 16 for Pillow's I;16 modes, and for its
+    32-bit mode "I" 16 unless a value needs more."""
+    tags = getattr(image, "tag_v2", None) or {}
+    bits, sample_format = tags.get(258), tags.get(339)
+    bits = bits[0] if isinstance(bits, tuple) and bits else bits
+    signed = (sample_format[0] if isinstance(sample_format, tuple) and sample_format
+              else sample_format) == 2
+    if isinstance(bits, int) and 8 < bits <= 32:
+        return bits, signed
+    if image.mode != "I":
+        return 16, False
+    low, high = image.getextrema()
+    return (16, False) if 0 <= low and high <= 65535 else (32, low < 0)
 
 
 def _composite_on_background(image: Image.Image) -> np.ndarray:
@@ -451,6 +507,8 @@ def list_frames(folder: str | os.PathLike) -> list[Path]:
     holds no frames.
     """
     folder = Path(folder)
+    if problem := path_problem(folder):
+        raise InputError(f"frames folder '{folder}' cannot be opened ({problem}): check the path")
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "not found"
         raise InputError(f"frames folder '{folder}' {what}: check the path")

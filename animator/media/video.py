@@ -14,6 +14,7 @@ import os
 import shutil
 import struct
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from PIL import GifImagePlugin, Image
 from animator.media.images import (
     atomic_output,
     commit,
+    decode_failure,
     discard,
     encode_png,
     list_frames,
@@ -31,7 +33,7 @@ from animator.media.images import (
     temp_beside,
 )
 from animator.settings.errors import ConfigError, InputError, OutputError
-from animator.settings.params import FORMATS, OUTPUT
+from animator.settings.params import ANIMATION, FORMATS, OUTPUT
 
 PALETTES = OUTPUT["palette"].choices
 QUALITY, LOOP, PALETTE = (OUTPUT[key].default for key in ("quality", "loop", "palette"))
@@ -41,6 +43,7 @@ GIF_MIN_DELAY_CS = 2  # browsers play delays under 2 centiseconds at 10 cs: neve
 # How a failed write ends, in no front end's words: a caller that knows the fix adds it.
 ASSEMBLE_RETRY = "try again"
 PRESETS, DEFAULT_PRESET = OUTPUT["preset"].choices, OUTPUT["preset"].default  # libx264's
+FPS = ANIMATION["fps"].range
 
 
 def frame_order(n: int, reverse: bool = False, pingpong: bool = False) -> list[int]:
@@ -523,10 +526,14 @@ def _frame_number(path: Path) -> int | None:
 def _open_frame(path: Path, size: tuple[int, int] | None = None) -> Image.Image:
     """Load a frame file as RGB; `size` (width, height), if given, must match."""
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings(), Image.open(path) as image:
+            warnings.simplefilter("ignore", UserWarning)  # a damaged file's: the error says it
             frame = image.convert("RGB")
-    except (OSError, SyntaxError, EOFError) as err:
-        raise InputError(f"frame '{path}' is not a readable image ({err}): "
+    except Exception as err:
+        if not decode_failure(err):
+            raise
+        reason = str(err) if isinstance(err, OSError) else f"{type(err).__name__}: {err}"
+        raise InputError(f"frame '{path}' is not a readable image ({reason}): "
                          "remove it or render it again") from err
     if size is not None and frame.size != size:
         raise InputError(f"frame '{path}' is {frame.width}×{frame.height} but the first frame "
@@ -583,9 +590,10 @@ def _create_temp(out: Path, suffix: str) -> Path:
 
 
 def _check_fps(fps: float) -> float:
+    """`fps` within its declared range (a GIF's longest delay, what ffmpeg encodes)."""
     is_number = isinstance(fps, numbers.Real) and not isinstance(fps, bool)
-    if not (is_number and math.isfinite(fps) and fps > 0):
-        raise ConfigError(f"fps must be a positive number of frames per second, got {fps!r}")
+    if not (is_number and math.isfinite(fps) and not FPS.violation(fps)):
+        raise ConfigError(f"fps must be a number of frames per second {FPS}, got {fps!r}")
     return float(fps)
 
 

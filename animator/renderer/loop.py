@@ -600,6 +600,9 @@ def _finite(pixels: np.ndarray, index: int) -> np.ndarray:
 
 
 def _non_finite(index: int) -> PluginError:
+    if index == 0:  # no transform ran before it: the start frame or its dream made them
+        return PluginError("frame 0 holds non-finite values (NaN or inf): the start frame or its "
+                           "dream made them; check the input and the dream settings")
     return PluginError(f"frame {index} holds non-finite values (NaN or inf) made by the "
                        f"transforms of frame {index - 1}: frames 0..{index - 1} are kept; fix the "
                        "transform", remedy="then_resume")
@@ -709,15 +712,18 @@ def _in_between(config: Config, starts, carried: list, dreamed, span, size, firs
 
 def _transform(config: Config, dreamed, ctx):
     """The chain applied to a dreamed frame; a failing plugin says how to go on once fixed, a
-    value out of range how to keep what is rendered (a changed config cannot resume)."""
+    value out of range, or a built-in failing on its values, how to keep what is rendered (a
+    changed config cannot resume)."""
     try:
         return config.chain.apply(dreamed, ctx)
-    except (TransformValueError, ConfigError) as error:  # ConfigError: a schedule not finite here
+    except (PluginError, ConfigError) as error:  # ConfigError: a schedule not finite here
+        plugin_code = not isinstance(error, (TransformValueError, ConfigError)) and \
+            error.facts.get("plugin", True)
+        if plugin_code:  # the plugin's file may change: the render resumes once it is fixed
+            raise PluginError(f"{error}: frames 0..{ctx.index} are kept; fix the transform",
+                              remedy="then_resume") from error
         raise TransformValueError(f"{error.message}: frames 0..{ctx.index} are kept",
                                   remedy="shorten_or_force", facts={"frames": ctx.index}) from error
-    except PluginError as error:
-        raise PluginError(f"{error}: frames 0..{ctx.index} are kept; fix the transform",
-                          remedy="then_resume") from error
 
 
 def assemble(config: Config) -> Path | None:

@@ -225,7 +225,9 @@ class FrameStore:
         try:
             with Image.open(self.frame_path(0)) as image:
                 return np.asarray(image.convert("RGB"))
-        except (OSError, SyntaxError, ValueError):
+        except Exception as error:  # any damage Pillow meets, a decompression bomb too
+            if not images.decode_failure(error):
+                raise
             return None
 
     def mark_plugin_failed(self) -> None:
@@ -284,7 +286,9 @@ class FrameStore:
             with Image.open(self.frame_path(index)) as image:
                 image.load()
             return True
-        except (OSError, SyntaxError, ValueError):
+        except Exception as error:
+            if not images.decode_failure(error):
+                raise
             return False
 
 

@@ -28,6 +28,9 @@ __all__ = [
 ]  # fmt: skip
 
 REQUIRED = inspect.Parameter.empty
+MAX_SIDE = 16384  # pixels: the longest side of a frame (`size:`), and so the widest roll worth taking
+MAX_SEED = 2**32 - 1
+MAX_STEPS = 100_000  # gradient steps in one octave: 3000 take minutes at 64×64 on a CPU
 
 
 @dataclass(frozen=True)
@@ -147,8 +150,10 @@ def _setting(name, annotation, default, help, range=None, scheduled=False, file=
 # The top level of an animation's YAML (input, size, transforms, plugins are structured: config.py).
 ANIMATION = _table(
     _setting("frames", int, 60, "number of frames", Range(gt=0, le=1_000_000)),  # 18 h at 15 fps
-    _setting("fps", float, 15.0, "frames per second of the video", Range(gt=0, le=240)),
-    _setting("seed", int, 0, "seed of every random choice (jitter, random transforms)"),
+    # a GIF holds at most 655 s per frame, and ffmpeg's WebP encoder fails far below 0.01 fps
+    _setting("fps", float, 15.0, "frames per second of the video", Range(ge=0.01, le=240)),
+    _setting("seed", int, 0, "seed of every random choice (jitter, random transforms)",
+             Range(ge=0, le=MAX_SEED)),
     _setting("max_pixels", int, 40_000_000, "largest input image, width × height pixels",
              Range(gt=0)),
     _setting("fit", typing.Literal["resize", "fit", "crop"], "resize",
@@ -167,11 +172,13 @@ DREAM = _table(
              "of terms: guide, tv, stay_near, layers (see animator.config.objective)"),
     _setting("guide", str | None, None, "a guide image: the dream grows toward its features",
              file=True),
-    _setting("octaves", int, 3, "number of scales (1: the frame's size only)", Range(ge=1), True),
-    _setting("octave_scale", float, 1.4, "size ratio between octaves", Range(gt=1), True),
-    _setting("steps", int, 10, "gradient-ascent steps per octave", Range(ge=0), True),
+    # 64 octaves of the smallest useful ratio already span a 16384 px frame down to 32 px
+    _setting("octaves", int, 3, "number of scales (1: the frame's size only)",
+             Range(ge=1, le=64), True),
+    _setting("octave_scale", float, 1.4, "size ratio between octaves", Range(gt=1, le=10), True),
+    _setting("steps", int, 10, "gradient-ascent steps per octave", Range(ge=0, le=MAX_STEPS), True),
     _setting("step_size", float, 1.5, "grey levels per step", Range(ge=0), True),
-    _setting("jitter", int, 32, "largest random roll, pixels", Range(ge=0), True),
+    _setting("jitter", int, 32, "largest random roll, pixels", Range(ge=0, le=MAX_SIDE), True),
     _setting("tile_size", int, "auto",
              "largest tile side, pixels (auto: from the memory budget, whole frames when they fit)",
              Range(ge=32), True),
@@ -229,7 +236,7 @@ VIDEO = _table(
     _setting("every", int, 1, "dream every Nth frame fully; frames between carry the dream along "
              "the flow", Range(ge=1)),
     _setting("carry_steps", int, 2, "steps per octave on the carried frames between full dreams",
-             Range(ge=0)),
+             Range(ge=0, le=MAX_STEPS)),
 )
 
 # The output formats by file suffix; `frames` (a folder of PNGs) has none.

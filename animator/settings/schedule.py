@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from animator.settings.errors import ConfigError, close_names, excerpt
+from animator.settings.params import ANIMATION
 
 # The soundtrack's features (`animator.media.audio`), one value per frame each: schedule
 # variables beside `t` in a config with `audio:`.
@@ -44,6 +45,7 @@ __all__ = ["FUNCTIONS", "INTERPOLATIONS", "SIGNALS", "Schedule", "parse", "signa
 INTERPOLATIONS = ("linear", "smooth", "step")
 MAX_EXPRESSION_LENGTH = 1000  # characters
 MAX_EXPRESSION_DEPTH = 60  # nested operations: evaluation recurses once per level
+MAX_FRAMES = ANIMATION["frames"].range.le
 
 
 def _reduce(ufunc):
@@ -136,6 +138,18 @@ def is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def finite_float(value: int | float, path: str) -> float:
+    """`value` as a finite float; ConfigError naming `path` for nan, inf, or an integer past
+    the largest float (1e308: Python's integers have no bound, a float's range has)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ConfigError(f"{path}: expected a finite number, got {excerpt(value)}")
+    return number
+
+
 def parse(value: object, path: str = "value", names: tuple[str, ...] = ("t",)) -> Schedule:
     """Parse a config value into a Schedule; `names` are the variables expressions may use.
 
@@ -147,9 +161,7 @@ def parse(value: object, path: str = "value", names: tuple[str, ...] = ("t",)) -
     if isinstance(value, bool) or value is None:
         raise ConfigError(f"{path}: expected a number, keyframes or an expression, got {excerpt(value)}")
     if isinstance(value, (int, float)):
-        if not math.isfinite(value):
-            raise ConfigError(f"{path}: expected a finite number, got {excerpt(value)}")
-        return Schedule(value, path, names, None, float(value))
+        return Schedule(value, path, names, None, finite_float(value, path))
     if isinstance(value, Mapping):
         evaluate = _keyframes_from_mapping(value, path, names)
     elif isinstance(value, str):
@@ -214,7 +226,7 @@ def _keyframe_values(frames: Mapping, path: str, names: tuple[str, ...]) -> list
         if isinstance(item, str):
             points.append((frame, compile_expression(item, item_path, names)))
         else:
-            points.append((frame, _constant_function(float(item))))
+            points.append((frame, _constant_function(finite_float(item, item_path))))
     return sorted(points, key=lambda point: point[0])
 
 
@@ -225,6 +237,9 @@ def _frame_number(key: object, path: str) -> int:
         raise ConfigError(f"{path}: keyframe {key!r} is not a frame number") from None
     if frame < 0:
         raise ConfigError(f"{path}: keyframe {frame} must be >= 0")
+    if frame > MAX_FRAMES:  # never reached, and past float64's exact integers
+        raise ConfigError(f"{path}: keyframe {excerpt(frame, 40)} is past the longest render "
+                          f"({MAX_FRAMES:,} frames)")
     return frame
 
 
@@ -365,8 +380,13 @@ def _refuse(node: ast.AST, names: tuple[str, ...]) -> str | None:
             return None
         return f"unknown name {node.id!r}"
     if isinstance(node, ast.Constant):
-        ok = is_number(node.value)
-        return None if ok else f"{type(node.value).__name__} constant {node.value!r} not allowed"
+        if not is_number(node.value):
+            return f"{type(node.value).__name__} constant {node.value!r} not allowed"
+        try:
+            float(node.value)
+        except OverflowError:  # evaluated as float64: an integer past 1e308 has no value
+            return f"constant {excerpt(node.value, 40)} is past the largest number (1e308)"
+        return None
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
             return f"call of {ast.unparse(node.func)!r} not allowed"

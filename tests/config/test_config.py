@@ -66,8 +66,8 @@ transforms: [{zoom: {factr: 1.1}}]
         config_module.load(path)
     message = str(caught.value)
     for expected in ["frames: must be > 0 and <= 1,000,000, got 0",
-                     "fps: must be > 0 and <= 240, got -1",
-                     "dream.octave_scale: must be > 1, got 0.8",
+                     "fps: must be >= 0.01 and <= 240, got -1",
+                     "dream.octave_scale: must be > 1 and <= 10, got 0.8",
                      "dream.step_size: must be >= 0, got -1",
                      "dream.stepz: unknown key; did you mean: steps",
                      "transforms[0].zoom.factr: unknown parameter"]:
@@ -77,7 +77,7 @@ transforms: [{zoom: {factr: 1.1}}]
 
 def test_a_schedule_out_of_range_later_names_the_frame(tmp_path):
     path = write(tmp_path, "input: a.png\ndream: {octave_scale: '1.5 - t/20'}\n")
-    with pytest.raises(ConfigError, match=r"dream.octave_scale: must be > 1, got 1 at frame 10"):
+    with pytest.raises(ConfigError, match=r"dream.octave_scale: must be > 1 and <= 10, got 1 at frame 10"):
         config_module.load(path)
 
 

@@ -135,3 +135,56 @@ def test_mutated_yaml_text_is_accepted_or_refused_in_one_line(edits, folder, cap
         at = position % (len(text) + 1)
         text = text[:at] + insert + text[at + kind:]  # replace `kind` characters by `insert`
     dry_run(folder, text, capsys)
+
+
+def declared_numbers() -> list[tuple[str, str | None]]:
+    """Every number a config declares, as (key path, transform): the animation's, each section's,
+    the noise input's and the clip's (config models), and each built-in transform's parameters."""
+    import transforms as registry
+    from animator.settings import params
+
+    found = [(name if section == "animation" else f"{section}.{name}", None)
+             for section, table in params.SECTIONS.items() for name, param in table.items()
+             if _numeric(param.annotation, param.default)]
+    found += [("input.noise.seed", None), ("input.noise.size", None), ("input.start", None),
+              ("input.end", None), ("size", None)]
+    for name in registry.available():
+        if name in registry.active() and registry.get(name).source == "built-in":
+            found += [(param.name, name) for param in registry.get(name).params
+                      if _numeric(param.annotation, param.default)]
+    return found
+
+
+def _numeric(annotation, default) -> bool:
+    import typing
+
+    options = typing.get_args(annotation) or (annotation,)
+    return any(option in (int, float) for option in options) or (
+        annotation is None and isinstance(default, (int, float)) and not isinstance(default, bool))
+
+
+DECLARED = declared_numbers()
+EXTREMES = st.sampled_from([-1, 0, -(10**30), 10**30, 10**400, -(10**400), 1e308, -1e308, 1e-308,
+                            2**63, float("nan"), float("inf"), float("-inf")])
+
+
+@FUZZ
+@given(where=st.sampled_from(DECLARED), value=EXTREMES, pair=st.booleans())
+def test_extreme_values_of_every_declared_number_are_accepted_or_refused(where, value, pair, folder,
+                                                                           capsys):
+    data = yaml.safe_load(yaml.safe_dump(BASE))
+    key, transform = where
+    value = [value, value] if pair and key in ("size", "input.noise.size") else value
+    if transform is not None:
+        data["transforms"] = [{transform: {key: value}}]
+    elif key.startswith("input.") and key.split(".")[1] in ("start", "end"):
+        data["input"] = {"video": "clip.mp4", key.split(".")[1]: value}
+    else:
+        set_path(data, key, value)
+    dry_run(folder, yaml.safe_dump(data, allow_unicode=True), capsys)
+
+
+def test_the_declared_numbers_include_every_section_and_transform():
+    keys = {key if transform is None else f"{transform}.{key}" for key, transform in DECLARED}
+    assert {"seed", "fps", "dream.jitter", "dream.octave_scale", "video.every", "output.loop",
+            "input.noise.seed", "zoom.factor", "roll.group", "affine.sharpen"} <= keys

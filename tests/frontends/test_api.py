@@ -43,7 +43,7 @@ def test_overrides_by_key_path_section_and_output(tmp_path, monkeypatch):
 def test_a_bad_override_names_its_key_path():
     with pytest.raises(ConfigError) as caught:
         animator.load_config(TINY, frmaes=3, dream__steps=-1)
-    assert "dream.steps: must be >= 0, got -1" in str(caught.value)
+    assert "dream.steps: must be >= 0 and <= 100,000, got -1" in str(caught.value)
     assert "frmaes: unknown key; did you mean: frames" in str(caught.value)
 
 

@@ -42,7 +42,7 @@ def test_transforms_lists_every_builtin_with_its_parameters(capsys):
     for name in ["zoom", "stretch", "rotate", "translate", "affine", "roll", "sine_shift",
                  "stochastic_shift", "sobel", "prewitt", "blur", "color_match", "hue_shift"]:
         assert f"\n{name}(" in f"\n{out}"
-    assert "zoom(factor: float (> 0) = 1.05" in out
+    assert "zoom(factor: float (>= 0.001 and <= 1000) = 1.05" in out
 
 
 def test_assemble_makes_a_pingpong_gif_at_the_given_fps(tmp_path, capsys):

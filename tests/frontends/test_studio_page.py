@@ -105,7 +105,7 @@ def test_edit_render_watch_cancel_download(server, browser):
     wait.until(lambda d: "frames: 60" in yaml_box.get_attribute("value")
                and "factor: 1.1" in yaml_box.get_attribute("value"))
     set_field(browser, "f-dream.steps", "-3")  # a bad value: the CLI's message, beside the field
-    wait.until(lambda d: "dream.steps: must be >= 0, got -3" in d.find_element(
+    wait.until(lambda d: "dream.steps: must be >= 0 and <= 100,000, got -3" in d.find_element(
         By.CSS_SELECTOR, '.err[data-path="dream.steps"]').text)
     set_field(browser, "f-dream.steps", "2")
     wait.until(lambda d: not d.find_element(By.CSS_SELECTOR, '.err[data-path="dream.steps"]').text)

@@ -79,16 +79,17 @@ def test_a_schedule_leaving_its_range_late_is_refused_at_load_with_the_frame(nam
 
 def test_the_issue_example_message():
     """The first frame out of range, and its value, are those of the linear keyframes: between
-    frame 100 (0.01) and 900 (-0.2) the factor falls 0.21/800 a frame, so frame 139 is the first
-    at or below 0."""
+    frame 100 (0.01) and 900 (-0.2) the factor falls 0.21/800 a frame, so frame 135 is the first
+    below the range's 0.001."""
     spec = config_with("zoom", "factor", {0: 1.0, 100: 0.01, 900: -0.2})
     spec["frames"] = 901
-    first = next(t for t in range(100, 901) if 0.01 - 0.21 * (t - 100) / 800 <= 0)
+    first = next(t for t in range(100, 901) if 0.01 - 0.21 * (t - 100) / 800 < 0.001)
     value = 0.01 - 0.21 * (first - 100) / 800
-    assert first == 139
+    assert first == 135
     with pytest.raises(ConfigError) as caught:
         config_module.from_mapping(spec)
-    assert f"transforms[1].zoom.factor: must be > 0, got {value:g} at frame 139" in str(caught.value)
+    assert (f"transforms[1].zoom.factor: must be >= 0.001 and <= 1000, got {value:g} at frame 135"
+            in str(caught.value))
 
 
 def test_a_schedule_that_stays_in_range_over_the_render_is_accepted():
@@ -106,7 +107,8 @@ def test_an_int_parameter_is_checked_after_rounding():
 
 def test_a_dream_setting_is_checked_over_all_frames_not_a_sample():
     spec = {"input": "a.png", "frames": 2000, "dream": {"steps": "10 - (t > 1500) * 20"}}
-    with pytest.raises(ConfigError, match=r"dream\.steps: must be >= 0, got -10 at frame 1501"):
+    with pytest.raises(ConfigError,
+                       match=r"dream\.steps: must be >= 0 and <= 100,000, got -10 at frame 1501"):
         config_module.from_mapping(spec)
 
 
@@ -157,10 +159,12 @@ def test_parameters_lists_every_section_with_types_defaults_ranges_and_help():
     assert {"animation", "dream", "color", "output", "transforms.zoom", "transforms.roll"} <= set(listing)
     steps = next(p for p in listing["dream"] if p.name == "steps")
     assert steps.as_dict() == {"name": "steps", "type": "int", "default": 10, "required": False,
-                               "choices": None, "range": ">= 0", "ge": 0, "scheduled": True,
+                               "choices": None, "range": ">= 0 and <= 100,000", "ge": 0, "le": 100_000,
+                               "scheduled": True,
                                "help": "gradient-ascent steps per octave"}
     factor = listing["transforms.zoom"][0].as_dict()
-    assert (factor["name"], factor["default"], factor["gt"], factor["scheduled"]) == ("factor", 1.05, 0, True)
+    assert (factor["name"], factor["default"], factor["ge"], factor["le"], factor["scheduled"]) == \
+        ("factor", 1.05, 0.001, 1000, True)
     assert factor["help"]
     palette = next(p for p in listing["output"] if p.name == "palette")
     assert palette.as_dict()["choices"] == ["shared", "per_frame"]
@@ -176,7 +180,7 @@ def test_the_engine_and_the_config_take_their_defaults_from_the_declarations():
         assert getattr(animation, name) == param.default
     for name, param in params.OUTPUT.items():
         assert getattr(animation.output, name) == param.default
-    with pytest.raises(ConfigError, match="dream.octave_scale: must be > 1, got 1"):
+    with pytest.raises(ConfigError, match="dream.octave_scale: must be > 1 and <= 10, got 1"):
         DreamSettings(octave_scale=1)
 
 

@@ -209,7 +209,7 @@ def test_ids_depend_on_the_settings_not_on_where_the_sweep_writes(tmp_path, caps
     ({"gird": {"seed": [1]}}, "gird: unknown key; did you mean: grid?"),
     ({"grid": {"seed": []}}, "grid.seed: list should have at least 1 item"),
     ({"grid": {"dream.octave_scal": [1.2]}}, "dream.octave_scal: unknown key; did you mean: octave_scale"),
-    ({"grid": {"dream.octave_scale": [0.8]}}, "dream.octave_scale: must be > 1, got 0.8"),
+    ({"grid": {"dream.octave_scale": [0.8]}}, "dream.octave_scale: must be > 1 and <= 10, got 0.8"),
     ({"grid": {"transforms.3.zoom.factor": [1.1]}}, "transforms.3.zoom.factor: index 3 is out of range"),
     ({"random": {"n": 2, "ranges": {"seed": [5, 1]}}}, "random.ranges.seed: expected [low, high]"),
     ({}, "expected grid: or random: (or both)"),

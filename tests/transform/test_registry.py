@@ -90,7 +90,8 @@ def test_unknown_name_lists_close_and_available_names(registry):
 def test_describe_lists_parameters_with_types_defaults_and_description():
     lines = transforms.describe()
     assert any(
-        line.startswith("zoom(factor: float (> 0) = 1.05, center: tuple[float, float] = (0.5, 0.5)")
+        line.startswith("zoom(factor: float (>= 0.001 and <= 1000) = 1.05, "
+                        "center: tuple[float, float] = (0.5, 0.5)")
         for line in lines
     )
     assert ("roll(shift: f(n, t) = 0.0, axis: columns|rows = 'columns', group: int (>= 1) = 1, "

@@ -94,7 +94,7 @@ def test_a_direct_call_with_low_above_high_is_refused():
 
 
 def test_a_direct_call_outside_a_declared_range_is_refused():
-    with pytest.raises(PluginError, match=r"at frame 2: factor: must be > 0, got -0.5$"):
+    with pytest.raises(PluginError, match=r"at frame 2: factor: must be >= 0.001 and <= 1000, got -0.5$"):
         transforms.get("zoom")(np.zeros((6, 8, 3), np.float32), context(2), factor=-0.5)
 
 
