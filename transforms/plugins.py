@@ -78,11 +78,12 @@ def _import(registry: Registry, spec: str, key: str, load) -> list[str]:
 
 
 def _exec_file(spec: str, path: Path) -> None:
-    from animator.media.images import path_problem
-
-    if problem := path_problem(path):  # a name too long: is_file would raise
-        raise PluginError(f"plugin {spec!r}: cannot open {path} ({problem})")
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except (OSError, ValueError) as err:  # a name too long, a NUL, a lone surrogate
+        why = getattr(err, "strerror", None) or err
+        raise PluginError(f"plugin {spec!r}: cannot open {path} ({why})") from None
+    if not found:
         raise PluginError(f"plugin {spec!r}: file not found (looked in {path})")
     name = "animator_plugin_" + re.sub(r"\W", "_", path.stem)
     module_spec = importlib.util.spec_from_file_location(name, path)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import annotated_types
 
+from animator.settings import schedule
+
 __all__ = [
     "ANIMATION", "AUDIO", "COLOR", "DREAM", "OUTPUT", "REQUIRED", "SECTIONS", "VIDEO",
     "Parameter", "Range", "default", "parameters", "range_of",
@@ -149,7 +151,7 @@ def _setting(name, annotation, default, help, range=None, scheduled=False, file=
 
 # The top level of an animation's YAML (input, size, transforms, plugins are structured: config.py).
 ANIMATION = _table(
-    _setting("frames", int, 60, "number of frames", Range(gt=0, le=1_000_000)),  # 18 h at 15 fps
+    _setting("frames", int, 60, "number of frames", Range(gt=0, le=schedule.MAX_FRAMES)),  # 18 h at 15 fps
     # a GIF holds at most 655 s per frame, and ffmpeg's WebP encoder fails far below 0.01 fps
     _setting("fps", float, 15.0, "frames per second of the video", Range(ge=0.01, le=240)),
     _setting("seed", int, 0, "seed of every random choice (jitter, random transforms)",

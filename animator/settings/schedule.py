@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from animator.settings.errors import ConfigError, close_names, excerpt
-from animator.settings.params import ANIMATION
 
 # The soundtrack's features (`animator.media.audio`), one value per frame each: schedule
 # variables beside `t` in a config with `audio:`.
@@ -45,7 +44,7 @@ __all__ = ["FUNCTIONS", "INTERPOLATIONS", "SIGNALS", "Schedule", "parse", "signa
 INTERPOLATIONS = ("linear", "smooth", "step")
 MAX_EXPRESSION_LENGTH = 1000  # characters
 MAX_EXPRESSION_DEPTH = 60  # nested operations: evaluation recurses once per level
-MAX_FRAMES = ANIMATION["frames"].range.le
+MAX_FRAMES = 1_000_000  # the most frames a render may have (`frames`'s declared range reads it)
 
 
 def _reduce(ufunc):
