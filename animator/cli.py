@@ -397,7 +397,7 @@ def cmd_render(args) -> int:
         overrides.append(f"{key}={Path(args.audio).absolute()}")
     config = config_module.load(args.config, overrides)
     if args.dry_run:
-        from animator.renderer.loop import describe
+        from animator.renderer.output import describe
 
         print(describe(config))
         return 0

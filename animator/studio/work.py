@@ -530,10 +530,10 @@ class Studio:
             raise StudioError(f"'{name}' has no frames to make a {kind.upper()} of", 404)
         with self._only_one(f"making {name}.{kind}"):
             from animator.media import video
-            from animator.renderer import loop as animate
+            from animator.renderer import output
 
             # the render's own assembly (palette, dither, preset, ...), into the kind asked for
-            video.assemble(**{**animate.assemble_arguments(config), "frames": str(frames_dir),
+            video.assemble(**{**output.assemble_arguments(config), "frames": str(frames_dir),
                               "out": str(path), "format": kind})
         return path
 

@@ -107,7 +107,8 @@ def test_an_explicit_precision_stays_and_auto_is_the_default(monkeypatch):
 def test_a_render_says_which_precision_auto_chose_and_keeps_it_with_the_settings(tmp_path):
     from helpers import tiny_config
 
-    from animator.renderer.loop import render, settings_path
+    from animator.renderer.loop import render
+    from animator.renderer.start import settings_path
 
     notes = []
     config = tiny_config(tmp_path, frames=1)

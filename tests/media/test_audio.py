@@ -142,7 +142,8 @@ def test_bad_sound_on_the_command_line_is_one_line_and_exit_2(tmp_path, capsys):
 def music_config(tmp_path: Path, track: Path, name: str = "out.mp4", **changes):
     data = {"input": {"noise": {"size": [64, 64], "seed": 3}}, "fps": 10, "seed": 1,
             "audio": {"path": str(track), "release": 0},
-            "dream": {"octaves": 1, "steps": 1, "jitter": 4, "layers": {"block3_conv3": 1.0}},
+            "dream": {"model": "vgg16-hed", "octaves": 1, "steps": 1, "jitter": 4,
+                      "layers": {"block3_conv3": 1.0}},
             "transforms": [{"zoom": {"factor": "1.01 + 0.05*bass"}}],
             "output": {"path": str(tmp_path / name)}, **changes}
     return config_module.from_mapping(data, tmp_path, source=str(tmp_path / "music.yaml"))

@@ -16,7 +16,7 @@ from test_robustness import TINY, fails, run, write_config
 
 from animator import config as config_module
 from animator.media import video
-from animator.renderer.loop import SETTINGS_KEY
+from animator.renderer.start import SETTINGS_KEY
 from animator.settings.errors import ConfigError, OutputError
 
 

@@ -13,7 +13,8 @@ from PIL import Image
 from animator import config as config_module
 from animator.media import images
 from animator.renderer.cadence import Dreams, Span, dreamed_frames
-from animator.renderer.loop import describe, run
+from animator.renderer.loop import run
+from animator.renderer.output import describe
 from animator.settings.errors import ConfigError
 from transforms import Context, build_chain
 

@@ -341,7 +341,7 @@ def _write_frames(writes, count: int, every: int = 1) -> None:
 
 
 def test_frame_pngs_are_written_in_parallel(tmp_path):
-    from animator.renderer.loop import _Writes
+    from animator.renderer.writes import _Writes
 
     store = _Store(tmp_path, barrier=threading.Barrier(2, timeout=20))
     writes = _Writes(store, threads=2)
@@ -354,7 +354,7 @@ def test_frame_pngs_are_written_in_parallel(tmp_path):
 
 
 def test_no_resume_point_is_saved_past_a_failed_frame(tmp_path):
-    from animator.renderer.loop import _Writes
+    from animator.renderer.writes import _Writes
 
     store = _Store(tmp_path, fail_at=1)
     writes = _Writes(store, threads=3)
@@ -368,7 +368,7 @@ def test_no_resume_point_is_saved_past_a_failed_frame(tmp_path):
 
 
 def test_a_sparse_resume_point_waits_for_every_frame_since_the_last(tmp_path):
-    from animator.renderer.loop import _Writes
+    from animator.renderer.writes import _Writes
 
     store = _Store(tmp_path, fail_at=4)
     writes = _Writes(store, threads=3)
