@@ -229,16 +229,19 @@ def _loop(config, dreamer, store: FrameStore, start: _Start, stop, live: _LiveVi
                 if first is None:  # colour coherence keeps the first frame's float pixels
                     store.save_first(_to_numpy(dreamed))
                     first = dreamed
-                frame = _carry(config, starts, dreamed, _context(config, span.next, size, rng, first))
-                points.append((frame, rng.bit_generator.state))
                 shown = _in_between(config, starts, carried, dreamed, span, size, first)
-                for j, picture, point in zip(range(index, span.next + 1), [*shown, dreamed], points):
+                # each frame is written before the transforms that follow it run: one that fails
+                # keeps every frame dreamed so far
+                for j, picture in zip(range(index, span.next + 1), [*shown, dreamed]):
                     fetched = writes.fetch(picture, j)
                     writes.frame(j, fetched)
                     reached = j + 1
                     if live is not None:
                         live.send(fetched)
-                    checkpoints.reach(j + 1, *point)
+                    if j == span.next:  # the resume point after a dream: its frame transformed
+                        frame = _carry(config, starts, dreamed, _context(config, j, size, rng, first))
+                        points.append((frame, rng.bit_generator.state))
+                    checkpoints.reach(j + 1, *points[j - index])
                     if checkpoints.due():
                         writes.state(*checkpoints.take())
                     yield Dreamed(j, animation.frames, start.index, fetched)

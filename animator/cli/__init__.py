@@ -10,161 +10,26 @@ import argparse
 import contextlib
 import dataclasses
 import os
-import shlex
-import signal
 import sys
 import threading
-import typing
 import warnings
 from pathlib import Path
 
 from animator import __version__
+from animator.cli.advice import CLI_ADVICE, ERROR_PREFIX, _advice, _one_line, _same_render  # noqa: F401
+from animator.cli.options import _add_declared, _common_options, _flag, _overrides, _Parser
+from animator.cli.output import (
+    _import_backend,
+    _notes,
+    _progress,
+    _quiet_backends,
+    _say,
+    _stop_on_signals,
+    _sweep_status,
+    _SweepProgress,
+)
 from animator.settings import params
-from animator.settings.errors import PLAIN_ADVICE, AnimatorError, ConfigError, Interrupted, OutputError
-
-ERROR_PREFIX = "animator: error: "
-
-
-def _quiet_backends() -> None:
-    # TensorFlow's C++ start-up chatter (oneDNN, CUDA probes) is noise for a user of this command.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """Point file descriptor 2 at /dev/null for a moment: TensorFlow's C++ start-up lines
-    ("Could not find cuda drivers ...") are written before its logging can be configured."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def _import_backend(debug: bool) -> None:
-    """Import Keras (and so its backend) up front, quietly unless --debug."""
-    if debug:
-        import keras  # noqa: F401
-        return
-    with _native_stderr_silenced():
-        import keras  # noqa: F401
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _value_type(param: params.Parameter):
-    """How the command line reads the parameter's value: a type, or a function of the text."""
-    choices = param.choices
-    if choices:
-        return lambda text: next((c for c in choices if str(c).lower() == text.lower()), text)
-    annotation = param.annotation
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    annotation = args[0] if len(args) == 1 else annotation  # X | None
-    if annotation in (int, float) and isinstance(param.default, str):  # e.g. tile_size: auto
-        return lambda text: text if text == param.default else annotation(text)
-    return annotation if annotation in (int, float) else str
-
-
-def _in_range(param: params.Parameter, read):
-    """`read`, then the declared range checked, as argparse reports a bad value (one line, exit
-    2): `--seed -1` is refused as `dream.seed: -1` in a config is."""
-    if param.range is None:
-        return read
-
-    def checked(text: str):
-        value = read(text)
-        problem = isinstance(value, (int, float)) and param.range.violation(value)
-        if problem:
-            raise argparse.ArgumentTypeError(f"{problem}, got {text}")
-        return value
-
-    checked.__name__ = getattr(read, "__name__", "value")  # argparse names the type in errors
-    return checked
-
-
-def _help(param: params.Parameter) -> str:
-    if "default" in param.help:
-        return param.help
-    shown = str(param.default).lower() if param.default in (None, True, False) else param.default
-    return f"{param.help} (default: {shown})".replace("%", "%%")
-
-
-def _add_declared(parser, table: dict[str, params.Parameter], skip: tuple[str, ...] = (),
-                  section: str | None = None) -> None:
-    """One option per declared parameter: its type, choices, default and help.
-
-    Without `section` the option holds the value (default: the declared one). With a section
-    (`render`), the option holds the text as typed, an override of `section.name` in the config,
-    so a number may be a schedule (`--steps "10 + t/20"`); unset, the config's value stands.
-    """
-    for name, param in table.items():
-        if name in skip:
-            continue
-        options = {"help": _help(param)}
-        if param.annotation is bool:
-            options["action"] = argparse.BooleanOptionalAction
-        elif param.choices:
-            options.update(type=_value_type(param), choices=param.choices,
-                           metavar="{" + ",".join(str(c).lower() for c in param.choices) + "}")
-        elif section is None:  # used as it is: checked here
-            options["type"] = _in_range(param, _value_type(param))
-        elif not param.scheduled:  # an override: the config checks it, with its key path
-            options["type"] = _value_type(param)
-        if section is None:
-            options["default"] = param.default
-        else:
-            options.update(default=argparse.SUPPRESS, dest=f"{section}.{name}")
-            options.setdefault("metavar", name.upper())
-        parser.add_argument(_flag(name), **options)
-
-
-def _overrides(args) -> list[str]:
-    """The declared options given on a `render` command line, as `section.key=value` overrides."""
-    items = [(key, value) for key, value in vars(args).items() if "." in key]
-    return [f"{key.removeprefix('animation.')}={_yaml_text(value)}" for key, value in items]
-
-
-def _declared_words(args) -> list[str]:
-    """The declared options given on the command line, as they would be typed again."""
-    words = []
-    for key, value in vars(args).items():
-        if "." in key:
-            flag = _flag(key.partition(".")[2])
-            if isinstance(value, bool):
-                words.append(flag if value else flag.replace("--", "--no-", 1))
-            else:
-                words += [flag, _yaml_text(value)]
-    return words
-
-
-def _yaml_text(value) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with a mistake on the command line said in one line (not the usage block first),
-    pointing to the command's --help; its sub-command parsers are of this class too."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}: see `{self.prog} --help`\n")
-
-
-def _common_options() -> argparse.ArgumentParser:
-    """--debug and --quiet, accepted before or after the sub-command (a fresh parser for each:
-    argparse shares a parent's option objects, and their defaults, with every child)."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show tracebacks of internal errors and the backends' own messages")
-    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                        help="no progress bar and no notes; errors only")
-    return common
+from animator.settings.errors import AnimatorError, ConfigError, Interrupted, OutputError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -439,54 +304,6 @@ def _render(config, args, label: str | None = None) -> int:
     return 0
 
 
-def _say(args, text: str) -> None:
-    if not args.quiet:
-        print(text, file=sys.stderr)
-
-
-def _notes(args):
-    """The `note` callback: remarks for the user, one line each (none with --quiet)."""
-    return lambda text: _say(args, f"note: {text}")
-
-
-class _Silent:
-    """The progress bar of --quiet."""
-
-    def update(self, *progress) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pass
-
-
-def _progress(args, label: str, unit: str = "frame"):
-    from animator.progress import ProgressBar
-
-    return _Silent() if args.quiet else ProgressBar(label, unit=unit)
-
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event):
-    """SIGINT/SIGTERM set `stop` (the render ends after the current frame); a second one aborts."""
-
-    def handle(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        print("\nstopping after the current frame (press Ctrl-C again to abort now)",
-              file=sys.stderr)
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def _add_sweep_parser(commands) -> None:
     sweep = commands.add_parser("sweep", parents=[_common_options()],
                                 help="render every variant of a sweep file, here or on Ray")
@@ -524,44 +341,6 @@ def cmd_sweep(args) -> int:
     _say(args, f"wrote {where} ({len(report.with_status('finished'))} variants rendered, "
          f"{len(report.with_status('skipped'))} finished earlier)")
     return _sweep_status(report)
-
-
-class _SweepProgress:
-    """One bar for the frames of every variant still to render (none with --quiet)."""
-
-    def __init__(self, plan, args) -> None:
-        self.advice, self.quiet = _advice(args), args.quiet
-        todo = [v for v in plan.variants if not v.finished()]
-        self.done = {v.id: v.frames_done() for v in todo}
-        self.total = sum(v.config.frames for v in todo)
-        self.bar = _progress(args, f"sweep of {len(todo)} variants")
-
-    def update(self, variant_id: str, done: int, total: int) -> None:
-        self.done[variant_id] = done
-        self.bar.update(sum(self.done.values()), self.total)
-
-    def outcome(self, outcome) -> None:
-        """A line per variant that ends (on a terminal, rich prints it above the bar); with
-        --quiet, only the failures."""
-        if outcome.status == "failed":
-            line = f"variant {outcome.id} failed: {' '.join(outcome.worded(self.advice).split())}"
-        elif outcome.status == "finished" and not self.quiet:
-            line = f"variant {outcome.id} finished in {outcome.seconds:.0f} s"
-        else:
-            return
-        print(line, file=sys.stderr)
-
-
-def _sweep_status(report) -> int:
-    stopped, failed = report.with_status("stopped"), report.with_status("failed")
-    if stopped:
-        raise Interrupted(f"stopped: {len(stopped)} variants unfinished, their frames kept",
-                          remedy="resume")
-    if failed:
-        print(f"{ERROR_PREFIX}{len(failed)} of {len(report.outcomes)} variants failed: "
-              f"{', '.join(o.id for o in failed)}", file=sys.stderr)
-        return max(o.exit_code for o in failed)
-    return 0
 
 
 def cmd_assemble(args) -> int:
@@ -605,73 +384,6 @@ def cmd_layers(args) -> int:
     return 0
 
 
-# The library's remedies (errors.PYTHON_ADVICE) in this command line's words.
-CLI_ADVICE = {
-    "resume_or_force": ": pass --resume to continue it or --force to start over",
-    "undo_or_force": ": undo the change, or pass --force to start over",
-    "force": ": pass --force to start over",
-    "resume": ": continue with {again} --resume",
-    "then_resume": ", then continue with {again} --resume",
-    "shorten_or_force": ": make the video of them with {again} --resume --set frames={{frames}}, or "
-                        "change the value and pass --force to start over",
-    "assemble": ": every frame is kept; once fixed, make the video with `animator assemble`",
-    **PLAIN_ADVICE,
-}
-
-
-def _advice(args, error: BaseException | None = None) -> dict[str, str]:
-    """CLI_ADVICE for this command line: `animator render CONFIG --resume` continues a render;
-    a failed assembly's facts give the `animator assemble` command that finishes it."""
-    if getattr(args, "config", None) is None and args.command != "video":  # nothing to resume
-        advice = {**CLI_ADVICE, "resume": ": run it again", "then_resume": ", then run it again",
-                  "shorten_or_force": ": change the value and run it again"}
-    else:
-        advice = {key: text.format(again=_same_render(args)) for key, text in CLI_ADVICE.items()}
-    facts = getattr(error, "facts", None)
-    if getattr(error, "remedy", None) == "assemble" and facts:
-        advice["assemble"] = (": every frame is kept; once fixed, make the video with "
-                              f"`{_assemble_command(facts)}`")
-    return advice
-
-
-def _assemble_command(arguments: dict) -> str:
-    """`animator assemble` with `animator.media.video.assemble`'s arguments as its flags."""
-    words = ["animator", "assemble", str(arguments["frames"]), "-o", str(arguments["out"])]
-    declared = {"fps": params.ANIMATION["fps"], **params.OUTPUT}
-    for name, value in arguments.items():
-        param = declared.get(name)
-        if param is None or name in ("path", "format") or (value == param.default and name != "fps"):
-            continue
-        if isinstance(value, bool):
-            words.append(_flag(name) if value else _flag(f"no_{name}"))
-        else:
-            words += [_flag(name), f"{value:g}" if isinstance(value, float) else str(value)]
-    return shlex.join(words)
-
-
-def _same_render(args) -> str:
-    """The command that renders the same output again: every option that decides it, kept."""
-    if args.command == "video":
-        return _same_video(args)
-    words = ["animator", args.command, args.config]
-    words += ["-o", args.output] if getattr(args, "output", None) else []
-    words += [word for item in getattr(args, "set", []) for word in ("--set", item)]
-    words += _declared_words(args)
-    words += [word for item in getattr(args, "plugin", []) for word in ("--plugin", item)]
-    return shlex.join(words)
-
-
-def _same_video(args) -> str:
-    """`animator video CLIP -o OUT` with the options that decide the frames, kept."""
-    words = ["animator", "video", args.clip, "-o", args.output]
-    words += ["--config", args.config] if args.config else []
-    words += _declared_words(args)
-    for key in ("start", "end"):
-        if (value := getattr(args, key)) is not None:
-            words += [f"--{key}", str(value)]
-    return shlex.join(words)
-
-
 def cmd_studio(args) -> int:
     """`animator studio`: serve the page until Ctrl-C."""
     from animator.studio import serve
@@ -685,12 +397,6 @@ def cmd_studio(args) -> int:
     _import_backend(args.debug)
     serve(args.dir, host=args.host, port=args.port, plugins=args.plugin, announce=announce)
     return 0
-
-
-def _one_line(error: BaseException, advice: dict[str, str] | None = None) -> str:
-    text = error.worded(advice) if advice and isinstance(error, AnimatorError) else str(error)
-    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
-    return "; ".join(lines) or type(error).__name__
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -717,4 +423,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{ERROR_PREFIX}internal error: {type(error).__name__}: {_one_line(error)} "
               "(run with --debug for the traceback, and please report it)", file=sys.stderr)
         return 1
-
