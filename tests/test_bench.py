@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import ROOT
 
 SCRIPT = ROOT / "scripts" / "bench.py"
@@ -31,7 +32,8 @@ def test_bench_reports_both_sides(tmp_path):
         assert report[side]["steady_seconds_per_frame"] > 0
         assert len(report[side]["runs"][0]["frame_seconds"]) == 2
         assert report[side]["peak_rss_mb"] > 0
-    assert report["ratio"] > 0
+    steady = {side: report[side]["steady_seconds_per_frame"] for side in ("baseline", "animator")}
+    assert report["ratio"] == steady["baseline"] / steady["animator"]  # the ratio of the same run's figures
     assert report["flops_per_frame"] > 0
     assert 0 < report["animator"]["octave_seconds"] and 0 < report["animator"]["octave_share"]
     assert 0 < report["animator"]["octave_cpu_share"] and report["animator"]["cpu_seconds_per_frame"] > 0
@@ -85,7 +87,10 @@ def test_bench_video_reports_speed_and_flicker_for_each_variant(tmp_path):
     assert set(report["variants"]) == {"scratch", "flow", "no flow", "every 3"}
     for result in report["variants"].values():
         assert result["seconds_per_frame"] > 0 and result["flicker"] >= 0
-    assert report["variants"]["scratch"]["flicker_ratio"] == 1.0
+    scratch = report["variants"]["scratch"]["flicker"]
+    for result in report["variants"].values():  # each variant's flicker against dreaming from scratch
+        assert result["flicker_ratio"] == pytest.approx(scratch / max(result["flicker"], 1e-9))
+    assert report["variants"]["every 3"]["flicker"] != scratch  # the ratios compare different figures
     assert "less flicker" in stdout
     assert len(list((tmp_path / "work" / "every_3" / "dreamed.mp4.frames").glob("0*.png"))) == 4
 

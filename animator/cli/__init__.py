@@ -112,10 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_video_command(commands) -> None:
-    from animator.config import Clip
+    from animator.config import VideoInput
 
     def explain(key: str) -> str:
-        return Clip.model_fields[key].description
+        return VideoInput.model_fields[key].description
 
     video = commands.add_parser("video", parents=[_common_options()],
                                 help="dream a video clip, carrying the dream along the motion")

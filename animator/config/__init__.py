@@ -39,7 +39,6 @@ from animator.config.model import (  # noqa: F401
     NOT_PIXELS,
     SCHEDULED,
     Animation,
-    Clip,
     Color,
     Config,
     Dream,
@@ -49,6 +48,7 @@ from animator.config.model import (  # noqa: F401
     Soundtrack,
     Strict,
     Video,
+    VideoInput,
     checkpoint_cadence,
     format_suffix,
 )

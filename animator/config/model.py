@@ -115,7 +115,7 @@ class NoiseInput(Strict):
     noise: Noise
 
 
-class Clip(Strict):
+class VideoInput(Strict):
     """The `input: {video: ...}` form: a video clip, optionally from `start` to `end` (seconds)."""
 
     video: str
@@ -215,7 +215,7 @@ def checkpoint_cadence(value: int | str) -> tuple[int | None, float | None]:
 class Animation(_declared_model("AnimationDeclared", params.ANIMATION)):
     """The whole file."""
 
-    input: str | NoiseInput | Clip
+    input: str | NoiseInput | VideoInput
     size: Annotated[Size | None, Field(description="width, height of the frames in pixels; "
                                     "empty: the input's own size")] = None
     dream: Dream = Dream()
@@ -280,14 +280,14 @@ class Config:
         """The input image's path (relative paths are from the config's folder), or None for noise."""
         if isinstance(self.animation.input, str):
             return self.base_dir / self.animation.input
-        if isinstance(self.animation.input, Clip):
+        if isinstance(self.animation.input, VideoInput):
             return self.base_dir / self.animation.input.video
         return None
 
     @property
-    def video_input(self) -> Clip | None:
+    def video_input(self) -> VideoInput | None:
         """The `input: {video: ...}` section, or None for an image or noise input."""
-        return self.animation.input if isinstance(self.animation.input, Clip) else None
+        return self.animation.input if isinstance(self.animation.input, VideoInput) else None
 
     @property
     def output_path(self) -> Path:
