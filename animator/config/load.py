@@ -223,7 +223,7 @@ def validation_problems(error: ValidationError, data: dict,
     lines = []
     for item in _fitting_branches(error.errors(include_url=False), data):
         loc = _key_path(item["loc"], data)
-        path = ".".join(str(p) for p in loc) or "(top)"
+        path = _path_text(loc)
         if item["type"] == "extra_forbidden":
             lines.append((path, f"{path}: unknown key{_near_key(loc, model)}"))
         elif item["type"] in _BOUND_ERRORS and _declared(loc) is not None:
@@ -276,6 +276,12 @@ def _union_member(loc: tuple, data) -> int | None:
         else:
             node = None
     return None
+
+
+def _path_text(loc: list) -> str:
+    """A key path as the config's errors write it: `dream.objective[0].guide`."""
+    text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+    return text or "(top)"
 
 
 def _key_path(loc: tuple, data) -> list:
