@@ -270,7 +270,7 @@ def test_render_audio_gives_a_config_its_track_keeping_its_cut(low_then_high, cl
 @pytest.mark.parametrize("changes, words", [
     ({"frames": -1}, "frames: must be > 0"),
     ({"frames": 10**12}, "frames: must be > 0 and <= 1,000,000"),
-    ({"fps": 10**9}, "fps: must be > 0 and <= 240"),
+    ({"fps": 10**9}, "fps: must be >= 0.01 and <= 240"),
 ])
 def test_a_bad_frame_count_or_rate_beside_a_track_is_the_usual_error(low_then_high, tmp_path,
                                                                       changes, words):
@@ -279,6 +279,8 @@ def test_a_bad_frame_count_or_rate_beside_a_track_is_the_usual_error(low_then_hi
 
 
 def test_a_setting_out_of_its_declared_range_on_the_audio_command_is_exit_2(clicks, capsys):
-    assert cli.main(["audio", str(clicks[0]), "--beat-decay", "0"]) == 2
-    assert capsys.readouterr().err.strip() == "animator: error: --beat-decay: must be >= 1 and " \
-                                              "<= 1000, got 0"
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["audio", str(clicks[0]), "--beat-decay", "0"])
+    assert exit.value.code == 2
+    assert capsys.readouterr().err.strip() == ("animator audio: error: argument --beat-decay: must be >= 1 "
+                                               "and <= 1000, got 0: see `animator audio --help`")
