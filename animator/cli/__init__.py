@@ -17,7 +17,7 @@ from pathlib import Path
 
 from animator import __version__
 from animator.cli.advice import CLI_ADVICE, ERROR_PREFIX, _advice, _one_line, _same_render  # noqa: F401
-from animator.cli.options import _add_declared, _common_options, _flag, _overrides, _Parser
+from animator.cli.options import _add_declared, _common_options, _overrides, _Parser
 from animator.cli.output import (
     _import_backend,
     _notes,
@@ -29,7 +29,7 @@ from animator.cli.output import (
     _SweepProgress,
 )
 from animator.settings import params
-from animator.settings.errors import AnimatorError, ConfigError, Interrupted, OutputError
+from animator.settings.errors import AnimatorError, Interrupted, OutputError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,11 +153,6 @@ def cmd_audio(args) -> int:
     from animator.media import audio, images
 
     settings = {key: getattr(args, key) for key in params.AUDIO}
-    declared = {"fps": params.ANIMATION["fps"], "frames": params.ANIMATION["frames"], **params.AUDIO}
-    for key, param in declared.items():
-        value = getattr(args, key)
-        if value is not None and param.range is not None and param.range.violation(value):
-            raise ConfigError(f"{_flag(key)}: {param.range.violation(value)}, got {value:g}")
     features = audio.analyse(args.track, args.fps, frames=args.frames, **settings)
     print(f"{args.track}: {features.seconds:.2f} s of sound from {args.start:g} s, "
           f"{features.tempo:.1f} BPM, {len(features.beats)} beats, {features.frames} frames at "

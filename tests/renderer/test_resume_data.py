@@ -283,8 +283,11 @@ def test_a_variable_rate_clip_is_decoded_at_its_real_frames_and_times(tmp_path):
     assert all(not np.array_equal(a, b) for a, b in zip(frames, frames[1:]))  # none repeated
     config = config_module.from_mapping({"input": {"video": "vfr.mp4"}, "dream": {"steps": 1}},
                                         tmp_path, source=str(tmp_path / "v.yaml"))
-    resolved, starts = clip.open_frames(config)
+    from animator.renderer import sources
+
+    starts = sources.open_video(config)
     starts.close()
+    resolved = starts.config
     assert resolved.frames == 21
     assert resolved.frames / resolved.fps == pytest.approx(video.duration, rel=0.1)
 
@@ -332,9 +335,9 @@ def test_a_sweeps_workers_die_with_it(tmp_path):
 
 
 def test_a_huge_sweep_grid_is_counted_before_it_is_made(tmp_path, capsys, monkeypatch):
-    from animator import sweep
+    from animator.sweep import model
 
-    monkeypatch.setattr(sweep.itertools, "product",
+    monkeypatch.setattr(model.itertools, "product",
                         lambda *axes: pytest.fail("the grid was made before it was counted"))
     axes = ["seed", "fps", "frames", "dream.steps", "dream.jitter", "dream.octaves",
             "dream.step_size", "dream.octave_scale", "transforms.0.zoom.factor"]
