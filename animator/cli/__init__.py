@@ -317,7 +317,7 @@ def _add_sweep_parser(commands) -> None:
 def cmd_sweep(args) -> int:
     """`animator sweep SWEEP.yaml`: every variant not yet finished, then the contact sheet and
     index.html; a failed variant is reported and the others go on; Ctrl-C stops cleanly."""
-    from animator.sweep import model as sweep_module
+    from animator import sweep as sweep_module
 
     folder = Path(args.output).absolute() if args.output else None
     plan = sweep_module.load(args.sweep_file, args.set, folder)
