@@ -69,3 +69,16 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = 44_100) -> Path:
         stream.setframerate(rate)
         stream.writeframes(pcm.tobytes())
     return path
+
+
+def audio_seconds(path: Path) -> float:
+    """The decoded length of the first audio stream, from `ffmpeg -i ... -f null` (no ffprobe)."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    done = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path),
+                           "-map", "0:a:0", "-f", "null", "-"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-500:]
+    hours, minutes, seconds = done.stderr.rpartition("time=")[2].split()[0].split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)

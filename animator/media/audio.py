@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from animator.media import images
+from animator.media.clip import FFMPEG_TIMEOUT_S, last_line, run_ffmpeg, seconds_of
 from animator.settings.errors import InputError, OutputError, UserError
 from animator.settings.schedule import SIGNALS
 
@@ -48,7 +49,6 @@ SILENCE = 1e-5  # of the loudest hop's power (-50 dB): no beat is heard below it
 BAND_FLOOR = 1e-3  # a band's peak counts as at least this share of the loudest band's (-60 dB)
 VERSION = 1  # of the features' definition: part of a render's fingerprint
 AUDIO_BITRATE = {"mp4": ("aac", "192k"), "webm": ("libopus", "128k")}
-FFMPEG_TIMEOUT_S = 600
 EXTRA_MISSING = "audio features need librosa: pip install 'deepdream-animator[audio]'"
 
 _STREAM = re.compile(r"^\s*Stream #\d+:\d+.*?: (Video|Audio|Subtitle|Data|Attachment): (\w+)",
@@ -121,14 +121,14 @@ def probe(path: str | Path) -> Track:
     if path.stat().st_size == 0 or not streams and re.search(r"^Input #0", text, re.MULTILINE):
         raise InputError(f"audio '{path}' holds nothing (it is empty): give a file with sound")
     if not streams:
-        raise InputError(f"audio '{path}' is not a readable sound file ({_last_line(text)}): give "
+        raise InputError(f"audio '{path}' is not a readable sound file ({last_line(text)}): give "
                          "a file ffmpeg decodes (MP3, WAV, FLAC, M4A, a video with sound)")
     codec = next((codec for kind, codec in streams if kind == "Audio"), None)
     if codec is None:
         kinds = ", ".join(dict.fromkeys(kind.lower() for kind, _ in streams))
         raise InputError(f"audio '{path}' has no audio stream (only {kinds}): give a file with sound")
     duration = _DURATION.search(text)
-    return Track(path, codec, _seconds(*duration.groups()) if duration else 0.0)
+    return Track(path, codec, seconds_of(*duration.groups()) if duration else 0.0)
 
 
 def check_cut(track: Track, start: float, end: float | None) -> float:
@@ -166,7 +166,7 @@ def decode(track: Track, start: float = 0.0, end: float | None = None) -> Iterat
             yield samples
         error = process.stderr.read().decode("utf-8", "replace")
         if process.wait() != 0:
-            raise InputError(f"audio '{track.path}' cannot be decoded ({_last_line(error)}): "
+            raise InputError(f"audio '{track.path}' cannot be decoded ({last_line(error)}): "
                              "check the file, or convert it to WAV")
         if got == 0:
             raise InputError(f"audio '{track.path}' holds no sound between {start:g} s and "
@@ -407,26 +407,11 @@ def mux(video: Path, track: str | Path, start: float, seconds: float, format: st
                        track)
         if done.returncode != 0:
             raise OutputError(f"cannot put the sound of '{track}' into '{video}' "
-                              f"({_last_line(done.stderr)}): the video is kept without it")
+                              f"({last_line(done.stderr)}): the video is kept without it")
 
 
 def _ffmpeg(args: list[str], path: Path) -> subprocess.CompletedProcess:
-    import imageio_ffmpeg
-
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
-    try:
-        return subprocess.run(command, capture_output=True, text=True, errors="replace",
-                              timeout=FFMPEG_TIMEOUT_S)
-    except subprocess.TimeoutExpired as error:
-        raise InputError(f"audio '{path}': ffmpeg took over {FFMPEG_TIMEOUT_S} s: cut it shorter "
-                         "with start/end") from error
+    return run_ffmpeg(args, lambda: InputError(
+        f"audio '{path}': ffmpeg took over {FFMPEG_TIMEOUT_S} s: cut it shorter with start/end"))
 
 
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    useful = [line for line in lines if "output file" not in line.lower()]
-    return (useful or lines or ["no output from ffmpeg"])[-1]
-
-
-def _seconds(hours: str, minutes: str, seconds: str) -> float:
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +55,7 @@ def probe(path: str | Path) -> Clip:
     if not streams and re.search(r"^Input #0", text, re.MULTILINE):
         raise InputError(f"input video '{path}' holds no frames (it is empty)", remedy="clip_with_frames")
     if not streams:
-        raise InputError(f"input video '{path}' is not a readable video ({_last_line(text)})",
+        raise InputError(f"input video '{path}' is not a readable video ({last_line(text)})",
                          remedy="re_encode")
     videos = [s for s in streams if s[0] == "Video" and "attached pic" not in s[2]]
     if not videos:
@@ -67,7 +67,7 @@ def probe(path: str | Path) -> Clip:
     duration = _DURATION.search(text)
     return Clip(path, (int(size[1]), int(size[2])) if size else (0, 0),
                 float(rate[1]) * (1000 if rate[2] else 1) if rate else 0.0,
-                _seconds(*duration.groups()) if duration else 0.0, audio)
+                seconds_of(*duration.groups()) if duration else 0.0, audio)
 
 
 def trim_params(start: float, end: float | None) -> list[str]:
@@ -86,7 +86,7 @@ def count_frames(clip: Clip, start: float = 0.0, end: float | None = None) -> in
                     "-f", "null", "-"], clip.path)
     counts = _FRAME_COUNT.findall(done.stderr)
     if done.returncode != 0 or not counts:
-        raise InputError(f"input video '{clip.path}' cannot be decoded ({_last_line(done.stderr)})",
+        raise InputError(f"input video '{clip.path}' cannot be decoded ({last_line(done.stderr)})",
                          remedy="re_encode")
     if int(counts[-1]) == 0:
         span = f"between {start:g} s and {end:g} s" if end is not None else f"after {start:g} s"
@@ -119,7 +119,7 @@ def _next(reader, clip: Clip, index: int):
         return next(reader, None)
     except (OSError, RuntimeError) as error:
         raise InputError(f"input video '{clip.path}' cannot be decoded past frame {index} "
-                         f"({_last_line(str(error))})", remedy="re_encode") from error
+                         f"({last_line(str(error))})", remedy="re_encode") from error
 
 
 def add_audio(video: Path, clip: Clip, start: float, seconds: float) -> None:
@@ -134,10 +134,12 @@ def add_audio(video: Path, clip: Clip, start: float, seconds: float) -> None:
                         "-b:a", AUDIO_BITRATE, "-y", str(temp)], clip.path)
         if done.returncode != 0:
             raise OutputError(f"cannot copy the sound of '{clip.path}' into '{video}' "
-                              f"({_last_line(done.stderr)}): the video is kept without it")
+                              f"({last_line(done.stderr)}): the video is kept without it")
 
 
-def _ffmpeg(args: list[str], path: Path) -> subprocess.CompletedProcess:
+def run_ffmpeg(args: list[str], timed_out: Callable[[], Exception]) -> subprocess.CompletedProcess:
+    """ffmpeg (imageio-ffmpeg's) run on `args`, its output captured; past FFMPEG_TIMEOUT_S the
+    error `timed_out()` makes is raised. The one way the media layer runs ffmpeg to completion."""
     import imageio_ffmpeg
 
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
@@ -145,17 +147,22 @@ def _ffmpeg(args: list[str], path: Path) -> subprocess.CompletedProcess:
         return subprocess.run(command, capture_output=True, text=True, errors="replace",
                               timeout=FFMPEG_TIMEOUT_S)
     except subprocess.TimeoutExpired as error:
-        raise InputError(f"input video '{path}': ffmpeg took over {FFMPEG_TIMEOUT_S} s to read it",
-                         remedy="trim") from error
+        raise timed_out() from error
 
 
-def _last_line(text: str) -> str:
+def _ffmpeg(args: list[str], path: Path) -> subprocess.CompletedProcess:
+    return run_ffmpeg(args, lambda: InputError(
+        f"input video '{path}': ffmpeg took over {FFMPEG_TIMEOUT_S} s to read it", remedy="trim"))
+
+
+def last_line(text: str) -> str:
+    """ffmpeg's last useful line of `text` (its stderr): what went wrong, in its words."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    useful = [line for line in lines if "output file" not in line]
+    useful = [line for line in lines if "output file" not in line.lower()]
     return (useful or lines or ["no output from ffmpeg"])[-1]
 
 
-def _seconds(hours: str, minutes: str, seconds: str) -> float:
+def seconds_of(hours: str, minutes: str, seconds: str) -> float:
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 

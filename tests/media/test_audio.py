@@ -3,13 +3,12 @@ features as schedule variables checked at load, and the sound muxed into a rende
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import write_wav
+from helpers import audio_seconds, write_wav
 from PIL import Image
 
 from animator import cli
@@ -195,15 +194,6 @@ def frame_count(path: Path) -> int:
     return imageio_ffmpeg.count_frames_and_secs(str(path))[0]
 
 
-def audio_seconds(path: Path) -> float:
-    """The decoded length of the first audio stream, from `ffmpeg -i ... -f null`."""
-    import imageio_ffmpeg
-
-    done = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path),
-                           "-map", "0:a:0", "-f", "null", "-"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-500:]
-    hours, minutes, seconds = done.stderr.rpartition("time=")[2].split()[0].split(":")
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import write_clip
+from helpers import audio_seconds, write_clip
 from PIL import Image
 
 from animator import config as config_module
@@ -141,15 +141,6 @@ def test_every_third_frame_dreamed_fully_the_rest_carried(square_clip, tmp_path,
     assert np.mean(square_displacements(frames)) == pytest.approx(SPEED, abs=0.5)
 
 
-def audio_seconds(path: Path) -> float:
-    """The decoded length of the first audio stream, from `ffmpeg -i ... -f null` (no ffprobe)."""
-    import imageio_ffmpeg
-
-    done = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path),
-                           "-map", "0:a:0", "-f", "null", "-"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-500:]
-    hours, minutes, seconds = done.stderr.rpartition("time=")[2].split()[0].split(":")
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 def test_the_sound_is_kept_for_as_long_as_the_picture(sound_clip, tmp_path):
