@@ -178,6 +178,13 @@ def test_a_plugin_changed_after_a_good_render_refuses_the_resume(tmp_path, capsy
 # --- resuming: the folder removed ----------------------------------------------------------------
 
 
+def removed(folder):
+    """Remove `folder` as a user would while frames are still being written into it: a write in
+    flight may add a file after the listing, so remove again until it is gone."""
+    while folder.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.mark.parametrize("what", ["the output folder", "frames"])
 def test_a_folder_removed_mid_render_is_an_error_not_an_empty_render(what, tmp_path):
     config = loaded(tmp_path, SIX)
@@ -188,7 +195,7 @@ def test_a_folder_removed_mid_render_is_an_error_not_an_empty_render(what, tmp_p
                 for path in config.frames_dir.glob("0000[01].png"):
                     path.unlink()
             else:
-                shutil.rmtree(tmp_path / "out")
+                removed(tmp_path / "out")
 
     with pytest.raises(OutputError, match="was removed"):
         render(config, progress=removes)
@@ -203,7 +210,7 @@ def test_a_folder_removed_mid_render_is_one_line_from_the_command(tmp_path, caps
 
     def removing(store, index, pixels):
         if index == 2:
-            shutil.rmtree(tmp_path / "out")
+            removed(tmp_path / "out")
         real(store, index, pixels)
 
     monkeypatch.setattr(FrameStore, "write_frame", removing)
