@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     assemble = commands.add_parser("assemble", parents=[_common_options()],
                                    help="make a GIF or MP4 from a folder of frames")
     assemble.add_argument("frames_dir")
-    assemble.add_argument("-o", "--output", required=True, help="out.gif or out.mp4")
+    assemble.add_argument("-o", "--output", required=True,
+                          help=f"the video to write ({', '.join(params.FORMATS)})")
     _add_declared(assemble, {"fps": params.ANIMATION["fps"]})
     _add_declared(assemble, params.OUTPUT, skip=("path", "format", "checkpoint_every"))
     assemble.add_argument("--force", action="store_true", help="overwrite an existing output")
@@ -121,7 +122,7 @@ def _add_video_command(commands) -> None:
                                 help="dream a video clip, carrying the dream along the motion")
     video.add_argument("clip", help="input video file (anything ffmpeg reads: .mp4, .mov, .webm, ...)")
     video.add_argument("-o", "--output", required=True,
-                       help="output: .mp4 (keeps the sound), .gif, or a folder name for frames")
+                       help="output: .mp4 or .webm (keep the sound), .gif, .webp, or a folder for frames")
     video.add_argument("--config", help="YAML with dream:, transforms:, video: settings "
                        "(its input: is replaced by CLIP)")
     video.add_argument("--start", type=float, metavar="SECONDS", help=explain("start"))

@@ -308,9 +308,15 @@ class Config:
         weights = self.animation.dream.weights
         return self.base_dir / weights if names_weights_file(weights) else None
 
+    def played_seconds(self, frames: int) -> float:
+        """How long the output plays with `frames` rendered: ping-pong plays them forward, then
+        back without repeating the turning frames (`animator.media.video.frame_order`)."""
+        played = 2 * frames - 2 if self.animation.output.pingpong and frames > 1 else frames
+        return played / self.animation.fps
+
     @property
     def output_format(self) -> str:
-        """gif, mp4 or frames: `output.format`, else the output path's suffix."""
+        """gif, webp, mp4, webm or frames: `output.format`, else the output path's suffix."""
 
         fmt = self.animation.output.format
         return fmt or FORMATS.get(self.output_path.suffix.lower(), "frames")

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from animator.media import images
-from animator.media.clip import FFMPEG_TIMEOUT_S, last_line, run_ffmpeg, seconds_of
+from animator.media.clip import FFMPEG_TIMEOUT_S, last_line, run_ffmpeg, seconds_of, trim_params
 from animator.settings.errors import InputError, OutputError, UserError
 from animator.settings.schedule import SIGNALS
 
@@ -141,12 +141,6 @@ def check_cut(track: Track, start: float, end: float | None) -> float:
         raise InputError(f"audio '{track.path}': end {end:g} s is past the track's end "
                          f"({track.duration:g} s): give an end up to {track.duration:g}")
     return (end if end is not None else track.duration) - start
-
-
-def trim_params(start: float, end: float | None) -> list[str]:
-    """ffmpeg input options that keep the sound from `start` up to `end` (seconds)."""
-    params = ["-ss", f"{start:.6f}"] if start else []
-    return params + (["-t", f"{end - start:.6f}"] if end is not None else [])
 
 
 def decode(track: Track, start: float = 0.0, end: float | None = None) -> Iterator[np.ndarray]:
@@ -393,17 +387,20 @@ def plot(features: Features, width: int = 900) -> bytes:
 # --- muxing -------------------------------------------------------------------------------------
 
 
-def mux(video: Path, track: str | Path, start: float, seconds: float, format: str) -> None:
-    """Put `seconds` of the track's sound from `start` into the `format` (mp4 or webm) `video`,
-    replaced atomically; silence pads a cut shorter than the video, so both last `seconds`.
-    The sound is re-encoded (AAC in MP4, Opus in WebM): a cut at any time needs it. Raises
-    `OutputError` (the video is left as it was) if ffmpeg fails."""
+def mux(video: Path, track: str | Path, start: float, seconds: float, format: str,
+        length: float | None = None) -> None:
+    """Put `seconds` of the track's sound from `start` into the `format` (mp4 or webm) `video`
+    that plays `length` seconds (default: `seconds`; longer where it ping-pongs), replaced
+    atomically; silence pads the sound to the video's length. The sound is re-encoded (AAC in
+    MP4, Opus in WebM): a cut at any time needs it. Raises `OutputError` (the video is left as it
+    was) if ffmpeg fails."""
     codec, bitrate = AUDIO_BITRATE[format]
     video, track = Path(video), Path(track)
+    length = seconds if length is None else length
     with images.atomic_output(video, video.suffix) as temp:
-        done = _ffmpeg(["-i", str(video), *trim_params(start, None), "-i", str(track),
+        done = _ffmpeg(["-i", str(video), *trim_params(start, start + seconds), "-i", str(track),
                         "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", codec,
-                        "-b:a", bitrate, "-af", "apad", "-t", f"{seconds:.6f}", "-y", str(temp)],
+                        "-b:a", bitrate, "-af", "apad", "-t", f"{length:.6f}", "-y", str(temp)],
                        track)
         if done.returncode != 0:
             raise OutputError(f"cannot put the sound of '{track}' into '{video}' "

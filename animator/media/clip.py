@@ -3,8 +3,8 @@
 `probe` reads what ffmpeg says of a file (streams, duration, frame rate) and refuses what cannot be
 dreamed: a missing, unreadable or corrupt file, one without a video stream, a clip that holds no
 frames between `start` and `end`. `decode` streams RGB frames from ffmpeg one at a time (never
-the whole clip in memory). `add_audio` copies the clip's sound, trimmed to the frames dreamed,
-into the finished MP4. The frame loop's source of a video's dream starts is
+the whole clip in memory); `animator.media.audio.mux` puts its sound, trimmed to the frames
+dreamed, into the finished video. The frame loop's source of a video's dream starts is
 `animator.renderer.sources.VideoFrames`.
 """
 
@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from animator.media import images
-from animator.settings.errors import InputError, OutputError
+from animator.settings.errors import InputError
 
-AUDIO_BITRATE = "192k"
 FFMPEG_TIMEOUT_S = 600  # counting the frames of a long clip decodes it once
 
 _STREAM = re.compile(r"^\s*Stream #\d+:\d+.*?: (Video|Audio): (\w+)(.*)$", re.MULTILINE)
@@ -120,21 +119,6 @@ def _next(reader, clip: Clip, index: int):
     except (OSError, RuntimeError) as error:
         raise InputError(f"input video '{clip.path}' cannot be decoded past frame {index} "
                          f"({last_line(str(error))})", remedy="re_encode") from error
-
-
-def add_audio(video: Path, clip: Clip, start: float, seconds: float) -> None:
-    """Put `seconds` of the clip's sound from `start` into the MP4 `video` (replaced atomically).
-
-    The sound is re-encoded as AAC: a cut at any time needs it, and MP4 takes AAC from any source.
-    Raises `OutputError` (the video is left as it was) if ffmpeg fails.
-    """
-    with images.atomic_output(video, ".mp4") as temp:
-        done = _ffmpeg(["-i", str(video), *trim_params(start, start + seconds), "-i", str(clip.path),
-                        "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac",
-                        "-b:a", AUDIO_BITRATE, "-y", str(temp)], clip.path)
-        if done.returncode != 0:
-            raise OutputError(f"cannot copy the sound of '{clip.path}' into '{video}' "
-                              f"({last_line(done.stderr)}): the video is kept without it")
 
 
 def run_ffmpeg(args: list[str], timed_out: Callable[[], Exception]) -> subprocess.CompletedProcess:

@@ -89,10 +89,26 @@ def crf_for_quality(quality: float) -> int:
     Linear from crf 38 (0, rough) through 26 (5) and 18 (8, near transparent) to 13 (10):
     the top stays lossy, unlike imageio's mapping where 10 means lossless and huge files.
     """
+    return round(38 - 2.5 * _check_quality(quality))
+
+
+def _check_quality(quality: float) -> float:
     bounds = OUTPUT["quality"].range
     if bounds.violation(quality):
         raise ConfigError(f"video quality must be between {bounds.ge:g} and {bounds.le:g}, got {quality!r}")
-    return round(38 - 2.5 * quality)
+    return quality
+
+
+def vp9_crf_for_quality(quality: float) -> int:
+    """libvpx-vp9's constant quality level (0..63) for `quality` in 0..10, as `crf_for_quality`
+    does for libx264: linear from 50 (0) through 22 (8, the default) to 15 (10)."""
+    return round(50 - 3.5 * _check_quality(quality))
+
+
+# libx264's presets as VP9's speeds: (deadline, cpu-used); the three fastest in realtime mode.
+VP9_SPEEDS = {"ultrafast": ("realtime", 8), "superfast": ("realtime", 7), "veryfast": ("realtime", 6),
+              "faster": ("good", 5), "fast": ("good", 4), "medium": ("good", 3), "slow": ("good", 2),
+              "slower": ("good", 1), "veryslow": ("good", 0)}
 
 
 def check_preset(preset: str) -> str:
@@ -113,12 +129,13 @@ def open_writer(
     palette: str = PALETTE,
     dither: bool = False,
     frames_dir: str | os.PathLike | None = None,
-) -> Mp4Writer | WebpWriter | GifWriter:
+) -> Mp4Writer | WebmWriter | WebpWriter | GifWriter:
     """Open a video writer; use it in a `with` block and `.write(frame)` one frame at a time.
 
     Frames are H×W×3 RGB, float 0..255 or uint8, all the same size. The format comes from
-    the suffix unless `format` ("gif" or "mp4") is given. MP4 uses `quality` (0..10, see
-    `crf_for_quality`) and `preset` (libx264's speed against size, see `PRESETS`); GIF uses
+    the suffix unless `format` (one of `FORMATS`' values) is given. MP4 and WebM use `quality`
+    (0..10, see `crf_for_quality`) and `preset` (libx264's speed against size, see `PRESETS`; WebM
+    maps it onto `VP9_SPEEDS`); WebP uses `quality` and `loop`; GIF uses
     `loop`, `palette` and `dither` (see `write_gif`).
     `frames_dir` names the folder that keeps the frames, for error messages. The output's
     folder is created, and checked writable, before the first frame.
@@ -126,6 +143,8 @@ def open_writer(
     kind = video_format(path, format)
     if kind == "mp4":
         return Mp4Writer(path, fps, quality=quality, preset=preset, frames_dir=frames_dir)
+    if kind == "webm":
+        return WebmWriter(path, fps, quality=quality, preset=preset, frames_dir=frames_dir)
     if kind == "webp":
         return WebpWriter(path, fps, quality=quality, loop=loop, frames_dir=frames_dir)
     return GifWriter(path, fps, loop=loop, palette=palette, dither=dither)
@@ -163,7 +182,7 @@ class Mp4Writer(_Writer):
                  preset: str = DEFAULT_PRESET) -> None:
         self.path = Path(path)
         self.fps = _check_fps(fps)
-        self.crf = crf_for_quality(quality)
+        self.quality, self.crf = quality, crf_for_quality(quality)
         self.preset = check_preset(preset)
         self.frames_dir = frames_dir or "FRAMES_DIR"
         self.frames_written = 0
@@ -278,6 +297,34 @@ class Mp4Writer(_Writer):
             reason = "the disk is full; free some space"
         return OutputError(f"ffmpeg failed while writing '{self.path}' ({reason})", remedy="assemble",
                            facts={"frames": str(self.frames_dir), "out": str(self.path)})
+
+
+class WebmWriter(Mp4Writer):
+    """VP9 WebM (yuv420p, constant quality) streamed to ffmpeg's libvpx one frame at a time: the
+    open format for the web, with Opus sound where the render has a soundtrack. Odd sizes are
+    padded as for MP4."""
+
+    suffix = ".webm"
+
+    def _encoder_options(self) -> dict:
+        deadline, speed = VP9_SPEEDS[self.preset]
+        return {"codec": "libvpx-vp9", "pix_fmt_out": "yuv420p",
+                "output_params": ["-crf", str(vp9_crf_for_quality(self.quality)), "-b:v", "0",
+                                  "-deadline", deadline, "-cpu-used", str(speed), "-row-mt", "1"]}
+
+    def _complete(self) -> bool:
+        """A finished WebM starts with the EBML header and has its cue index (written last)."""
+        with open(self._temp, "rb") as stream:
+            if stream.read(4) != EBML_MAGIC:
+                return False
+            size = stream.seek(0, os.SEEK_END)
+            stream.seek(max(0, size - WEBM_TAIL_BYTES))
+            return WEBM_CUES_ID in stream.read()
+
+
+EBML_MAGIC = b"\x1a\x45\xdf\xa3"  # every Matroska/WebM file's first four bytes
+WEBM_CUES_ID = b"\x1c\x53\xbb\x6b"  # the Cues element ffmpeg writes as it finishes the file
+WEBM_TAIL_BYTES = 1 << 20  # where to look for it: cues for hours of video take some kilobytes
 
 
 class WebpWriter(Mp4Writer):
@@ -461,7 +508,7 @@ def assemble(
     progress: Callable[[int, int], None] | None = None,
     comment: str | None = None,
 ) -> int:
-    """Make a GIF or MP4 (`format`, else from `out`'s suffix) from a folder of frames or a list
+    """Make a GIF, WebP, MP4 or WebM (`format`, else from `out`'s suffix) from a folder of frames or a list
     of files.
 
     A folder is read in natural order (`frame2` before `frame10`); one that holds numbered frames
@@ -469,7 +516,8 @@ def assemble(
     `reverse` and `pingpong` reorder as `frame_order` says. MP4 uses `quality` and `preset`; GIF
     uses `loop`, `palette`, `dither` (see `write_gif`). The output's folder is created if missing;
     an existing output is replaced. `progress(done, total)` is called after each frame; `comment`
-    goes into an MP4's metadata (ffmpeg's WebP muxer writes none). Returns the number of frames written.
+    goes into an MP4's or WebM's metadata (ffmpeg's WebP muxer writes none). Returns the number of
+    frames written.
     """
     kind = video_format(out, format)
     is_folder = isinstance(frames, (str, os.PathLike))
@@ -481,9 +529,8 @@ def assemble(
     if not ordered:
         raise InputError(f"no frames to write to '{out}': give a folder that holds frames")
     frames_dir = frames if is_folder else ordered[0].parent
-    streamed = (WebpWriter(out, fps, quality=quality, loop=loop, frames_dir=frames_dir)
-                if kind == "webp" else
-                Mp4Writer(out, fps, quality=quality, preset=preset, frames_dir=frames_dir))
+    streamed = open_writer(out, fps, format=kind, quality=quality, preset=preset, loop=loop,
+                           frames_dir=frames_dir)
     streamed.comment = comment
     with streamed as writer:
         size = None

@@ -26,7 +26,7 @@ import numpy as np
 from animator.config import Config
 from animator.media import images
 from animator.renderer import sources
-from animator.renderer.output import _add_soundtrack, assemble
+from animator.renderer.output import add_soundtrack, assemble
 from animator.renderer.start import (
     SETTINGS_KEY,
     _begin,
@@ -166,7 +166,7 @@ def run(
         else:
             output = assemble(config) if done else None
         starts.finish(output, done, note)
-        _add_soundtrack(config, output, done, note)
+        add_soundtrack(config, output, done, note)
     if stop is not None and stop.is_set() and done < config.frames:
         where = f"; a playable {output.name} holds them" if output else ""
         raise Interrupted(f"stopped after {done} of {config.frames} frames{where}", remedy="resume")

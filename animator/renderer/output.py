@@ -1,4 +1,4 @@
-"""A render's output: the GIF, WebP or MP4 assembled from its frames with its sound, and what a
+"""A render's output: the GIF, WebP, MP4 or WebM assembled from its frames with its sound, and what a
 dry run says of it before anything is dreamed."""
 
 from __future__ import annotations
@@ -14,28 +14,30 @@ from animator.renderer.start import _check_octaves
 from animator.settings.errors import (
     OutputError,
 )
+from animator.settings.params import SOUND_FORMATS
 
 
-def _add_soundtrack(config: Config, output: Path | None, frames: int, note) -> None:
-    """Put the soundtrack's cut, as long as the `frames` rendered, into an MP4 or WebM `output`;
-    a format without sound says so."""
+def add_soundtrack(config: Config, output: Path | None, frames: int, note,
+                   format: str | None = None) -> None:
+    """Put the soundtrack's cut, as long as the `frames` rendered, into `output`, an MP4 or WebM
+    (`format`, default the config's); a format without sound says so (`note`)."""
+    format = format or config.output_format
     if config.audio_path is None or output is None or not frames:
         return
-    if config.output_format not in ("mp4", "webm"):
-        note(f"{config.audio_path.name}: its sound is left out: a {config.output_format} output "
-             "has none (write an .mp4 to hear it)")
+    if format not in SOUND_FORMATS:
+        note(sources.soundless(config.audio_path, format))
         return
     from animator.media import audio
 
     try:
         audio.mux(output, config.audio_path, config.animation.audio.start,
-                  frames / config.animation.fps, config.output_format)
+                  frames / config.animation.fps, format, config.played_seconds(frames))
     except OutputError as error:  # the picture is complete: a render without its sound
         note(str(error))
 
 
 def assemble(config: Config) -> Path | None:
-    """Write the GIF or MP4 from the frames folder (None for format `frames`)."""
+    """Write the GIF, WebP, MP4 or WebM from the frames folder (None for format `frames`)."""
     from animator.media import video
 
     if config.output_format == "frames":

@@ -15,10 +15,11 @@ import numpy as np
 
 from animator.config import Config
 from animator.media import images
-from animator.media.clip import Clip, add_audio, check_pixels, clip_rate, count_frames, decode, probe
+from animator.media.clip import Clip, check_pixels, clip_rate, count_frames, decode, probe
 from animator.renderer import flow
 from animator.settings.dream import DreamSettings
 from animator.settings.errors import InputError, OutputError
+from animator.settings.params import FORMATS, SOUND_FORMATS
 
 Note = Callable[[str], None]
 
@@ -221,15 +222,17 @@ class VideoFrames:
         return dreamed if self.weight is None else flow.mix(dreamed, start, self.weight)
 
     def finish(self, output: Path | None, frames: int, note) -> None:
-        """Copy the clip's sound, for the `frames` dreamed, into the finished MP4 `output`."""
+        """Copy the clip's sound, for the `frames` dreamed, into the finished MP4 or WebM `output`."""
         if self.clip.audio is None or output is None or not frames:
             return
-        if self.config.output_format != "mp4":
-            note(f"{self.clip.path.name}: its sound is left out: a {self.config.output_format} "
-                 "output has none (write an .mp4 to keep it)")
+        if self.config.output_format not in SOUND_FORMATS:
+            note(soundless(self.clip.path, self.config.output_format))
             return
+        from animator.media import audio
+
         try:
-            add_audio(output, self.clip, self.config.video_input.start, frames / self.config.fps)
+            audio.mux(output, self.clip.path, self.config.video_input.start, frames / self.config.fps,
+                      self.config.output_format, self.config.played_seconds(frames))
         except OutputError as error:  # the picture is complete: a render without its sound
             note(str(error))
 
@@ -286,3 +289,9 @@ def open_video(config: Config) -> VideoFrames:
     resolved = Config(animation.model_copy(update=update), config.base_dir, config.source,
                       config.chain, soundtrack=config.soundtrack, soundtrack_key=config.soundtrack_key)
     return VideoFrames(resolved, clip, update["frames"])
+
+
+def soundless(path: Path, format: str) -> str:
+    """The note for a sound (a soundtrack's, or a video input's) that a `format` output cannot carry."""
+    suffixes = " or ".join(suffix for suffix, kind in FORMATS.items() if kind in SOUND_FORMATS)
+    return f"{path.name}: its sound is left out: a {format} output has none (write {suffixes} to hear it)"

@@ -166,6 +166,10 @@ def _to_numpy(frame) -> np.ndarray:
     return np.asarray(frame)
 
 
+# The outputs encoded while the frames are dreamed (the video codecs); GIF and WebP are made at the end.
+LIVE_FORMATS = ("mp4", "webm")
+
+
 class _LiveVideo:
     """The MP4 encoded on a background thread while the frames are dreamed.
 
@@ -182,15 +186,16 @@ class _LiveVideo:
 
     @classmethod
     def open(cls, config: Config) -> _LiveVideo | None:
-        """A live encoder for an MP4 played forward, else None (assembled at the end)."""
+        """A live encoder for an MP4 or WebM played forward, else None (assembled at the end)."""
         options = config.animation.output
-        if config.output_format != "mp4" or options.reverse or options.pingpong:
+        if config.output_format not in LIVE_FORMATS or options.reverse or options.pingpong:
             return None
-        from animator.media.video import Mp4Writer
+        from animator.media.video import open_writer
 
         try:
-            writer = Mp4Writer(config.output_path, config.animation.fps, quality=options.quality,
-                               preset=options.preset, frames_dir=config.frames_dir)
+            writer = open_writer(config.output_path, config.animation.fps, format=config.output_format,
+                                 quality=options.quality, preset=options.preset,
+                                 frames_dir=config.frames_dir)
         except OutputError:  # assembling at the end will report it, with the frames kept
             return None
         return cls(writer)

@@ -207,20 +207,22 @@ COLOR = _table(
 
 OUTPUT = _table(
     _setting("path", str | None, None,
-             "output file (.gif, .webp, .mp4) or a folder (frames only); default: out/<config>.gif",
+             "output file (.gif, .webp, .mp4, .webm) or a folder (frames only); default: "
+             "out/<config>.gif",
              file=True),
-    _setting("format", typing.Literal["gif", "webp", "mp4", "frames"] | None, None,
-             "gif | webp | mp4 | frames (default: from the output's suffix)"),
+    _setting("format", typing.Literal["gif", "webp", "mp4", "webm", "frames"] | None, None,
+             "gif | webp | mp4 | webm | frames (default: from the output's suffix)"),
     _setting("reverse", bool, False, "play the frames backwards"),
     _setting("pingpong", bool, False, "play forwards then backwards: a seamless loop"),
     _setting("loop", int, 0, "GIF/WebP loop count (0: forever)", Range(ge=0, le=65535)),
-    _setting("quality", float, 8.0, "MP4/WebP quality 0..10 (MP4: crf 38..13; WebP: 0..100)",
-             Range(ge=0, le=10)),
+    _setting("quality", float, 8.0, "MP4/WebM/WebP quality 0..10 (MP4: crf 38..13; WebM: VP9 crf "
+             "50..15; WebP: 0..100)", Range(ge=0, le=10)),
     # 1080p on a 2-core CPU: x264 encodes 2.3x faster with veryfast than with medium, for a
     # file of about the same size at the same crf (README, Speed): the encoder never bounds a render
     _setting("preset", typing.Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
                                       "slow", "slower", "veryslow"], "veryfast",
-             "MP4: libx264's preset, fastest first; slower ones make smaller files"),
+             "MP4 and WebM: the encoder's speed, fastest first (libx264's presets; WebM maps them "
+             "onto VP9's speeds); slower ones make smaller files"),
     _setting("checkpoint_every", int | str, "10s",
              "the resume state every N frames (5) or seconds ('30s'), and when the render ends",
              file=False),
@@ -242,7 +244,9 @@ VIDEO = _table(
 )
 
 # The output formats by file suffix; `frames` (a folder of PNGs) has none.
-FORMATS = {".gif": "gif", ".webp": "webp", ".mp4": "mp4"}
+FORMATS = {".gif": "gif", ".webp": "webp", ".mp4": "mp4", ".webm": "webm"}
+# The formats that carry sound (a soundtrack's, or a video input's): H.264 + AAC, VP9 + Opus.
+SOUND_FORMATS = ("mp4", "webm")
 # A model's `weights:` words, and the suffixes that make `model:` a saved model's file.
 BUNDLED = "bundled"
 IMAGENET = "imagenet"

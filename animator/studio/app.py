@@ -32,6 +32,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from animator.settings.errors import AnimatorError, ConfigError, TooLarge, excerpt
+from animator.settings.params import SOUND_FORMATS
 from animator.studio import form
 from animator.studio.work import DOWNLOADS, STUDIO_ADVICE, Studio, StudioError, inside
 
@@ -208,7 +209,8 @@ class _Api:
 
     async def describe(self, request: Request) -> JSONResponse:
         return Json({**form.describe(), "starter": STARTER, "folder": str(self.studio.root),
-                             "max_pixels": self.studio.max_pixels, "downloads": list(DOWNLOADS)})
+                     "max_pixels": self.studio.max_pixels, "downloads": list(DOWNLOADS),
+                     "videos": list(SOUND_FORMATS)})  # the kinds a <video> plays
 
     async def check(self, request: Request) -> JSONResponse:
         """The page's YAML checked: its mapping (for the form), and the problems by key path in

@@ -496,7 +496,7 @@ class Studio:
         return found[0] if found and not found[0].is_symlink() else None
 
     def download(self, name: str, kind: str) -> Path:
-        """NAME's video in one of `DOWNLOADS` (GIF, WebP, MP4) or its YAML, as it is on disk: a
+        """NAME's video in one of `DOWNLOADS` (GIF, WebP, MP4, WebM) or its YAML, as it is on disk: a
         download only reads (`make` assembles a video the render did not make)."""
         path = self._download_path(name, kind)
         if not path.is_file():
@@ -510,9 +510,10 @@ class Studio:
         return inside(self.root, f"{name}.yaml" if kind == "yaml" else f"{name}/{name}.{kind}")
 
     def make(self, name: str, kind: str) -> Path:
-        """Assemble NAME's video in `kind` (GIF, WebP, MP4) from its frames with its config's
-        output options, unless it exists. The config passes the page's own check (`check`): no
-        plugin is loaded, no file outside the folder is read."""
+        """Assemble NAME's video in `kind` (GIF, WebP, MP4, WebM) from its frames with its config's
+        output options and, in MP4 and WebM, its soundtrack's sound, unless it exists. The config
+        passes the page's own check (`check`): no plugin is loaded, no file outside the folder is
+        read."""
         path = self._download_path(name, kind)
         if kind == "yaml" or path.is_file():
             return self.download(name, kind)
@@ -526,15 +527,18 @@ class Studio:
         data = _without_output_path(config_module.parse(text, f"{name}.yaml"))
         config = self._checked(data, name)
         frames_dir = self._frames_dir(name)
-        if frames_dir is None or not _images(frames_dir):
+        frames = len(_images(frames_dir)) if frames_dir is not None else 0
+        if not frames:
             raise StudioError(f"'{name}' has no frames to make a {kind.upper()} of", 404)
         with self._only_one(f"making {name}.{kind}"):
             from animator.media import video
             from animator.renderer import output
 
-            # the render's own assembly (palette, dither, preset, ...), into the kind asked for
+            # the render's own assembly (palette, dither, preset, ...), into the kind asked for,
+            # with its soundtrack where the kind carries sound (the page has shown the rest)
             video.assemble(**{**output.assemble_arguments(config), "frames": str(frames_dir),
                               "out": str(path), "format": kind})
+            output.add_soundtrack(config, path, frames, note=lambda line: None, format=kind)
         return path
 
 

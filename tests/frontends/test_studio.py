@@ -247,7 +247,7 @@ def test_a_webp_render_is_listed_and_downloaded(client, studio):
     with Image.open(io.BytesIO(webp.content)) as image:
         assert image.format == "WEBP" and image.n_frames == 3
     [render] = client.get("/api/renders").json()
-    assert render["files"] == {"gif": False, "webp": True, "mp4": False}
+    assert render["files"] == {"gif": False, "webp": True, "mp4": False, "webm": False}
 
 
 @pytest.mark.parametrize("made, shown", [(("webp",), "webp"), (("mp4",), "mp4"), (("gif", "mp4"), "gif"),
@@ -363,6 +363,31 @@ def test_a_config_with_audio_gets_its_features_plot_and_its_sound(client, studio
     played = client.get(sound["url"])
     assert played.status_code == 200 and played.content[:4] == b"RIFF"
     assert client.post("/api/soundtrack", json={"yaml": TINY}, headers=CHANGE).json() == {"audio": None}
+
+
+@pytest.mark.parametrize("kind, codec", [("mp4", "aac"), ("webm", "opus"), ("gif", None)])
+def test_a_video_made_on_the_page_carries_the_soundtrack_where_its_kind_can(client, studio, kind, codec):
+    import subprocess
+
+    import imageio_ffmpeg
+    from helpers import audio_seconds
+
+    pytest.importorskip("librosa")
+    track = _tone_track(studio.root / "inputs")
+    frames = studio.root / "s" / "s.gif.frames"
+    frames.mkdir(parents=True)
+    for index in range(5):
+        Image.new("RGB", (32, 32), (50 * index, 60, 90)).save(frames / f"{index:05d}.png")
+    (studio.root / "s.yaml").write_text(TINY.replace("frames: 12\n", "fps: 10\nframes: 5\n")
+                                        + f"audio: {{path: {track}}}\n")
+    assert client.post(f"/api/make/s.{kind}", headers=CHANGE).status_code == 200
+    made = studio.root / "s" / f"s.{kind}"
+    said = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(made)],
+                          capture_output=True, text=True).stderr
+    if codec is None:
+        assert "Audio:" not in said
+    else:
+        assert f"Audio: {codec}" in said and audio_seconds(made) == pytest.approx(0.5, abs=0.1)
 
 
 def test_a_soundtrack_outside_the_folder_is_refused(client, tmp_path):

@@ -237,13 +237,43 @@ def test_a_stopped_render_resumes_to_the_same_frames(music_render, tmp_path):
     assert audio_seconds(config.output_path) == pytest.approx(12 / 10, abs=1 / 10)
 
 
+def test_a_webm_render_carries_the_sound_as_opus_as_long_as_its_video(short_track, tmp_path):
+    from animator.renderer.loop import render
+
+    config = music_config(tmp_path, short_track, "out.webm", frames=6)
+    render(config)
+    assert config.output_path.read_bytes()[:4] == b"\x1a\x45\xdf\xa3"  # made live, then muxed
+    assert frame_count(config.output_path) == 6
+    assert audio_seconds(config.output_path) == pytest.approx(6 / 10, abs=1 / 10)
+    assert "Audio: opus" in ffmpeg_says(config.output_path)
+
+
+def test_a_pingpong_keeps_its_whole_picture_with_the_sound_under_it(short_track, tmp_path):
+    from animator.renderer.loop import render
+
+    config = music_config(tmp_path, short_track, "pp.mp4", frames=5, output={
+        "path": str(tmp_path / "pp.mp4"), "pingpong": True})
+    render(config)
+    assert frame_count(config.output_path) == 8  # 5 forward, 3 back: none cut by the sound
+    assert audio_seconds(config.output_path) == pytest.approx(8 / 10, abs=1 / 10)
+
+
+def ffmpeg_says(path: Path) -> str:
+    import subprocess
+
+    import imageio_ffmpeg
+
+    return subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+                          capture_output=True, text=True).stderr
+
+
 def test_a_gif_says_once_it_has_no_sound(short_track, tmp_path):
     from animator.renderer.loop import render
 
     notes = []
     render(music_config(tmp_path, short_track, "out.gif", frames=2), note=notes.append)
     assert [n for n in notes if "sound" in n] == ["short.wav: its sound is left out: a gif output "
-                                                  "has none (write an .mp4 to hear it)"]
+                                                  "has none (write .mp4 or .webm to hear it)"]
 
 
 def test_render_audio_gives_a_config_its_track_keeping_its_cut(low_then_high, clicks, tmp_path, capsys):

@@ -51,11 +51,11 @@ def test_assemble_writes_a_webp_with_a_loop_count(tmp_path, capsys):
         assert webp.info["loop"] == 2 and webp.n_frames == 2
 
 
-@pytest.mark.parametrize("suffix", [".avi", ".webm"])
+@pytest.mark.parametrize("suffix", [".avi", ".mkv"])
 def test_an_unsupported_output_suffix_is_refused_naming_the_supported_ones(tmp_path, capsys, suffix):
     config = write_config(tmp_path, TINY)
     line = fails(capsys, 2, "render", config, "-o", f"x{suffix}", "--dry-run",
-                 says=(f"unsupported suffix '{suffix}'", ".gif, .webp, .mp4", "folder of frames"))
+                 says=(f"unsupported suffix '{suffix}'", ".gif, .webp, .mp4, .webm", "folder of frames"))
     assert "output.path" in line
     assert not (tmp_path / f"x{suffix}").exists() and not (tmp_path / f"x{suffix}.frames").exists()
 
@@ -65,7 +65,7 @@ def test_a_folder_output_without_suffix_is_still_a_folder_of_frames(tmp_path):
     assert config_module.from_mapping(spec, tmp_path).output_format == "frames"
 
 
-@pytest.mark.parametrize("fmt", ["gif", "webp", "mp4"])
+@pytest.mark.parametrize("fmt", ["gif", "webp", "mp4", "webm"])
 def test_the_default_output_is_named_for_its_format(tmp_path, fmt):
     spec = with_changes(TINY, output={"format": fmt})
     config = config_module.from_mapping(spec, tmp_path, source=str(tmp_path / "anim.yaml"))
@@ -74,7 +74,7 @@ def test_the_default_output_is_named_for_its_format(tmp_path, fmt):
 
 
 @pytest.mark.parametrize("fmt, path", [("webp", "x.gif"), ("gif", "x.webp"), ("webp", "x.mp4"),
-                                       ("mp4", "x.webp")])
+                                       ("mp4", "x.webp"), ("webm", "x.mp4"), ("mp4", "x.webm")])
 def test_a_format_the_suffix_contradicts_is_refused(tmp_path, fmt, path):
     spec = with_changes(TINY, output={"format": fmt, "path": path})
     with pytest.raises(ConfigError) as caught:

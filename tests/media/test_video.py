@@ -1,4 +1,4 @@
-"""GIF and MP4 writing: frame order, loop and timing, odd sizes, streaming and failures."""
+"""GIF, MP4 and WebM writing: frame order, loop and timing, odd sizes, streaming and failures."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from animator.media import video
 from animator.media.video import (
     GifWriter,
     Mp4Writer,
+    WebmWriter,
     assemble,
     crf_for_quality,
     frame_order,
     gif_frame_duration,
     open_writer,
+    vp9_crf_for_quality,
     write_gif,
 )
 from animator.settings.errors import ConfigError, InputError, OutputError
@@ -222,6 +224,47 @@ def test_mp4_odd_size_is_padded_to_even_by_repeating_the_edge(tmp_path):
     assert decoded[0][:, 62:].mean() > 200 and decoded[0][:, :60].mean() < 20
 
 
+# --- WebM ---------------------------------------------------------------------------------------
+
+
+def test_webm_has_every_frame_in_order_at_its_size_and_plays_them_back(frames_dir, tmp_path):
+    out = tmp_path / "out.webm"
+    assert assemble(frames_dir, out, fps=12, pingpong=True) == 10
+    size, levels = mp4_frames(out)  # ffmpeg decodes either
+    assert size == (24, 16)
+    np.testing.assert_allclose(levels, LEVELS + LEVELS[-2:0:-1], atol=3)
+    assert out.read_bytes()[:4] == b"\x1a\x45\xdf\xa3"
+
+
+def test_webm_odd_size_is_padded_and_its_settings_ride_in_its_metadata(tmp_path):
+    out = tmp_path / "odd.webm"
+    with open_writer(out, fps=5, preset="ultrafast") as writer:
+        assert isinstance(writer, WebmWriter)
+        writer.comment = "dream: {steps: 3}"
+        for level in (0, 120, 240):
+            writer.write(flat(level, width=63, height=65))
+    reader = imageio_ffmpeg.read_frames(str(out))
+    assert next(reader)["size"] == (64, 66)
+    assert len(list(reader)) == 3
+    import subprocess
+
+    probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(out)],
+                           capture_output=True, text=True).stderr
+    assert "vp9" in probe and "dream: {steps: 3}" in probe
+
+
+def test_webm_quality_maps_to_vp9s_constant_quality_scale():
+    assert [vp9_crf_for_quality(q) for q in (0, 5, 8, 10)] == [50, 32, 22, 15]
+    with pytest.raises(ConfigError, match="between 0 and 10"):
+        vp9_crf_for_quality(11)
+
+
+def test_every_mp4_preset_is_a_vp9_speed():
+    assert set(video.VP9_SPEEDS) == set(video.PRESETS)
+    speeds = [video.VP9_SPEEDS[preset] for preset in video.PRESETS]  # fastest first
+    assert [speed for _, speed in speeds] == sorted((speed for _, speed in speeds), reverse=True)
+
+
 def test_mp4_writer_refuses_a_frame_of_another_size(tmp_path):
     out = tmp_path / "sizes.mp4"
     with pytest.raises(OutputError, match="frame 1 is 10×16 but .* is 24×16"):
@@ -256,13 +299,16 @@ def test_ffmpeg_failure_keeps_frames_and_says_how_to_assemble(tmp_path, monkeypa
     assert os.listdir(tmp_path) == []
 
 
-def test_ffmpeg_stopping_without_finishing_the_file_is_an_error(tmp_path, monkeypatch):
-    def silent_encoder(*args, **kwargs):
+@pytest.mark.parametrize("suffix", [".mp4", ".webm"])
+def test_ffmpeg_stopping_without_finishing_the_file_is_an_error(tmp_path, monkeypatch, suffix):
+    def silent_encoder(path, *args, **kwargs):
+        with open(path, "wb") as stream:  # a header, as ffmpeg writes first, and nothing after
+            stream.write(b"\x1a\x45\xdf\xa3" if suffix == ".webm" else b"\0\0\0\x20ftypisom")
         while True:
-            yield  # accepts frames but never writes a playable file
+            yield  # accepts frames but never finishes the file
 
     monkeypatch.setattr(imageio_ffmpeg, "write_frames", silent_encoder)
-    out = tmp_path / "out.mp4"
+    out = tmp_path / f"out{suffix}"
     with pytest.raises(OutputError, match="stopped before finishing"):
         with open_writer(out, fps=5) as writer:
             writer.write(flat(0))
@@ -288,7 +334,8 @@ def test_failed_encode_keeps_the_previous_video(frames_dir, tmp_path, monkeypatc
 
 
 def test_unknown_suffix_lists_the_supported_ones(frames_dir, tmp_path):
-    with pytest.raises(OutputError, match=r"unknown video suffix '\.avi': use one of \.gif, \.webp, \.mp4"):
+    with pytest.raises(OutputError, match=r"unknown video suffix '\.avi': use one of \.gif, \.webp, \.mp4, "
+                       r"\.webm"):
         assemble(frames_dir, tmp_path / "out.avi", fps=10)
 
 

@@ -278,7 +278,7 @@ def test_a_gif_of_a_clip_with_sound_says_the_sound_is_left_out(sound_clip, tmp_p
     config = video_config(tmp_path, sound_clip, name="out.gif")
     assert render(config, note=notes.append).frames == FRAMES
     assert [note for note in notes if not note.startswith("precision ")] == \
-        ["tone.mp4: its sound is left out: a gif output has none (write an .mp4 to keep it)"]
+        ["tone.mp4: its sound is left out: a gif output has none (write .mp4 or .webm to hear it)"]
 
 
 def test_with_no_flow_the_carried_dream_is_mixed_in_unwarped(square_clip, tmp_path, monkeypatch):

@@ -5,7 +5,7 @@
 
 const $ = (id) => document.getElementById(id);
 const TERMINAL = ["done", "cancelled", "failed", "idle"];
-let schema = null;        // {fields, transforms, noise, starter, folder, max_pixels, downloads}
+let schema = null;        // {fields, transforms, noise, starter, folder, max_pixels, downloads, videos}
 let config = {};          // the config as a mapping: what the form shows and the YAML says
 let seen = 0;             // live frames already shown
 let polling = null;
@@ -545,7 +545,7 @@ async function compare() {
       $("message").textContent = error.message;
       return;
     }
-    const view = item.shown === "mp4" ? `<video src="${source}" autoplay loop muted playsinline></video>`
+    const view = schema.videos.includes(item.shown) ? `<video src="${source}" autoplay loop muted playsinline></video>`
       : `<img src="${source}" alt="">`;
     column.innerHTML = `<h3></h3>${view}<pre></pre>`;
     column.querySelector("h3").textContent = item.name;
