@@ -6,7 +6,7 @@
     python scripts/gallery_showcase.py --encode-only --fps 8   # the WebPs of the frames so far
 
 Each showcase is an example config with overrides (below). The frames are rendered into
-`out/showcase/<name>.frames/` (resumable: a 2-core CPU takes about 3 s per frame at this size), then
+`out/showcase/<name>.frames/` (resumable: a 2-core CPU takes about 2 s per frame at this size), then
 encoded as a lossy animated WebP sized for a README (`--quality`) by the same writer as
 `output.format: webp` (ffmpeg's libwebp, one frame at a time).
 """
@@ -19,14 +19,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# name: (config in configs/, overrides). One octave of 3 steps a frame: the dream builds up
-# across frames anyway, and a 2-core CPU still takes about 3 s per 512×512 frame.
-CHEAP = ["dream.octaves=1", "dream.steps=3", "dream.step_size=2.5"]
+# name: (config in configs/, overrides). Two octaves of 3 steps a frame: the dream builds up
+# across frames anyway; the lower octave grows forms large enough to read at 512×512.
+CHEAP = ["dream.octaves=2", "dream.octave_scale=1.5", "dream.steps=3", "dream.step_size=2.5"]
 SHOWCASES = {
     # The endless zoom, resampled with the default (Lanczos) so it stays crisp.
     "zoom": ("zoom.yaml", [*CHEAP, "transforms=[{zoom: {factor: 1.03}}]"]),
     # The DeepDream notebook's chain: zoom, vertical stretch, column roll, colour edges.
     "notebook": ("notebook.yaml", CHEAP),
+    # The zoom that keeps finding new forms: its dreamed layers take turns (configs/explore.yaml).
+    "explore": ("explore.yaml", CHEAP),
 }
 
 
