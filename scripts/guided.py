@@ -3,8 +3,9 @@
 
     python scripts/guided.py docs/guided.jpg
 
-Chelsea the cat (configs/images) at 288x192, vgg16-hed (bundled weights, offline), layer
-block4_conv3, 3 octaves of 10 steps; guided by the coffee cup, then by the astronaut.
+Chelsea the cat (configs/images) at 288x192, the default model (mobilenet_v2, bundled ImageNet
+weights, offline) with its default layers, 3 octaves of 10 steps; guided by the coffee cup, then by
+the astronaut.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def main(out: str) -> None:
     panels = []
     for guide in (None, "coffee.jpg", "astronaut.jpg"):
         objective = [{"guide": str(IMAGES / guide), "weight": 2.0}] if guide else []
-        dreamer = Dreamer(model="vgg16-hed", layers={"block4_conv3": 1.0}, objective=objective)
+        dreamer = Dreamer(objective=objective)  # the default model and layers
         panels.append(dreamer.dream(photo, settings, seed=1))
     sheet = np.concatenate(panels, axis=1).clip(0, 255).astype(np.uint8)
     Image.fromarray(sheet).save(out, quality=85)
