@@ -339,15 +339,16 @@ class Losses(Sequence):
         return self._read()[index]
 
 
-def _precision(spec: models.ModelSpec, precision):
-    """The PrecisionChoice for `precision` (a name, "auto" or a choice already made)."""
+def _precision(spec: models.ModelSpec, precision, size: tuple[int, int] | None = None):
+    """The PrecisionChoice for `precision` (a name, "auto" or a choice already made), `auto`
+    chosen for frames of `size` (height, width; default 256²). The one place `auto` is resolved."""
     from animator.engine.backend import PrecisionChoice, choose_precision
 
     if isinstance(precision, PrecisionChoice):
         return precision
     if spec.default_weights == models.OBJECT:
         return PrecisionChoice("float32", "a keras.Model given as such computes in its own policy")
-    return choose_precision(spec.name) if precision == "auto" else PrecisionChoice(precision, "as set")
+    return choose_precision(spec.name, size) if precision == "auto" else PrecisionChoice(precision, "as set")
 
 
 def _exceeds(step_losses, max_loss: float) -> bool:
@@ -390,11 +391,7 @@ def make_dreamer(dream, base_dir: str | Path = ".", build: Callable[..., Dreamer
                      for item in objective]
     model = str(base / dream.model) if names_model_file(dream.model) else dream.model
     weights = str(base / dream.weights) if names_weights_file(dream.weights) else dream.weights
-    precision = dream.precision
-    if precision == "auto":
-        from animator.engine.backend import choose_precision
-
-        precision = choose_precision(models.spec_for(model).name, size)
+    precision = _precision(models.spec_for(model), dream.precision, size)  # `auto` at this size
     return (build or Dreamer)(model=model, weights=weights, layers=dream.layers, objective=objective,
                               guide=guide(dream.guide), precision=precision,
                               xla=None if dream.xla == "auto" else dream.xla)
