@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from animator import config as config_module
     from animator.renderer.loop import render
+    from animator.renderer.start import settings_path
 
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.names:
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
                                     frames=args.frames)
         result = render(config, force=True)
         shutil.rmtree(config.frames_dir)
+        settings_path(config).unlink(missing_ok=True)  # the README shows the GIF alone
         print(f"{out.relative_to(ROOT)}: {result.frames} frames, {out.stat().st_size // 1024} KB, "
               f"{result.seconds:.0f} s", file=sys.stderr)
     return 0
