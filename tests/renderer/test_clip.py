@@ -143,11 +143,12 @@ def test_every_third_frame_dreamed_fully_the_rest_carried(square_clip, tmp_path,
 
 
 
-def test_the_sound_is_kept_for_as_long_as_the_picture(sound_clip, tmp_path):
-    config = video_config(tmp_path, sound_clip)
+@pytest.mark.parametrize("name, codec", [("out.mp4", "aac"), ("out.webm", "opus")])
+def test_the_sound_is_kept_for_as_long_as_the_picture(sound_clip, tmp_path, name, codec):
+    config = video_config(tmp_path, sound_clip, name=name)
     assert render(config).frames == FRAMES
     out = clip_module.probe(config.output_path)
-    assert out.audio == "aac"
+    assert out.audio == codec
     assert audio_seconds(config.output_path) == pytest.approx(FRAMES / FPS, abs=0.05)
 
 
