@@ -309,10 +309,12 @@ class Config:
         return self.base_dir / weights if names_weights_file(weights) else None
 
     def played_seconds(self, frames: int) -> float:
-        """How long the output plays with `frames` rendered: ping-pong plays them forward, then
-        back without repeating the turning frames (`animator.media.video.frame_order`)."""
-        played = 2 * frames - 2 if self.animation.output.pingpong and frames > 1 else frames
-        return played / self.animation.fps
+        """How long the output plays with `frames` rendered, in the order the output plays them
+        (`animator.media.video.frame_order`: a ping-pong's way back included)."""
+        from animator.media.video import frame_order
+
+        output = self.animation.output
+        return len(frame_order(frames, output.reverse, output.pingpong)) / self.animation.fps
 
     @property
     def output_format(self) -> str:

@@ -14,26 +14,15 @@ from animator.renderer.start import _check_octaves
 from animator.settings.errors import (
     OutputError,
 )
-from animator.settings.params import SOUND_FORMATS
 
 
 def add_soundtrack(config: Config, output: Path | None, frames: int, note,
                    format: str | None = None) -> None:
-    """Put the soundtrack's cut, as long as the `frames` rendered, into `output`, an MP4 or WebM
-    (`format`, default the config's); a format without sound says so (`note`)."""
-    format = format or config.output_format
-    if config.audio_path is None or output is None or not frames:
-        return
-    if format not in SOUND_FORMATS:
-        note(sources.soundless(config.audio_path, format))
-        return
-    from animator.media import audio
-
-    try:
-        audio.mux(output, config.audio_path, config.animation.audio.start,
-                  frames / config.animation.fps, format, config.played_seconds(frames))
-    except OutputError as error:  # the picture is complete: a render without its sound
-        note(str(error))
+    """Put the soundtrack's cut, as long as the `frames` rendered, into `output` (see
+    `sources.add_sound`); nothing without a soundtrack."""
+    if config.audio_path is not None:
+        sources.add_sound(config, output, config.audio_path, config.animation.audio.start, frames,
+                          note, format)
 
 
 def assemble(config: Config) -> Path | None:

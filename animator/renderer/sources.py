@@ -223,18 +223,8 @@ class VideoFrames:
 
     def finish(self, output: Path | None, frames: int, note) -> None:
         """Copy the clip's sound, for the `frames` dreamed, into the finished MP4 or WebM `output`."""
-        if self.clip.audio is None or output is None or not frames:
-            return
-        if self.config.output_format not in SOUND_FORMATS:
-            note(soundless(self.clip.path, self.config.output_format))
-            return
-        from animator.media import audio
-
-        try:
-            audio.mux(output, self.clip.path, self.config.video_input.start, frames / self.config.fps,
-                      self.config.output_format, self.config.played_seconds(frames))
-        except OutputError as error:  # the picture is complete: a render without its sound
-            note(str(error))
+        if self.clip.audio is not None:
+            add_sound(self.config, output, self.clip.path, self.config.video_input.start, frames, note)
 
     def close(self) -> None:
         """Stop decoding (ffmpeg ends) and the preparing thread."""
@@ -291,7 +281,23 @@ def open_video(config: Config) -> VideoFrames:
     return VideoFrames(resolved, clip, update["frames"])
 
 
-def soundless(path: Path, format: str) -> str:
-    """The note for a sound (a soundtrack's, or a video input's) that a `format` output cannot carry."""
-    suffixes = " or ".join(suffix for suffix, kind in FORMATS.items() if kind in SOUND_FORMATS)
-    return f"{path.name}: its sound is left out: a {format} output has none (write {suffixes} to hear it)"
+def add_sound(config: Config, output: Path | None, track: Path, start: float, frames: int, note,
+              format: str | None = None) -> None:
+    """Put `track`'s sound from `start`, as long as the `frames` rendered, into `output`, an MP4
+    or WebM (`format`, default the config's), padded to the length the output plays; a format
+    without sound says so (`note`), as does a mux that fails (the picture is kept). The one way
+    a render's output gets its sound: a soundtrack's, or a video input's."""
+    if output is None or not frames:
+        return
+    format = format or config.output_format
+    if format not in SOUND_FORMATS:
+        suffixes = " or ".join(suffix for suffix, kind in FORMATS.items() if kind in SOUND_FORMATS)
+        note(f"{track.name}: its sound is left out: a {format} output has none (write {suffixes} to "
+             "hear it)")
+        return
+    from animator.media import audio
+
+    try:
+        audio.mux(output, track, start, frames / config.fps, format, config.played_seconds(frames))
+    except OutputError as error:  # the picture is complete: a render without its sound
+        note(str(error))
