@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Every test traces its octaves itself (tests count traces); the trace cache's own tests turn
+# it on in a folder of their own. Subprocesses inherit this.
+os.environ["ANIMATOR_TF_CACHE"] = "off"
 
 
 def skimage_photo(name: str) -> Path:

@@ -110,15 +110,17 @@ def auto_tile_size(height: int, width: int, bytes_per_pixel: float, budget: int)
     return max(128, side)
 
 
-def octave_function(model, objective, xla: bool | None = None) -> Octave:
+def octave_function(model, objective, xla: bool | None = None, source: str | None = None) -> Octave:
     """The compiled octave of `model` and `objective` for the active Keras backend (see Octave).
 
     `xla` compiles the TensorFlow octave with XLA: None means on a GPU only (on a CPU a plain
-    tf.function was measured 3× faster); JAX always compiles with XLA.
+    tf.function was measured 3× faster); JAX always compiles with XLA. `source` identifies the
+    model for TensorFlow's trace cache (`trace_cache.model_source`; None: not cached); JAX keeps
+    its compiled programs in its own cache (`compile_cache`).
     """
     name = keras.backend.backend()
     if name == "tensorflow":
-        return _TensorFlowOctave(model, objective, has_accelerator() if xla is None else xla)
+        return _TensorFlowOctave(model, objective, has_accelerator() if xla is None else xla, source)
     if name == "jax":
         return _JaxOctave(model, objective)
     raise _unsupported(name)
@@ -140,11 +142,12 @@ class Octave:
     arguments of the compiled function, so changing them does not recompile it. `losses` holds
     the objective per step. A frame that fits one tile is dreamed whole (`Layout` WHOLE), in a
     program TensorFlow traces once for every octave size; a tiled frame's depends on its size.
-    `traces` counts the traces of `ascent.ascend`.
+    `traces` counts the traces of `ascent.ascend`, `restored` the traces TensorFlow's trace
+    cache gave instead.
     """
 
     def __init__(self, model, objective):
-        self.model, self.objective, self.traces = model, objective, 0
+        self.model, self.objective, self.traces, self.restored = model, objective, 0, 0
 
     def __call__(self, image, shifts, step_size, tile_size, normalisation, max_loss, tile_batch=1,
                  weights=None, inputs=None):
@@ -166,12 +169,12 @@ class Octave:
 
 
 class _TensorFlowOctave(Octave):
-    def __init__(self, model, objective, xla: bool):
+    def __init__(self, model, objective, xla: bool, source: str | None = None):
 
         super().__init__(model, objective)
         # XLA:CPU runs while-loop bodies several times slower than straight code: unrolled there
         self.unroll = xla and not has_accelerator()
-        self._xla, self._functions = xla, {}
+        self._xla, self._functions, self._source = xla, {}, source
         self._backend = Backend(self._value_and_grad,
                                 lambda tiles: activations(model(tiles, training=False)))
 
@@ -179,8 +182,11 @@ class _TensorFlowOctave(Octave):
         """The octave's `tf.function` for this layout, traced once per signature: a whole frame's
         signature leaves the image's height and width (and those of the inputs of its size, the
         octave's base) free, so the octaves of a frame, and every later frame, share one trace
-        (a trace of the model's gradient costs seconds: three octaves used to pay it three times)."""
+        (a trace of the model's gradient costs seconds: three octaves used to pay it three times).
+        A trace an earlier process left in the trace cache is called instead of tracing again."""
         import tensorflow as tf
+
+        from animator.engine import trace_cache
 
         def spec(tensor):
             free = layout.tile_size == WHOLE and tuple(tensor.shape) == tuple(image.shape)
@@ -189,13 +195,24 @@ class _TensorFlowOctave(Octave):
         args = (image, shifts, step_size, max_loss, weights, inputs)
         signature = tuple(tf.nest.map_structure(spec, args))
         key = (layout, repr(signature))
-        if key not in self._functions:
-            octave = functools.partial(self._ascend, layout)
-            # No AutoGraph: the step is keras.ops with no Python branch on a tensor, and
-            # converting its source took half the trace (InceptionV3: 5.4 s -> 2.8 s at 256²).
-            self._functions[key] = tf.function(octave, input_signature=signature,
-                                               jit_compile=self._xla, autograph=False)
-        return self._functions[key](*args)
+        if key in self._functions:
+            return self._functions[key](*args)
+        entry = self._source and trace_cache.key(self._source, self.model, self.objective, layout,
+                                                 key[1], self._xla)
+        restored = entry and trace_cache.load(entry, self.model.weights, args)
+        if restored:
+            self.restored += 1
+            self._functions[key] = restored
+            return restored(*args)
+        # No AutoGraph: the step is keras.ops with no Python branch on a tensor, and
+        # converting its source took half the trace (InceptionV3: 5.4 s -> 2.8 s at 256²).
+        traced = tf.function(functools.partial(self._ascend, layout), input_signature=signature,
+                             jit_compile=self._xla, autograph=False)
+        self._functions[key] = traced
+        result = traced(*args)
+        if entry:
+            trace_cache.store(entry, traced.get_concrete_function(), self.model.weights)
+        return result
 
     def _ascend(self, layout, image, shifts, step_size, max_loss, weights, inputs):
         return self.ascend(self._backend, image, shifts, step_size, max_loss, weights, inputs, layout)

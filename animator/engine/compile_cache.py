@@ -6,8 +6,8 @@ same sizes (and model, layers and JAX version) loads them instead of compiling.
 
 The folder is `$ANIMATOR_JAX_CACHE` if set (`off` turns the cache off), else
 `$XDG_CACHE_HOME/deepdream-animator/jax` (`~/.cache/...` by default). A cache folder JAX was
-already given (`JAX_COMPILATION_CACHE_DIR`, or `jax.config`) is kept. TensorFlow has no such
-cache: its `tf.function`s are traced again in every process.
+already given (`JAX_COMPILATION_CACHE_DIR`, or `jax.config`) is kept. TensorFlow's traced
+octaves have their own cache (`animator.engine.trace_cache`), in a folder beside this one.
 """
 
 from __future__ import annotations
@@ -19,18 +19,20 @@ ENV_VAR = "ANIMATOR_JAX_CACHE"
 OFF = ("", "0", "off", "none")
 
 
-def cache_folder(environ=None) -> Path | None:
-    """Where compiled programs go: the environment's choice, or the user's cache folder."""
+def cache_folder(environ=None, variable: str = ENV_VAR, name: str = "jax") -> Path | None:
+    """Where compiled programs go: the folder environment variable `variable` names (None if
+    it says off), else `name` in the user's cache folder."""
     environ = os.environ if environ is None else environ
-    chosen = environ.get(ENV_VAR)
+    chosen = environ.get(variable)
     if chosen is not None:
         return None if chosen.strip().lower() in OFF else Path(chosen).expanduser()
-    return user_cache_folder(environ) / "jax"
+    return user_cache_folder(environ) / name
 
 
 def user_cache_folder(environ=None) -> Path:
     """The project's folder in the user's cache: `$XDG_CACHE_HOME/deepdream-animator`, by default
-    `~/.cache/deepdream-animator` (JAX's programs, this machine's precision measurements)."""
+    `~/.cache/deepdream-animator` (JAX's programs, TensorFlow's traces, this machine's precision
+    measurements)."""
     environ = os.environ if environ is None else environ
     base = environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "deepdream-animator"

@@ -121,7 +121,7 @@ class Dreamer:
         tile_batch: int | None = None,
         guide: str | None = None,
     ):
-        from animator.engine import backend, compile_cache
+        from animator.engine import backend, compile_cache, trace_cache
 
         compile_cache.use_jax_cache()  # before the model is built: building compiles too
         self.spec = models.spec_for(model)
@@ -139,7 +139,8 @@ class Dreamer:
         self._guides = {term.image: _read_guide(term.image) for term in self.objective.terms
                         if term.needs == "guide"}
         self._guide_features: dict = {}
-        self._octave = backend.octave_function(self.model, self.objective, xla)
+        self._octave = backend.octave_function(self.model, self.objective, xla,
+                                               trace_cache.model_source(model, self.spec, preprocess))
         self._short_runs = self._octave.unroll  # in the first frame (see run_lengths)
         self._backbone = backbone
         self.memory_budget = backend.memory_budget()
