@@ -152,7 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "--zoom 1 --format mp4 --frames 48, unless given")
     parser.add_argument("--first-frame", action="store_true",
                         help="time a one-frame render on both backends, cold then warm (JAX's "
-                             "compilation cache in a fresh folder), instead of the comparison")
+                             "compilation cache and TensorFlow's trace cache in a fresh folder), "
+                             "instead of the comparison")
+    parser.add_argument("--start", choices=("cold", "warm"), default="cold",
+                        help="the comparison's animator runs: cold (JAX's compilation cache and "
+                             "TensorFlow's trace cache empty in each run, as the peer has none) "
+                             "or warm (both filled by a one-frame render first, not timed)")
     parser.add_argument("--presets", action="store_true",
                         help="encode --frames frames of a zooming photo at --size with each x264 "
                              "preset: frames/s and file size (no dream)")
@@ -256,13 +261,24 @@ def video_bench(args: argparse.Namespace) -> int:
 
 
 def compare(args: argparse.Namespace, settings: Settings, argv: list[str], workdir: Path) -> dict:
-    """The baseline and animator, alternately `--repeat` times; the summary."""
+    """The baseline and animator, alternately `--repeat` times; the summary. `--start` says
+    whether animator's compile caches start empty in each run or filled."""
     sides = [args.only] if args.only else list(SIDES)
     runs = {side: [] for side in sides}
+    if args.start == "warm" and "animator" in sides:
+        spawn("animator", [*argv, "--frames", "1"], settings.backend, workdir / "warm-up",
+              **caches(workdir / "caches"))
     for round_ in range(args.repeat):
         for side in sides:
-            runs[side].append(spawn(side, argv, settings.backend, workdir / f"{side}{round_}"))
-    return summarise(settings, runs, args.peak_tflops)
+            folder = workdir / f"{side}{round_}"
+            cache = workdir / "caches" if args.start == "warm" else folder / "caches"
+            runs[side].append(spawn(side, argv, settings.backend, folder, **caches(cache)))
+    return {**summarise(settings, runs, args.peak_tflops), "start": args.start}
+
+
+def caches(folder: Path) -> dict:
+    """The environment that puts JAX's compilation cache and TensorFlow's trace cache in `folder`."""
+    return {"ANIMATOR_JAX_CACHE": str(folder / "jax"), "ANIMATOR_TF_CACHE": str(folder / "tensorflow")}
 
 
 def argv_for(argv: list[str] | None) -> list[str]:
@@ -274,7 +290,8 @@ def argv_for(argv: list[str] | None) -> list[str]:
             skip = False
             continue
         name = item.split("=", 1)[0]
-        if name in ("--json", "--only", "--repeat", "--workdir", "--peak-tflops", "--report-sizes"):
+        if name in ("--json", "--only", "--repeat", "--workdir", "--peak-tflops", "--report-sizes",
+                    "--start"):
             skip = "=" not in item
             continue
         if name in ("--first-frame", "--gpu-report", "--save", "--ship"):
@@ -429,6 +446,9 @@ def format_table(report: dict) -> str:
         f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
         f"{report['machine'].get('device', '')}",
     ]
+    if "start" in report:
+        lines.append(f"start: {report['start']} (animator's compile caches "
+                     f"{'filled by a one-frame render first' if report['start'] == 'warm' else 'empty'})")
     if report.get("flops_per_frame"):
         lines.append(f"model GFLOP per frame (conv/dense, x3 for forward+backward): "
                      f"{report['flops_per_frame'] / 1e9:.1f}")
@@ -480,6 +500,8 @@ def run_worker(side: str, settings: Settings, workdir: Path) -> dict:
     result.update(compiles)
     if dreamers:
         result["model_seconds"] = dreamers[0][1]
+        # the octave's traces, and those TensorFlow's trace cache gave instead
+        result["traces"], result["restored"] = dreamers[0][0]._octave.traces, dreamers[0][0]._octave.restored
         if settings.steps and settings.frames > 1:
             result["octave_seconds"], result["octave_cpu_seconds"] = time_octaves(dreamers[0][0], settings)
     return result
@@ -870,17 +892,18 @@ def format_presets(report: dict) -> str:
 
 
 def first_frame_report(argv: list[str], workdir: Path) -> dict:
-    """A one-frame render on each backend, twice: cold (JAX's compilation cache empty) and warm."""
-    cache = workdir / "jax-cache"
+    """A one-frame render on each backend, twice: cold (JAX's compilation cache and TensorFlow's
+    trace cache empty) and warm."""
     report = {"machine": machine()}
     for backend in BACKENDS:
         runs = {}
         for start in ("cold", "warm"):
             run = spawn("animator", [*argv, "--frames", "1"], backend, workdir / f"{backend}-{start}",
-                        ANIMATOR_JAX_CACHE=str(cache))
+                        **caches(workdir / "caches"))
             runs[start] = {"model_seconds": run["model_seconds"],
                            "first_frame_seconds": run["frame_seconds"][0],
-                           "compiled": run.get("cache_misses"), "loaded": run.get("cache_hits")}
+                           "compiled": run.get("cache_misses"), "loaded": run.get("cache_hits"),
+                           "traces": run.get("traces"), "restored": run.get("restored")}
         report[backend] = runs
     return report
 
@@ -888,14 +911,15 @@ def first_frame_report(argv: list[str], workdir: Path) -> dict:
 def format_first_frame(report: dict) -> str:
     lines = [f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores",
              "first frame of a one-frame render (s): model built, then the frame dreamed and written",
-             f"{'':14}{'cold':>10}{'warm':>10}{'warm after model':>18}"
-             f"{'programs compiled cold / warm (JAX)':>38}"]
+             f"{'':14}{'cold':>10}{'warm':>10}{'cold after model':>18}{'warm after model':>18}"
+             f"{'compiled (JAX) or traced (TF), cold / warm':>46}"]
     for backend in BACKENDS:
         cold, warm = report[backend]["cold"], report[backend]["warm"]
-        after = warm["first_frame_seconds"] - warm["model_seconds"]
-        compiled = f"{cold['compiled']} / {warm['compiled'] or 0}" if cold["compiled"] else "-"
+        after = [run["first_frame_seconds"] - run["model_seconds"] for run in (cold, warm)]
+        made = "compiled" if cold["compiled"] is not None else "traces"
+        counts = f"{cold[made] or 0} / {warm[made] or 0}" if cold[made] is not None else "-"
         lines.append(f"{backend:14}{cold['first_frame_seconds']:>10.2f}{warm['first_frame_seconds']:>10.2f}"
-                     f"{after:>18.2f}{compiled:>38}")
+                     f"{after[0]:>18.2f}{after[1]:>18.2f}{counts:>46}")
     return "\n".join(lines)
 
 

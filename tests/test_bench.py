@@ -164,3 +164,27 @@ def test_the_summary_gives_the_whole_process_ratio_and_the_first_frame_against_a
     assert report["animator"]["first_frame_after_model_seconds"] == 3.0
     assert report["animator"]["first_to_steady"] == 1.5
     assert "whole process, 4 frames): 1.50x" in bench.format_table(report)
+
+
+def test_a_warm_comparison_fills_the_caches_once_and_a_cold_one_empties_them_per_run(tmp_path, monkeypatch):
+    bench = load_bench()
+    calls = []
+    run = {"frame_seconds": [9.0, 2.0, 2.0, 2.0], "finish_seconds": 0.5, "total_seconds": 20.0,
+           "cpu_seconds_per_frame": 2.0, "peak_rss_mb": 1.0, "model_seconds": 6.0}
+
+    def spawn(side, argv, backend, workdir, **env):
+        calls.append((side, argv[-2:], workdir, env))
+        return run
+
+    monkeypatch.setattr(bench, "spawn", spawn)
+    for start in ("warm", "cold"):
+        calls.clear()
+        args = bench.build_parser().parse_args(["--repeat", "2", "--start", start])
+        report = bench.compare(args, bench.Settings(frames=4), [], tmp_path / start)
+        assert report["start"] == start and f"start: {start}" in bench.format_table(report)
+        folders = {env["ANIMATOR_TF_CACHE"] for _, _, _, env in calls}
+        if start == "warm":  # one untimed one-frame render, then every run shares its caches
+            assert calls[0][:2] == ("animator", ["--frames", "1"]) and len(calls) == 5
+            assert folders == {str(tmp_path / "warm" / "caches" / "tensorflow")}
+        else:
+            assert len(calls) == 4 and len(folders) == 4
