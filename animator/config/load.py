@@ -23,7 +23,7 @@ from animator.config.model import (
     _frames_or_default,
 )
 from animator.config.overrides import _check_length, apply_override
-from animator.config.soundtrack import _with_soundtrack
+from animator.config.soundtrack import _signal_values, _with_soundtrack
 from animator.media import images
 from animator.settings import params, schedule
 from animator.settings.errors import AnimatorError, ConfigError, close_names, excerpt
@@ -97,7 +97,7 @@ def from_mapping(data: dict, base_dir: str | Path = ".", source: str = "<config>
     _check_extent(data, source)
     base_dir = Path(base_dir)
     data, soundtrack, key, problems = _with_soundtrack(data, base_dir, source)
-    with schedule.signals(soundtrack.values if soundtrack is not None else {}):
+    with schedule.signals(_signal_values(data, soundtrack)):
         config = _validated(data, base_dir, source, soundtrack, problems)
     config.soundtrack_key = key
     return config

@@ -264,7 +264,8 @@ class Config:
 
     def signals(self):
         """A block in which schedules parse with this config's soundtrack features bound."""
-        return schedule.signals(self.soundtrack.values if self.soundtrack is not None else {})
+        return schedule.signals({} if self.soundtrack is None
+                                else self.soundtrack.by_frame(self.animation.output.reverse))
 
     @property
     def audio_path(self) -> Path | None:
@@ -361,13 +362,23 @@ class Config:
         if self.audio_path is not None:  # the features at each frame depend on the rate
             from animator.media.audio import VERSION
 
-            data.update(audio_file=file_digest(self.audio_path), fps=self.animation.fps,
-                        audio_features=VERSION)
+            data.update(audio_file=file_digest(self.audio_path), audio_features=VERSION,
+                        **self.heard_settings())
         others = {key: digest for key, digest in self.file_digests().items()
                   if key not in ("input", "input.video")}  # the input's is `input_file`
         if others:  # left out where there are none, so that such renders keep their fingerprint
             data["files"] = others
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def heard_settings(self) -> dict:
+        """The settings, otherwise free to change, that decide which moment of the soundtrack each
+        frame hears (`Features.by_frame`), by their key paths: the frame rate, and for a reversed
+        output the frame count (frame i is seen at frames - 1 - i); none without a soundtrack."""
+        if self.audio_path is None:
+            return {}
+        if not self.animation.output.reverse:
+            return {"fps": self.animation.fps}
+        return {"fps": self.animation.fps, "frames": self.animation.frames, "output.reverse": True}
 
     def file_digests(self) -> dict[str, str | None]:
         """A hash of the content of each file that decides the pixels (`file_digest`), by its key

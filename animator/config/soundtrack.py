@@ -57,6 +57,18 @@ def _with_soundtrack(data: dict, base_dir: Path, source: str) -> tuple[dict, obj
     return data, features, key, []
 
 
+def _signal_values(data: dict, features) -> dict[str, np.ndarray]:
+    """The features, one value per frame rendered, that the schedules of `data` read
+    (`Features.by_frame`: a reversed output's frames hear the moment they are seen)."""
+    if features is None:
+        return {}
+    try:
+        reverse = Output.model_validate(data.get("output") or {}).reverse
+    except (ValidationError, TypeError):  # reported by the whole file's validation
+        reverse = False
+    return features.by_frame(reverse)
+
+
 def _declared_value(name: str, value) -> bool:
     """`value` is a number within the top-level setting `name`'s declared range."""
     param = params.ANIMATION[name]

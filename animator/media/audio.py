@@ -84,6 +84,15 @@ class Features:
     def frames(self) -> int:
         return len(self.values["loudness"])
 
+    def by_frame(self, reverse: bool = False) -> dict[str, np.ndarray]:
+        """Each feature's value for each frame rendered: the frame's own moment of the sound; or,
+        where the output plays the frames last to first (`output.reverse`, with or without its
+        ping-pong), the moment at which the frame is first seen, so that the picture still moves
+        with the sound, which plays forward."""
+        if not reverse:
+            return self.values
+        return {name: value[::-1] for name, value in self.values.items()}
+
     def save(self, path: Path) -> None:
         """Write the features to `path` (.npz), atomically."""
         def write(stream):

@@ -196,7 +196,8 @@ def _settings_record(config: Config) -> dict:
     from animator.config import NOT_PIXELS
 
     record = config.animation.model_dump(mode="json", exclude=NOT_PIXELS)
-    return {**record, "files": config.file_digests(), "plugin_files": config.plugin_digests()}
+    return {**record, **config.heard_settings(), "files": config.file_digests(),
+            "plugin_files": config.plugin_digests()}
 
 
 def _check_octaves(config: Config, height: int, width: int) -> None:

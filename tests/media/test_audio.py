@@ -188,6 +188,42 @@ def test_the_fingerprint_follows_the_track_and_the_rate(low_then_high, clicks, t
     assert music_config(tmp_path, low_then_high, frames=5).fingerprint() == base
 
 
+def test_a_reversed_output_dreams_each_frame_with_the_sound_of_the_moment_it_is_seen(low_then_high,
+                                                                                 tmp_path):
+    """The sound plays forward under a reversed output: the frame rendered last is seen first, so
+    it reads the track's first moment, and the picture still moves with what is heard."""
+    forward = music_config(tmp_path, low_then_high, dream={"step_size": "1 + bass"})
+    frames = forward.frames
+    steps = [forward.dream_settings(t).step_size for t in range(frames)]
+    assert steps[0] > steps[-1] + 0.5  # the bass is in the first half: not symmetric
+    for pingpong in (False, True):
+        reverse = music_config(tmp_path, low_then_high, dream={"step_size": "1 + bass"},
+                               output={"path": str(tmp_path / "out.mp4"), "reverse": True,
+                                       "pingpong": pingpong})
+        assert [reverse.dream_settings(t).step_size for t in range(frames)] == steps[::-1]
+    # the range check at load reports the frame rendered
+    bass = audio.analyse(low_then_high, fps=10, release=0).values["bass"][::-1]
+    first = int(np.flatnonzero(1 - 2 * bass < 0)[0])
+    with pytest.raises(ConfigError, match=rf"dream.step_size: must be >= 0, got -\S+ at frame {first}$"):
+        music_config(tmp_path, low_then_high, dream={"step_size": "1 - 2*bass"},
+                     output={"path": str(tmp_path / "out.mp4"), "reverse": True})
+    assert first >= frames // 2 - 1
+
+
+def test_a_reversed_soundtrack_render_resumes_only_with_the_same_frame_count(low_then_high, tmp_path):
+    def fingerprint(frames, reverse):
+        output = {"path": str(tmp_path / "out.mp4"), "reverse": reverse}
+        return music_config(tmp_path, low_then_high, frames=frames, output=output).fingerprint()
+
+    assert fingerprint(5, False) == fingerprint(8, False)  # forward: frame i hears moment i
+    assert fingerprint(5, True) != fingerprint(5, False)
+    assert fingerprint(5, True) != fingerprint(8, True)  # reversed: frame i hears frames - 1 - i
+    assert fingerprint(5, True) == fingerprint(5, True)
+    silent = {"input": {"noise": {"size": [64, 64]}}, "frames": 5}
+    assert config_module.from_mapping({**silent, "output": {"reverse": True}}, tmp_path).fingerprint() \
+        == config_module.from_mapping(silent, tmp_path).fingerprint()
+
+
 def frame_count(path: Path) -> int:
     import imageio_ffmpeg
 
@@ -235,6 +271,23 @@ def test_a_stopped_render_resumes_to_the_same_frames(music_render, tmp_path):
         np.testing.assert_array_equal(np.asarray(Image.open(whole.frames_dir / name)),
                                       np.asarray(Image.open(config.frames_dir / name)))
     assert audio_seconds(config.output_path) == pytest.approx(12 / 10, abs=1 / 10)
+
+
+def test_a_reversed_render_refuses_to_resume_into_another_moment_of_its_sound(short_track, tmp_path):
+    from animator.renderer.loop import render
+    from animator.settings.errors import Interrupted
+
+    def config(frames=5, reverse=True):
+        return music_config(tmp_path, short_track, frames=frames,
+                            output={"path": str(tmp_path / "out.mp4"), "reverse": reverse})
+
+    stop = threading.Event()
+    with pytest.raises(Interrupted):
+        render(config(), stop=stop, progress=lambda done, *_: done >= 2 and stop.set())
+    for changed, names in ((config(reverse=False), "frames, output.reverse"), (config(frames=7), "frames")):
+        with pytest.raises(ConfigError, match=rf"cannot resume: the config changed .*\({names}\)"):
+            render(changed, resume=True)
+    assert render(config(), resume=True).frames == 5
 
 
 def test_a_webm_render_carries_the_sound_as_opus_as_long_as_its_video(short_track, tmp_path):
