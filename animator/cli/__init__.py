@@ -122,7 +122,8 @@ def _add_video_command(commands) -> None:
                                 help="dream a video clip, carrying the dream along the motion")
     video.add_argument("clip", help="input video file (anything ffmpeg reads: .mp4, .mov, .webm, ...)")
     video.add_argument("-o", "--output", required=True,
-                       help="output: .mp4 or .webm (keep the sound), .gif, .webp, or a folder for frames")
+                       help=f"output: {' or '.join(params.suffixes(sound=True))} (keep the sound), "
+                            f"{', '.join(params.suffixes(sound=False))}, or a folder for frames")
     video.add_argument("--config", help="YAML with dream:, transforms:, video: settings "
                        "(its input: is replaced by CLIP)")
     video.add_argument("--start", type=float, metavar="SECONDS", help=explain("start"))

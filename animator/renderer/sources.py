@@ -17,9 +17,10 @@ from animator.config import Config
 from animator.media import images
 from animator.media.clip import Clip, check_pixels, clip_rate, count_frames, decode, probe
 from animator.renderer import flow
+from animator.settings import params
 from animator.settings.dream import DreamSettings
 from animator.settings.errors import InputError, OutputError
-from animator.settings.params import FORMATS, SOUND_FORMATS
+from animator.settings.params import SOUND_FORMATS
 
 Note = Callable[[str], None]
 
@@ -291,7 +292,7 @@ def add_sound(config: Config, output: Path | None, track: Path, start: float, fr
         return
     format = format or config.output_format
     if format not in SOUND_FORMATS:
-        suffixes = " or ".join(suffix for suffix, kind in FORMATS.items() if kind in SOUND_FORMATS)
+        suffixes = " or ".join(params.suffixes(sound=True))
         note(f"{track.name}: its sound is left out: a {format} output has none (write {suffixes} to "
              "hear it)")
         return

@@ -247,6 +247,12 @@ VIDEO = _table(
 FORMATS = {".gif": "gif", ".webp": "webp", ".mp4": "mp4", ".webm": "webm"}
 # The formats that carry sound (a soundtrack's, or a video input's): H.264 + AAC, VP9 + Opus.
 SOUND_FORMATS = ("mp4", "webm")
+
+
+def suffixes(sound: bool) -> list[str]:
+    """The output suffixes whose formats carry sound (`sound`), or those whose formats do not."""
+    return [suffix for suffix, kind in FORMATS.items() if (kind in SOUND_FORMATS) == sound]
+
 # A model's `weights:` words, and the suffixes that make `model:` a saved model's file.
 BUNDLED = "bundled"
 IMAGENET = "imagenet"

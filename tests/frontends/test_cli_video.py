@@ -49,6 +49,14 @@ def test_a_changed_declaration_changes_the_option(monkeypatch):
     assert entry == "--blend BLEND how much dream to carry (default: 0.5)"
 
 
+def test_the_output_help_names_the_declared_formats_and_those_with_sound(monkeypatch):
+    monkeypatch.setitem(params.FORMATS, ".mkv", "mkv")
+    monkeypatch.setattr(params, "SOUND_FORMATS", (*params.SOUND_FORMATS, "mkv"))
+    entry = entries(video_parser().format_help())["-o"]
+    assert entry.endswith("output: .mp4 or .webm or .mkv (keep the sound), .gif, .webp, or a "
+                          "folder for frames")
+
+
 def test_the_options_become_the_configs_video_settings(monkeypatch, tmp_path):
     rendered = []
     monkeypatch.setattr(cli, "_render", lambda config, args, label: rendered.append(config) or 0)
