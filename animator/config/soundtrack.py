@@ -62,11 +62,8 @@ def _signal_values(data: dict, features) -> dict[str, np.ndarray]:
     (`Features.by_frame`: a reversed output's frames hear the moment they are seen)."""
     if features is None:
         return {}
-    try:
-        reverse = Output.model_validate(data.get("output") or {}).reverse
-    except (ValidationError, TypeError):  # reported by the whole file's validation
-        reverse = False
-    return features.by_frame(reverse)
+    output = _output(data)
+    return features.by_frame(output is not None and output.reverse)
 
 
 def _declared_value(name: str, value) -> bool:
@@ -89,11 +86,20 @@ def _features(path: Path, key: str, settings: dict, cache: Path | None):
     return cached
 
 
-def _cache_dir(data: dict, base_dir: Path, source: str) -> Path | None:
+def _output(data: dict) -> Output | None:
+    """The `output:` section of `data`, or None where it is invalid (the whole file's validation
+    reports it)."""
     try:
-        out = _output_path(Output.model_validate(data.get("output") or {}), base_dir, source)
+        return Output.model_validate(data.get("output") or {})
     except (ValidationError, TypeError):
         return None
+
+
+def _cache_dir(data: dict, base_dir: Path, source: str) -> Path | None:
+    output = _output(data)
+    if output is None:
+        return None
+    out = _output_path(output, base_dir, source)
     return out.with_name(out.name + ".frames")
 
 

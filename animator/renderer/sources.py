@@ -20,7 +20,6 @@ from animator.renderer import flow
 from animator.settings import params
 from animator.settings.dream import DreamSettings
 from animator.settings.errors import InputError, OutputError
-from animator.settings.params import SOUND_FORMATS
 
 Note = Callable[[str], None]
 
@@ -291,7 +290,7 @@ def add_sound(config: Config, output: Path | None, track: Path, start: float, fr
     if output is None or not frames:
         return
     format = format or config.output_format
-    if format not in SOUND_FORMATS:
+    if format not in params.SOUND_FORMATS:
         suffixes = " or ".join(params.suffixes(sound=True))
         note(f"{track.name}: its sound is left out: a {format} output has none (write {suffixes} to "
              "hear it)")

@@ -253,6 +253,7 @@ def suffixes(sound: bool) -> list[str]:
     """The output suffixes whose formats carry sound (`sound`), or those whose formats do not."""
     return [suffix for suffix, kind in FORMATS.items() if (kind in SOUND_FORMATS) == sound]
 
+
 # A model's `weights:` words, and the suffixes that make `model:` a saved model's file.
 BUNDLED = "bundled"
 IMAGENET = "imagenet"
